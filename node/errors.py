@@ -1,0 +1,36 @@
+"""The node's error types: one per layer, each carrying a message a person can act on.
+
+Every public function in the kernel raises a subclass of :class:`WarrantChainError` for bad input,
+never a third-party library's exception, so the RPC and p2p boundaries can map them to a stable
+JSON-RPC code or a refused peer.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "WarrantChainError",
+    "CryptoError",
+    "EncodingError",
+    "ChainError",
+    "StoreError",
+]
+
+
+class WarrantChainError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class CryptoError(WarrantChainError):
+    """A key, signature or address is malformed or does not verify."""
+
+
+class EncodingError(WarrantChainError):
+    """A value cannot be canonically encoded, or bytes do not decode to the expected schema."""
+
+
+class ChainError(WarrantChainError):
+    """A transaction, block, certificate or Merkle proof is malformed or invalid."""
+
+
+class StoreError(WarrantChainError):
+    """The LevelDB store cannot be opened, belongs to another chain, or holds inconsistent data."""

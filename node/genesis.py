@@ -1,0 +1,98 @@
+"""The genesis file: chain id, validators, alliance admins, pre-registered accounts, parameters.
+
+Its hash (SHA-256 of its canonical encoding) identifies the chain: a data directory, a peer and a
+proof bundle are all checked against it. The format is documented in docs/PROTOCOL.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+from node import codec, crypto
+from node.chain import Validator, ValidatorSet, check_chain_id
+from node.errors import ChainError, CryptoError, EncodingError
+
+__all__ = ["ROLES", "GenesisAccount", "ChainParams", "Genesis", "load_genesis", "parse_genesis"]
+
+ROLES = ("core", "supplier", "financier", "regulator")
+Role = Literal["core", "supplier", "financier", "regulator"]
+_PubKey = Annotated[str, msgspec.Meta(pattern="^0[23][0-9a-f]{64}$")]
+_Address = Annotated[str, msgspec.Meta(pattern="^wc[0-9a-f]{40}$")]
+_Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+_Positive = Annotated[int, msgspec.Meta(ge=1, le=codec.INT64_MAX)]
+
+
+class GenesisAccount(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An account (or an admin, whose role is ignored) known from the start."""
+
+    name: _Name
+    address: _Address
+    pubkey: _PubKey
+    role: Role = "supplier"
+
+
+class ChainParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Rules every validator must apply identically."""
+
+    max_block_txs: _Positive = 2000
+    max_block_bytes: _Positive = 4 * 1024 * 1024
+    max_tx_ttl_ms: _Positive = 24 * 3600 * 1000  # how far in the future a tx's `expires` may lie
+    max_clock_drift_ms: _Positive = 30_000  # how far a proposed block time may lead a backup's clock
+    overdue_grace_ms: int = 3 * 24 * 3600 * 1000
+    checkpoint_interval: _Positive = 50
+
+
+class Genesis(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    chain_id: str
+    genesis_time_ms: Annotated[int, msgspec.Meta(ge=0, le=codec.INT64_MAX)]
+    validators: list[Validator]
+    admins: list[GenesisAccount]
+    accounts: list[GenesisAccount] = []
+    params: ChainParams = ChainParams()
+
+    def hash(self) -> bytes:
+        return hashlib.sha256(codec.encode(self)).digest()
+
+    def validator_set(self) -> ValidatorSet:
+        return ValidatorSet(self.validators)
+
+    def encode(self) -> bytes:
+        return codec.encode(self)
+
+
+def parse_genesis(data: bytes | str, source: str = "genesis") -> Genesis:
+    """Decode and check a genesis document; raises ChainError naming what is wrong."""
+    try:
+        genesis = codec.decode(data, Genesis)
+    except EncodingError as exc:
+        raise ChainError(f"{source}: {exc}") from None
+    check_chain_id(genesis.chain_id)
+    genesis.validator_set()  # checks keys against addresses, duplicates
+    if not genesis.admins:
+        raise ChainError(f"{source}: at least one alliance admin is required")
+    seen: set[str] = set()
+    for account in [*genesis.admins, *genesis.accounts]:
+        try:
+            if crypto.address_of(bytes.fromhex(account.pubkey)) != account.address:
+                raise ChainError(f"{source}: account {account.name}: address does not match its public key")
+        except CryptoError as exc:
+            raise ChainError(f"{source}: account {account.name}: {exc}") from None
+        if account.address in seen:
+            raise ChainError(f"{source}: account {account.address} is listed twice")
+        seen.add(account.address)
+    return genesis
+
+
+def load_genesis(path: str | os.PathLike[str]) -> Genesis:
+    """Read and check the genesis file at ``path``."""
+    target = Path(path)
+    try:
+        data = target.read_bytes()
+    except OSError as exc:
+        raise ChainError(f"cannot read genesis file {target}: {exc.strerror}") from None
+    return parse_genesis(data, str(target))
