@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from consensus.messages import commit_signing_bytes
 from node import codec, crypto, merkle
 from node.errors import ChainError, CryptoError, EncodingError
 
@@ -300,14 +301,16 @@ class Certificate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         """Raise ChainError unless this certifies ``block_hash`` at ``height`` with a quorum."""
         if self.height != height or self.block_hash != block_hash.hex():
             raise ChainError(f"certificate is for block {self.height}/{self.block_hash[:12]}, not {height}/{block_hash.hex()[:12]}")
-        from consensus.messages import commit_signing_bytes  # noqa: PLC0415 (consensus imports nothing of node)
-
         message = commit_signing_bytes(chain_id.encode(), self.view, self.height, block_hash)
         signers: set[int] = set()
         for index, sig in self.signatures:
             if index >= len(validators) or index in signers:
                 raise ChainError(f"certificate for block {height}: unknown or repeated validator {index}")
-            if not validators.keys[index].verify(bytes.fromhex(sig), message):
+            try:
+                valid = validators.keys[index].verify(bytes.fromhex(sig), message)
+            except CryptoError:
+                valid = False
+            if not valid:
                 raise ChainError(f"certificate for block {height}: signature of validator {index} is invalid")
             signers.add(index)
         if len(signers) < validators.quorum:

@@ -1,0 +1,41 @@
+"""What a handler runs with: the block context (from the header) and the per-transaction view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from node.genesis import ChainParams
+from node.ledger.state import Overlay
+
+__all__ = ["BlockContext", "Exec"]
+
+
+@dataclass(frozen=True)
+class BlockContext:
+    """The block a transaction executes in. ``time_ms`` is the header's time: the ledger's only clock."""
+
+    height: int
+    time_ms: int
+    chain_id: str
+    params: ChainParams
+
+
+class Exec:
+    """One transaction's execution: the state, who signed, and the events it produced so far."""
+
+    __slots__ = ("state", "tx_id", "tx_hex", "sender", "height", "time", "params", "events")
+
+    def __init__(self, state: Overlay, tx_id: bytes, sender: str, ctx: BlockContext) -> None:
+        self.state = state
+        self.tx_id = tx_id
+        self.tx_hex = tx_id.hex() if tx_id else ""
+        self.sender = sender
+        self.height = ctx.height
+        self.time = ctx.time_ms
+        self.params = ctx.params
+        self.events: list[dict[str, Any]] = []
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        fields["type"] = kind
+        self.events.append(fields)

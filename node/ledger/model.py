@@ -1,0 +1,225 @@
+"""Ledger records (msgspec Structs, stored as canonical JSON) and the state key layout.
+
+State keys (the store adds its own ``s`` prefix):
+
+=================================  ===========================================================
+``chain``                          ChainConfig: chain id, genesis time
+``admin/`` + address               alliance admin named in genesis (value ``1``)
+``acct/`` + address                Account
+``doc/`` + document id             Document (id = hex SHA-256 of its business key)
+``cl/`` + core + ``/`` + financier CreditLine
+``w/`` + warrant id                Warrant
+``hold/`` + address + ``/`` + id   index: warrants whose holder is the address (value empty)
+``in/`` + address + ``/`` + id     index: offers pending for the address (value empty)
+``exp/`` + time(8) + id            index: pending offers by expiry time (block-start expiry)
+``due/`` + time(8) + root id       index: issuances by maturity + grace (automatic overdue)
+``tx/`` + tx id (32 bytes)         height of the block that included the tx (replay guard)
+``~acc``                           state-root accumulator (outside the root)
+=================================  ===========================================================
+
+Times are block times in milliseconds; ``time(8)`` is 8-byte big-endian so the index sorts by time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import msgspec
+
+from node import codec
+
+__all__ = [
+    "LIVE",
+    "TERMINAL",
+    "ChainConfig",
+    "Account",
+    "Allocation",
+    "Document",
+    "CreditLine",
+    "HistoryEntry",
+    "Financing",
+    "Freeze",
+    "Warrant",
+    "warrant_id",
+    "document_id",
+    "load",
+    "dump",
+    "key_account",
+    "key_admin",
+    "key_document",
+    "key_credit",
+    "key_warrant",
+    "key_hold",
+    "key_incoming",
+    "key_expiry",
+    "key_due",
+    "key_tx",
+    "KEY_CHAIN",
+]
+
+# Warrant statuses. Live warrants carry value; terminal ones never change again.
+PENDING, ACTIVE, OVERDUE = "pending", "active", "overdue"
+CONSUMED, SETTLED, REJECTED = "consumed", "settled", "rejected"
+LIVE = frozenset({PENDING, ACTIVE, OVERDUE})
+TERMINAL = frozenset({CONSUMED, SETTLED, REJECTED})
+
+
+class ChainConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    chain_id: str
+    genesis_time_ms: int
+
+
+class Account(msgspec.Struct, forbid_unknown_fields=True):
+    address: str
+    name: str
+    role: str
+    registered_height: int
+    registered_by: str  # admin address, or "genesis"
+
+
+class Allocation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An amount of a document's total allocated to a warrant (or, on a warrant, from a document)."""
+
+    ref: str  # the warrant id (on a document) or the document id (on a warrant)
+    amount: int
+
+
+class Document(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    doc_type: str
+    number: str
+    issuer_reg_id: str
+    hash: str
+    total: int
+    currency: str
+    allocated: int
+    anchored_by: str
+    anchored_tx: str
+    anchored_height: int
+    allocations: list[Allocation] = []
+
+
+class CreditLine(msgspec.Struct, forbid_unknown_fields=True):
+    core: str
+    financier: str
+    currency: str
+    limit: int
+    used: int
+    set_tx: str
+    set_height: int
+
+
+class HistoryEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    tx: str  # hex tx id; "" for block-start housekeeping
+    height: int
+    time: int
+    type: str
+    frm: str | None = msgspec.field(default=None, name="from")
+    to: str | None = None
+    amount: int = 0
+
+
+class Financing(msgspec.Struct, forbid_unknown_fields=True):
+    request_tx: str
+    financier: str
+    mode: str  # "transfer" (factoring) or "pledge"
+    principal: int
+    discount_bps: int
+    advance: int
+    recourse: bool
+    status: str  # requested, approved (transfer mode, done), pledged, released, rejected
+    applicant: str
+
+
+class Freeze(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    by: str
+    reason: str
+    tx: str
+    height: int
+
+
+class Warrant(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    root: str  # the issuance this warrant descends from (itself for an issuance)
+    parent: str | None
+    issuer: str
+    payee: str  # original payee of the issuance
+    credit_line: str  # financier whose credit line the issuance used
+    holder: str
+    pending_to: str | None
+    amount: int
+    paid: int
+    currency: str
+    issued_at: int
+    maturity: int
+    status: str
+    offer_expires: int | None = None
+    documents: list[Allocation] = []  # on the issuance only; descendants trace to it via root
+    children: list[str] = []
+    financing: Financing | None = None
+    frozen: Freeze | None = None
+    history: list[HistoryEntry] = []
+
+    @property
+    def outstanding(self) -> int:
+        return self.amount - self.paid
+
+
+def warrant_id(tx_id: bytes, index: int) -> str:
+    """Id of the ``index``-th warrant created by a transaction: 32 hex digits."""
+    return hashlib.sha256(tx_id + index.to_bytes(2, "big")).hexdigest()[:32]
+
+
+def document_id(doc_type: str, number: str, issuer_reg_id: str) -> str:
+    """Id of a document: hex SHA-256 of its business key (canonical JSON list of its three parts)."""
+    return hashlib.sha256(codec.encode([doc_type, number, issuer_reg_id])).hexdigest()
+
+
+def load(data: bytes, kind: type[Any]) -> Any:
+    return codec.decode(data, kind)
+
+
+dump = codec.encode
+
+KEY_CHAIN = b"chain"
+
+
+def key_account(address: str) -> bytes:
+    return b"acct/" + address.encode()
+
+
+def key_admin(address: str) -> bytes:
+    return b"admin/" + address.encode()
+
+
+def key_document(doc_id: str) -> bytes:
+    return b"doc/" + doc_id.encode()
+
+
+def key_credit(core: str, financier: str) -> bytes:
+    return b"cl/" + core.encode() + b"/" + financier.encode()
+
+
+def key_warrant(wid: str) -> bytes:
+    return b"w/" + wid.encode()
+
+
+def key_hold(address: str, wid: str) -> bytes:
+    return b"hold/" + address.encode() + b"/" + wid.encode()
+
+
+def key_incoming(address: str, wid: str) -> bytes:
+    return b"in/" + address.encode() + b"/" + wid.encode()
+
+
+def key_expiry(time_ms: int, wid: str) -> bytes:
+    return b"exp/" + time_ms.to_bytes(8, "big") + wid.encode()
+
+
+def key_due(time_ms: int, root: str) -> bytes:
+    return b"due/" + time_ms.to_bytes(8, "big") + root.encode()
+
+
+def key_tx(tx_id: bytes) -> bytes:
+    return b"tx/" + tx_id

@@ -1,0 +1,155 @@
+"""Transaction types and their payload schemas: stateless checks the mempool can run.
+
+Every type maps to a msgspec Struct in :data:`PAYLOADS`; :func:`check_payload` validates a
+transaction's plain ``payload`` dict against it strictly (no coercion, no unknown fields) and
+raises :class:`LedgerError` with ``UNKNOWN_TX_TYPE``, ``AMOUNT_OUT_OF_RANGE`` (an amount <= 0 or
+> 2^63-1) or ``INVALID_PAYLOAD`` (any other field; the message names it).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from node import codec
+from node.errors import EncodingError
+from node.ledger.errors import Code, LedgerError
+
+__all__ = ["PAYLOADS", "check_payload", "Amount"]
+
+Amount = Annotated[int, Meta(gt=0, le=codec.INT64_MAX)]
+Limit = Annotated[int, Meta(ge=0, le=codec.INT64_MAX)]
+Time = Annotated[int, Meta(ge=0, le=codec.INT64_MAX)]
+Address = Annotated[str, Meta(pattern="^wc[0-9a-f]{40}$")]
+WarrantId = Annotated[str, Meta(pattern="^[0-9a-f]{32}$")]
+Hex32 = Annotated[str, Meta(pattern="^[0-9a-f]{64}$")]
+Currency = Annotated[str, Meta(pattern="^[A-Z]{3}$")]
+Role = Literal["core", "supplier", "financier", "regulator"]
+Name = Annotated[str, Meta(min_length=1, max_length=128)]
+Text = Annotated[str, Meta(min_length=1, max_length=256)]
+Bps = Annotated[int, Meta(ge=0, le=10_000)]
+
+
+class _Payload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    pass
+
+
+class RegisterAccount(_Payload):
+    address: Address
+    role: Role
+    name: Name
+
+
+class SetRole(_Payload):
+    address: Address
+    role: Role
+
+
+class SetCreditLine(_Payload):
+    core: Address
+    currency: Currency
+    limit: Limit
+
+
+class AnchorDocument(_Payload):
+    doc_type: Annotated[str, Meta(pattern="^[a-z][a-z_]{0,31}$")]  # invoice, contract, delivery_note, ...
+    number: Name
+    issuer_reg_id: Name  # the document issuer's business registration id
+    hash: Hex32  # SHA-256 of the file
+    total: Amount
+    currency: Currency
+
+
+class DocAllocation(_Payload):
+    doc: Hex32
+    amount: Amount
+
+
+class Issue(_Payload):
+    to: Address
+    amount: Amount
+    currency: Currency
+    maturity: Time
+    credit_line: Address  # the financier whose line this issuance uses
+    documents: Annotated[list[DocAllocation], Meta(min_length=1, max_length=32)]
+    offer_expires: Time
+
+
+class WarrantRef(_Payload):
+    warrant: WarrantId
+
+
+class Transfer(_Payload):
+    warrant: WarrantId
+    to: Address
+    amount: Amount
+    offer_expires: Time
+
+
+class Split(_Payload):
+    warrant: WarrantId
+    amounts: Annotated[list[Amount], Meta(min_length=2, max_length=64)]
+
+
+class RequestFinancing(_Payload):
+    warrant: WarrantId
+    financier: Address
+    mode: Literal["transfer", "pledge"]
+    discount_bps: Bps
+    advance: Amount
+    recourse: bool
+
+
+class Settle(_Payload):
+    warrant: WarrantId
+    amount: Amount | None = None  # None: everything outstanding
+
+
+class Freeze(_Payload):
+    warrant: WarrantId
+    reason: Text
+
+
+PAYLOADS: dict[str, type[_Payload]] = {
+    "register_account": RegisterAccount,
+    "set_role": SetRole,
+    "set_credit_line": SetCreditLine,
+    "anchor_document": AnchorDocument,
+    "issue": Issue,
+    "accept": WarrantRef,
+    "reject": WarrantRef,
+    "transfer": Transfer,
+    "split": Split,
+    "request_financing": RequestFinancing,
+    "approve_financing": WarrantRef,
+    "reject_financing": WarrantRef,
+    "release_pledge": WarrantRef,
+    "settle": Settle,
+    "mark_overdue": WarrantRef,
+    "freeze": Freeze,
+    "unfreeze": Freeze,
+}
+
+_AMOUNT_FIELDS = ("amount", "total", "advance", "limit")
+
+
+def check_payload(tx_type: str, payload: Any) -> Any:
+    """The typed payload of a ``tx_type`` transaction, or LedgerError saying what is wrong."""
+    kind = PAYLOADS.get(tx_type)
+    if kind is None:
+        raise LedgerError(
+            Code.UNKNOWN_TX_TYPE, f"unknown transaction type {tx_type[:40]!r}; known types: {', '.join(PAYLOADS)}"
+        )
+    try:
+        return codec.convert(payload, kind)
+    except EncodingError as exc:
+        text = str(exc)
+        if ("Expected `int` >=" in text or "Expected `int` <=" in text) and any(
+            f".{name}" in text for name in _AMOUNT_FIELDS
+        ):
+            raise LedgerError(
+                Code.AMOUNT_OUT_OF_RANGE, f"{tx_type}: amounts must be integers from 1 (0 for a limit) to 2^63-1 fen ({text})"
+            ) from None
+        raise LedgerError(Code.INVALID_PAYLOAD, f"{tx_type}: {text}") from None

@@ -1,0 +1,153 @@
+"""Checks and record plumbing shared by every handler: one function per rule, never copies.
+
+Authorization is always one of three things: the signer holds a role (:func:`require_sender`,
+:func:`require_admin`), owns the warrant (:func:`require_movable`), or is the named counterparty
+(the handlers compare ``pending_to`` / ``financing.financier`` / ``issuer``).
+"""
+
+from __future__ import annotations
+
+from node.ledger import model
+from node.ledger.context import Exec
+from node.ledger.errors import Code, LedgerError
+from node.ledger.model import Account, HistoryEntry, Warrant
+from node.ledger.state import Overlay
+
+__all__ = [
+    "fail",
+    "get_account",
+    "require_admin",
+    "require_sender",
+    "require_account",
+    "load_warrant",
+    "save_warrant",
+    "require_live",
+    "require_not_frozen",
+    "require_unlocked",
+    "require_movable",
+    "record",
+    "hold",
+    "unhold",
+    "open_offer",
+    "close_offer",
+]
+
+
+def fail(code: Code, message: str) -> LedgerError:
+    return LedgerError(code, message)
+
+
+def get_account(state: Overlay, address: str) -> Account | None:
+    raw = state.get(model.key_account(address))
+    return None if raw is None else model.load(raw, Account)
+
+
+def require_admin(ex: Exec) -> None:
+    if ex.state.get(model.key_admin(ex.sender)) is None:
+        raise fail(Code.NOT_ADMIN, f"{ex.sender} is not an alliance admin named in genesis; ask an admin to sign")
+
+
+def require_sender(ex: Exec, *roles: str) -> Account:
+    """The sender's account; it must be registered and hold one of ``roles`` (any role if none)."""
+    account = get_account(ex.state, ex.sender)
+    if account is None:
+        raise fail(Code.UNKNOWN_SENDER, f"sender {ex.sender} is not a registered account; an alliance admin must register it")
+    if roles and account.role not in roles:
+        raise fail(Code.WRONG_ROLE, f"sender {ex.sender} has role {account.role!r}; this needs {' or '.join(roles)}")
+    return account
+
+
+def require_account(state: Overlay, address: str, *roles: str, what: str = "account") -> Account:
+    account = get_account(state, address)
+    if account is None:
+        raise fail(Code.UNKNOWN_ACCOUNT, f"{what} {address} is not a registered account")
+    if roles and account.role not in roles:
+        raise fail(Code.WRONG_ROLE, f"{what} {address} has role {account.role!r}; it must be {' or '.join(roles)}")
+    return account
+
+
+def load_warrant(state: Overlay, wid: str) -> Warrant:
+    raw = state.get(model.key_warrant(wid))
+    if raw is None:
+        raise fail(Code.UNKNOWN_WARRANT, f"no warrant with id {wid}")
+    return model.load(raw, Warrant)  # type: ignore[no-any-return]
+
+
+def save_warrant(state: Overlay, warrant: Warrant) -> None:
+    state.put(model.key_warrant(warrant.id), model.dump(warrant))
+
+
+def require_live(warrant: Warrant) -> None:
+    if warrant.status in model.TERMINAL:
+        raise fail(Code.WARRANT_TERMINAL, f"warrant {warrant.id} is {warrant.status}; it can no longer change")
+
+
+def require_not_frozen(warrant: Warrant) -> None:
+    if warrant.frozen is not None:
+        raise fail(
+            Code.WARRANT_FROZEN,
+            f"warrant {warrant.id} is frozen by regulator {warrant.frozen.by} ({warrant.frozen.reason}); "
+            "it can't move until unfrozen",
+        )
+
+
+def require_unlocked(warrant: Warrant) -> None:
+    financing = warrant.financing
+    if financing is None:
+        return
+    if financing.status == "pledged":
+        raise fail(Code.WARRANT_PLEDGED, f"warrant {warrant.id} is pledged to {financing.financier}; it must release the pledge first")
+    if financing.status == "requested":
+        raise fail(
+            Code.FINANCING_PENDING,
+            f"warrant {warrant.id} has a financing request pending with {financing.financier}; wait for its answer",
+        )
+
+
+def require_movable(ex: Exec, warrant: Warrant) -> None:
+    """The sender holds an active, unfrozen, unlocked warrant before its maturity."""
+    require_live(warrant)
+    if warrant.holder != ex.sender:
+        raise fail(Code.NOT_HOLDER, f"warrant {warrant.id} is held by {warrant.holder}, not by the sender {ex.sender}")
+    require_not_frozen(warrant)
+    require_unlocked(warrant)
+    if warrant.status != model.ACTIVE:
+        raise fail(Code.WARRANT_NOT_ACTIVE, f"warrant {warrant.id} is {warrant.status}; only an active warrant can move")
+    if ex.time >= warrant.maturity:
+        raise fail(Code.WARRANT_MATURED, f"warrant {warrant.id} matured at {warrant.maturity}; it can only be settled now")
+
+
+def record(ex: Exec, warrant: Warrant, kind: str, frm: str | None, to: str | None, amount: int) -> None:
+    """Append a history entry for this transaction to ``warrant`` (caller saves it)."""
+    warrant.history.append(
+        HistoryEntry(tx=ex.tx_hex, height=ex.height, time=ex.time, type=kind, frm=frm, to=to, amount=amount)
+    )
+
+
+def hold(state: Overlay, warrant: Warrant) -> None:
+    """Index ``warrant`` under its holder's holdings."""
+    state.put(model.key_hold(warrant.holder, warrant.id), b"")
+
+
+def unhold(state: Overlay, warrant: Warrant) -> None:
+    """Remove ``warrant`` from its holder's holdings (it is consumed, settled, rejected or moves)."""
+    state.delete(model.key_hold(warrant.holder, warrant.id))
+
+
+def open_offer(ex: Exec, warrant: Warrant, to: str, expires: int) -> None:
+    """Make ``warrant`` a pending offer to ``to`` until ``expires`` (exclusive)."""
+    warrant.status = model.PENDING
+    warrant.pending_to = to
+    warrant.offer_expires = expires
+    ex.state.put(model.key_incoming(to, warrant.id), b"")
+    ex.state.put(model.key_expiry(expires, warrant.id), b"")
+
+
+def close_offer(state: Overlay, warrant: Warrant) -> None:
+    """Remove a pending offer's index entries (the caller sets the new status)."""
+    if warrant.pending_to is not None:
+        state.delete(model.key_incoming(warrant.pending_to, warrant.id))
+    if warrant.offer_expires is not None:
+        state.delete(model.key_expiry(warrant.offer_expires, warrant.id))
+    warrant.pending_to = None
+    warrant.offer_expires = None

@@ -1,0 +1,72 @@
+"""node.genesis: the genesis file is checked and hashed canonically."""
+
+from __future__ import annotations
+
+import pytest
+
+from node import codec, crypto
+from node.errors import ChainError
+from node.genesis import load_genesis, parse_genesis
+
+
+def _account(key: crypto.SigningKey, name: str, role: str = "supplier") -> dict:
+    return {"name": name, "address": key.address, "pubkey": key.public_key.hex(), "role": role}
+
+
+def _document(validator_keys) -> dict:
+    admin = crypto.generate_key()
+    return {
+        "chain_id": "wc-test",
+        "genesis_time_ms": 1_700_000_000_000,
+        "validators": [
+            {"name": f"v{i}", "pubkey": k.public_key.hex(), "address": k.address} for i, k in enumerate(validator_keys)
+        ],
+        "admins": [_account(admin, "alliance")],
+        "accounts": [_account(crypto.generate_key(), "core-1", "core")],
+    }
+
+
+def test_load_and_hash(tmp_path, validator_keys) -> None:
+    doc = _document(validator_keys)
+    path = tmp_path / "genesis.json"
+    path.write_bytes(codec.canonical(doc))
+    genesis = load_genesis(path)
+    assert genesis.validator_set().quorum == 3
+    assert genesis.params.checkpoint_interval == 50
+    # The hash is of the canonical form, so key order and white space in the file do not matter.
+    import json
+
+    path.write_text(json.dumps(dict(reversed(list(doc.items()))), indent=2))
+    assert load_genesis(path).hash() == genesis.hash()
+
+
+@pytest.mark.parametrize(
+    "mutate, fragment",
+    [
+        (lambda d: d.update(chain_id="Bad Id"), "chain id"),
+        (lambda d: d.update(admins=[]), "admin"),
+        (lambda d: d["accounts"].append(d["accounts"][0]), "twice"),
+        (lambda d: d["accounts"][0].update(role="king"), "role"),
+        (lambda d: d["accounts"][0].update(address=d["admins"][0]["address"]), "does not match"),
+        (lambda d: d["validators"].append(d["validators"][0]), "twice"),
+        (lambda d: d.update(extra=1), "unknown field"),
+        (lambda d: d.pop("validators"), "validators"),
+        (lambda d: d.update(genesis_time_ms=1.5), "float"),
+        (lambda d: d.update(params={"max_block_txs": 0}), ">= 1"),
+    ],
+)
+def test_bad_genesis_is_refused_with_a_reason(validator_keys, mutate, fragment: str) -> None:
+    doc = _document(validator_keys)
+    mutate(doc)
+    import json
+
+    with pytest.raises(ChainError, match=fragment):
+        parse_genesis(json.dumps(doc).encode())
+
+
+def test_unreadable_genesis(tmp_path) -> None:
+    with pytest.raises(ChainError, match="cannot read genesis"):
+        load_genesis(tmp_path / "nope.json")
+    (tmp_path / "g.json").write_text("{not json")
+    with pytest.raises(ChainError, match="malformed JSON"):
+        load_genesis(tmp_path / "g.json")
