@@ -40,7 +40,7 @@ from node.crypto import SigningKey
 from node.errors import WarrantChainError
 from node.handshake import Handshake, HandshakeError, Reason, Role
 
-__all__ = ["P2PError", "Mesh"]
+__all__ = ["P2PError", "Mesh", "backoff_delay"]
 
 # Close codes (RFC 6455 section 7.4.1).
 _POLICY_VIOLATION = 1008
@@ -253,14 +253,7 @@ class Mesh:
                 self._log.exception("dial %d -> %d (%s) failed", self.index, peer, url)
             failures = 0 if authenticated else failures + 1
             if not self._closing:
-                await asyncio.sleep(self._backoff(failures))
-
-    def _backoff(self, failures: int) -> float:
-        # "Equal jitter": half the exponential delay plus a random half, so peers that lost a link
-        # at the same moment don't all redial in lock step, yet never faster than half the base.
-        low, high = self._reconnect
-        base = min(high, low * 2 ** min(failures, 32))
-        return base / 2 + self._random.uniform(0, base / 2)
+                await asyncio.sleep(backoff_delay(failures, *self._reconnect, self._random))
 
     async def _handshake(self, ws: Connection, role: Role, expect: int | None) -> int | None:
         """Run the handshake; the peer's index, or None after refusing and closing the link."""
@@ -366,6 +359,17 @@ class Mesh:
         return f"Mesh({self.index} port={self.port} linked={sorted(self._links)})"
 
 
+def backoff_delay(failures: int, low: float, high: float, rng: random.Random) -> float:
+    """Seconds to wait before redialing after ``failures`` failed attempts in a row (0 after a drop).
+
+    "Equal jitter": half of ``min(high, low * 2**failures)`` plus a random part of the other half,
+    so peers that lost their links at the same moment don't redial in lock step, and the delay
+    never falls below half the exponential base.
+    """
+    base = min(high, low * 2 ** min(failures, 32))
+    return base / 2 + rng.uniform(0, base / 2)
+
+
 def _remote(ws: Connection) -> str:
     try:
         host, port = ws.remote_address[:2]
@@ -375,5 +379,5 @@ def _remote(ws: Connection) -> str:
 
 
 def _close_reason(ws: Connection) -> str:
-    close = ws.close_rcvd or ws.close_sent
-    return "connection lost" if close is None else f"close {close.code} {close.reason!r}"
+    code = ws.close_code
+    return "connection lost" if code is None else f"close {code} {ws.close_reason or ''!r}"

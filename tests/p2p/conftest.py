@@ -1,0 +1,150 @@
+"""Builders for p2p tests: a validator set with its keys, meshes on 127.0.0.1, a raw test peer.
+
+Everything that opens a socket is an async context manager that closes it in ``finally``, so a
+failing assertion never leaks a listener or a task into the next test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from node.chain import Validator, ValidatorSet
+from node.crypto import SigningKey, generate_key
+from node.handshake import Handshake, Role
+from node.p2p import Mesh
+
+CHAIN_ID = "wc-test"
+GENESIS_HASH = hashlib.sha256(b"p2p test genesis").digest()
+
+
+@dataclass
+class Cluster:
+    keys: list[SigningKey]
+    validators: ValidatorSet
+
+
+def make_cluster(n: int) -> Cluster:
+    keys = [generate_key() for _ in range(n)]
+    validators = ValidatorSet(
+        Validator(name=f"v{i}", pubkey=k.public_key.hex(), address=k.address) for i, k in enumerate(keys)
+    )
+    return Cluster(keys, validators)
+
+
+@pytest.fixture(scope="session")
+def cluster5() -> Cluster:
+    """Five validators: tests run meshes for some and drive the others by hand."""
+    return make_cluster(5)
+
+
+@dataclass
+class Node:
+    """A mesh plus what its callbacks saw."""
+
+    mesh: Mesh
+    inbox: list[tuple[int, bytes]] = field(default_factory=list)
+    changes: list[tuple[int, bool]] = field(default_factory=list)
+
+    def received(self, peer: int | None = None) -> list[bytes]:
+        return [data for (p, data) in self.inbox if peer is None or p == peer]
+
+
+async def eventually(cond: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """Wait until ``cond()`` holds; fail naming ``what`` after ``timeout`` seconds."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not cond():
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+def make_node(
+    cluster: Cluster, index: int, peers: dict[int, str], port: int = 0, **options: Any
+) -> Node:
+    node: Node
+    options.setdefault("handshake_timeout", 1.0)
+    options.setdefault("reconnect_max", 0.5)
+    mesh = Mesh(
+        index=index,
+        key=cluster.keys[index],
+        validators=cluster.validators,
+        chain_id=CHAIN_ID,
+        genesis_hash=GENESIS_HASH,
+        listen_host="127.0.0.1",
+        listen_port=port,
+        peers=peers,
+        on_message=lambda peer, data: node.inbox.append((peer, data)),
+        on_peer_change=lambda peer, up: node.changes.append((peer, up)),
+        **options,
+    )
+    node = Node(mesh)
+    return node
+
+
+def url(node: Node, scheme: str = "ws") -> str:
+    return f"{scheme}://127.0.0.1:{node.mesh.port}"
+
+
+@contextlib.asynccontextmanager
+async def running_mesh(
+    cluster: Cluster, indices: Iterable[int], scheme: str = "ws", **options: Any
+) -> AsyncIterator[dict[int, Node]]:
+    """Start meshes for ``indices`` (highest first, so each dialer knows its peers' ports),
+    wait until they are fully linked, and stop them all on exit."""
+    nodes: dict[int, Node] = {}
+    try:
+        for index in sorted(indices, reverse=True):
+            peers = {j: url(n, scheme) for j, n in nodes.items()}
+            node = make_node(cluster, index, peers, **options)
+            nodes[index] = node
+            await node.mesh.start()
+        everyone = set(nodes)
+        await eventually(
+            lambda: all(n.mesh.connected() == everyone - {i} for i, n in nodes.items()), "a full mesh"
+        )
+        yield nodes
+    finally:
+        await asyncio.gather(*(n.mesh.stop() for n in nodes.values()))
+
+
+async def authenticate(ws: ClientConnection, cluster: Cluster, index: int, expect: int) -> Handshake:
+    """Run the real handshake by hand over ``ws`` as validator ``index``."""
+    hs = Handshake(
+        role=Role.INITIATOR,
+        index=index,
+        key=cluster.keys[index],
+        validators=cluster.validators,
+        chain_id=CHAIN_ID,
+        genesis_hash=GENESIS_HASH,
+        expect=expect,
+    )
+    while True:
+        for frame in hs.data_to_send():
+            await ws.send(frame)
+        if hs.done:
+            return hs
+        hs.receive(await ws.recv())
+
+
+@contextlib.asynccontextmanager
+async def raw_peer(target: Node, **options: Any) -> AsyncIterator[ClientConnection]:
+    """A websocket connection to ``target`` that the test drives frame by frame."""
+    options.setdefault("compression", None)
+    async with connect(url(target), open_timeout=2, close_timeout=1, **options) as ws:
+        yield ws
+
+
+async def closed_code(ws: ClientConnection, timeout: float = 5.0) -> int | None:
+    """Wait until the mesh closes ``ws``; the close code (1006 if the TCP link just dropped)."""
+    async with asyncio.timeout(timeout):
+        await ws.wait_closed()
+    return ws.close_code
