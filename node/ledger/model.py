@@ -56,6 +56,7 @@ __all__ = [
     "key_due",
     "key_tx",
     "KEY_CHAIN",
+    "walk",
 ]
 
 # Warrant statuses. Live warrants carry value; terminal ones never change again.
@@ -223,3 +224,17 @@ def key_due(time_ms: int, root: str) -> bytes:
 
 def key_tx(tx_id: bytes) -> bytes:
     return b"tx/" + tx_id
+
+
+def walk(get: Any, wid: str) -> list[Warrant]:
+    """``wid`` and all its descendants, depth first in children order (``get`` is any state ``get``)."""
+    out: list[Warrant] = []
+    stack = [wid]
+    while stack:
+        raw = get(key_warrant(stack.pop()))
+        if raw is None:
+            continue
+        warrant: Warrant = load(raw, Warrant)
+        out.append(warrant)
+        stack.extend(reversed(warrant.children))
+    return out

@@ -1,0 +1,122 @@
+"""Executing transactions: ``apply`` one, ``execute_block`` a whole block.
+
+``apply`` runs the checks every transaction shares (replay, chain id, expiry window, payload
+schema), then the handler for its type from :data:`HANDLERS`, inside a savepoint: a refused
+transaction changes nothing except the record that its id was included (so it can never be
+included again). The result is canonical JSON (docs/LEDGER.md)::
+
+    {"code":"OK","events":[{...},...],"ok":true}
+    {"code":"WARRANT_FROZEN","message":"...","ok":false}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from node import codec, merkle
+from node.chain import SignedTx
+from node.ledger import accounts, credit, documents, financing, model, regulation, settlement, warrants
+from node.ledger.context import BlockContext, Exec
+from node.ledger.errors import Code, LedgerError
+from node.ledger.housekeeping import run_housekeeping
+from node.ledger.payloads import check_payload
+from node.ledger.state import Overlay, StateReaderLike
+
+__all__ = ["HANDLERS", "TxResult", "BlockOutcome", "apply", "execute_block", "check_envelope"]
+
+HANDLERS: dict[str, Callable[[Exec, Any], None]] = {
+    "register_account": accounts.handle_register_account,
+    "set_role": accounts.handle_set_role,
+    "set_credit_line": credit.handle_set_credit_line,
+    "anchor_document": documents.handle_anchor_document,
+    "issue": warrants.handle_issue,
+    "accept": warrants.handle_accept,
+    "reject": warrants.handle_reject,
+    "transfer": warrants.handle_transfer,
+    "split": warrants.handle_split,
+    "request_financing": financing.handle_request_financing,
+    "approve_financing": financing.handle_approve_financing,
+    "reject_financing": financing.handle_reject_financing,
+    "release_pledge": financing.handle_release_pledge,
+    "settle": settlement.handle_settle,
+    "mark_overdue": settlement.handle_mark_overdue,
+    "freeze": regulation.handle_freeze,
+    "unfreeze": regulation.handle_unfreeze,
+}
+
+
+@dataclass(frozen=True)
+class TxResult:
+    """Outcome of one transaction: success with events, or a stable code and a message."""
+
+    ok: bool
+    code: str
+    message: str = ""
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def encode(self) -> bytes:
+        if self.ok:
+            return codec.encode({"code": self.code, "events": self.events, "ok": True})
+        return codec.encode({"code": self.code, "message": self.message, "ok": False})
+
+    @classmethod
+    def failure(cls, error: LedgerError) -> TxResult:
+        return cls(False, error.code.value, error.message)
+
+
+@dataclass
+class BlockOutcome:
+    """What the daemon hands to ``Store.commit_block`` (plus housekeeping events for subscribers)."""
+
+    results: list[bytes]
+    writes: dict[bytes, bytes | None]
+    state_root: bytes
+    results_root: bytes
+    housekeeping: list[dict[str, Any]] = field(default_factory=list)
+
+
+def check_envelope(tx: SignedTx, ctx: BlockContext) -> None:
+    """Deterministic checks on the envelope: chain id and expiry window (LedgerError if refused)."""
+    body = tx.body
+    if body.chain_id != ctx.chain_id:
+        raise LedgerError(Code.WRONG_CHAIN, f"transaction is for chain {body.chain_id!r}, this is {ctx.chain_id!r}")
+    if ctx.time_ms > body.expires:
+        raise LedgerError(Code.TX_EXPIRED, f"transaction expired at {body.expires}; block time is {ctx.time_ms}; sign it again")
+    if body.expires - ctx.time_ms > ctx.params.max_tx_ttl_ms:
+        raise LedgerError(
+            Code.TX_TTL_TOO_LONG,
+            f"expires {body.expires} is more than {ctx.params.max_tx_ttl_ms} ms after the block time {ctx.time_ms}",
+        )
+
+
+def apply(state: Overlay, tx: SignedTx, ctx: BlockContext) -> TxResult:
+    """Execute ``tx`` (signature already verified) on ``state``; never raises LedgerError."""
+    tx_key = model.key_tx(tx.id)
+    if state.get(tx_key) is not None:
+        return TxResult(False, Code.DUPLICATE_TX.value, f"transaction {tx.id_hex} was already included in a block")
+    body = tx.body
+    ex = Exec(state, tx.id, body.sender, ctx)
+    state.savepoint()
+    try:
+        check_envelope(tx, ctx)
+        payload = check_payload(body.type, body.payload)
+        HANDLERS[body.type](ex, payload)
+    except LedgerError as error:
+        state.rollback()
+        result = TxResult.failure(error)
+    else:
+        state.release()
+        result = TxResult(True, Code.OK.value, "", ex.events)
+    state.put(tx_key, b"%d" % ctx.height)
+    return result
+
+
+def execute_block(reader: StateReaderLike, txs: Sequence[SignedTx], ctx: BlockContext) -> BlockOutcome:
+    """Run block-start housekeeping, then every transaction in order, on top of committed state."""
+    state = Overlay(reader)
+    housekeeping = run_housekeeping(state, ctx)
+    results = [apply(state, tx, ctx).encode() for tx in txs]
+    writes, state_root = state.finish()
+    return BlockOutcome(results, writes, state_root, merkle.merkle_root(results), housekeeping)

@@ -1,0 +1,51 @@
+"""Block-start housekeeping: expire offers, mark issuances overdue. Deterministic, no clock.
+
+Both walk a time-ordered index (``exp/`` + time, ``due/`` + time) from its start and stop at the
+first entry later than the block time, so the cost follows what expires, not the state's size.
+They run on the committed state before the block's transactions (the overlay is still empty).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from node.ledger import model
+from node.ledger.context import BlockContext, Exec
+from node.ledger.rules import save_warrant
+from node.ledger.settlement import mark_overdue
+from node.ledger.state import Overlay
+from node.ledger.warrants import return_offer
+
+__all__ = ["run_housekeeping"]
+
+_EXP = b"exp/"
+_DUE = b"due/"
+
+
+def _due_entries(state: Overlay, prefix: bytes, now: int) -> list[tuple[bytes, str]]:
+    out = []
+    cut = len(prefix)
+    for key, _ in state.base.scan(prefix):
+        if int.from_bytes(key[cut:cut + 8], "big") > now:
+            break
+        out.append((key, key[cut + 8:].decode()))
+    return out
+
+
+def run_housekeeping(state: Overlay, ctx: BlockContext) -> list[dict[str, Any]]:
+    """Expire offers with ``offer_expires <= time``; mark overdue what passed maturity + grace."""
+    ex = Exec(state, b"", "", ctx)
+    for key, wid in _due_entries(state, _EXP, ctx.time_ms):
+        raw = state.get(model.key_warrant(wid))
+        state.delete(key)
+        if raw is None:
+            continue
+        warrant = model.load(raw, model.Warrant)
+        if warrant.status == model.PENDING and warrant.offer_expires is not None:
+            return_offer(ex, warrant, "expire")
+    for key, root in _due_entries(state, _DUE, ctx.time_ms):
+        state.delete(key)
+        for warrant in model.walk(state.get, root):
+            if warrant.status in (model.ACTIVE, model.PENDING) and warrant.paid < warrant.amount:
+                mark_overdue(ex, warrant)
+    return ex.events

@@ -1,0 +1,35 @@
+"""Freeze and unfreeze by a regulator; the reason is recorded on the warrant and in its history."""
+
+from __future__ import annotations
+
+from node.ledger import payloads
+from node.ledger.context import Exec
+from node.ledger.errors import Code
+from node.ledger.model import Freeze
+from node.ledger.rules import fail, load_warrant, record, require_live, require_sender, save_warrant
+
+__all__ = ["handle_freeze", "handle_unfreeze"]
+
+
+def handle_freeze(ex: Exec, p: payloads.Freeze) -> None:
+    require_sender(ex, "regulator")
+    warrant = load_warrant(ex.state, p.warrant)
+    require_live(warrant)
+    if warrant.frozen is not None:
+        raise fail(Code.WARRANT_FROZEN, f"warrant {warrant.id} is already frozen ({warrant.frozen.reason})")
+    warrant.frozen = Freeze(by=ex.sender, reason=p.reason, tx=ex.tx_hex, height=ex.height)
+    record(ex, warrant, "freeze", ex.sender, warrant.holder, 0)
+    save_warrant(ex.state, warrant)
+    ex.emit("warrant_frozen", warrant=warrant.id, reason=p.reason)
+
+
+def handle_unfreeze(ex: Exec, p: payloads.Freeze) -> None:
+    require_sender(ex, "regulator")
+    warrant = load_warrant(ex.state, p.warrant)
+    require_live(warrant)
+    if warrant.frozen is None:
+        raise fail(Code.WARRANT_NOT_FROZEN, f"warrant {warrant.id} is not frozen")
+    warrant.frozen = None
+    record(ex, warrant, "unfreeze", ex.sender, warrant.holder, 0)
+    save_warrant(ex.state, warrant)
+    ex.emit("warrant_unfrozen", warrant=warrant.id, reason=p.reason)
