@@ -1,0 +1,295 @@
+"""The node's HTTP face: JSON-RPC at ``POST /rpc``, subscriptions at ``/ws``, ``/health``, ``/metrics``.
+
+The only module that imports aiohttp. It is a thin shell: envelopes are handled by node.jsonrpc,
+methods by node.rpc_methods against the daemon's NodeAPI, metrics rendered by node.metrics. What
+lives here is what only the I/O layer can do: size limits on bodies, WebSocket connections and
+their bounded outgoing queues, and the fan-out of committed blocks to subscribers.
+
+A subscriber that does not read its notifications fast enough is disconnected (close code 1008)
+when its queue is full, rather than letting the node's memory grow: it can reconnect, subscribe
+again and catch up with ``chain_getBlock``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from node import jsonrpc
+from node.metrics import CONTENT_TYPE, Metrics
+from node.rpc_methods import (
+    ApiError,
+    Dispatcher,
+    ErrorCode,
+    NodeAPI,
+    SubscribeParams,
+    UnsubscribeParams,
+    event_matches,
+)
+
+__all__ = ["RpcLimits", "RpcServer"]
+
+log = logging.getLogger(__name__)
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True)
+class RpcLimits:
+    max_body_bytes: int = 1 << 20  # HTTP bodies and WebSocket messages
+    max_batch: int = 100
+    max_depth: int = 64
+    ws_queue: int = 256  # outgoing messages buffered per connection before it is dropped
+    ws_max_connections: int = 1000
+    ws_max_subscriptions: int = 64  # per connection
+    ws_heartbeat_s: float = 30.0
+    health_timeout_s: float = 2.0
+
+
+class _Connection:
+    """One WebSocket client: its subscriptions and the queue its sender task drains."""
+
+    def __init__(self, ws: web.WebSocketResponse, queue_size: int) -> None:
+        self.ws = ws
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(queue_size)
+        self.subs: dict[str, SubscribeParams] = {}
+        # Created by a call but not yet live: a subscription starts after its id has been queued,
+        # so the client never sees a notification for an id it has not been told.
+        self.pending: dict[str, SubscribeParams] = {}
+        self.sender: asyncio.Task[None] | None = None
+        self.dropped = False
+
+
+class RpcServer:
+    """Serves the RPC on ``host:port`` (port 0: any free port, see :attr:`port` after start)."""
+
+    def __init__(
+        self,
+        api: NodeAPI,
+        metrics: Metrics,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limits: RpcLimits = RpcLimits(),
+    ) -> None:
+        self.api = api
+        self.metrics = metrics
+        self.host = host
+        self.limits = limits
+        self._port = port
+        self._dispatcher = Dispatcher(api, metrics)
+        self._jlimits = jsonrpc.Limits(max_batch=limits.max_batch, max_depth=limits.max_depth)
+        self._conns: set[_Connection] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._runner: web.AppRunner | None = None
+        self.app = self._make_app()
+
+    def _make_app(self) -> web.Application:
+        # client_max_size makes request.read() refuse a larger body, chunked or not.
+        app = web.Application(client_max_size=self.limits.max_body_bytes)
+        app.router.add_post("/rpc", self._handle_rpc)
+        app.router.add_get("/ws", self._handle_ws)
+        app.router.add_get("/health", self._handle_health)
+        app.router.add_get("/metrics", self._handle_metrics)
+        app.on_shutdown.append(self._close_websockets)
+        return app
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self._port)
+        await site.start()
+        self._port = self._runner.addresses[0][1]
+        log.info("rpc listening on http://%s:%d", self.host, self._port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()  # runs on_shutdown: closes websockets first
+            self._runner = None
+        for task in list(self._tasks):
+            task.cancel()
+
+    # ---- HTTP -----------------------------------------------------------------------------------
+
+    async def _handle_rpc(self, request: web.Request) -> web.Response:
+        length = request.content_length
+        try:
+            if length is not None and length > self.limits.max_body_bytes:
+                raise web.HTTPRequestEntityTooLarge(max_size=self.limits.max_body_bytes, actual_size=length)
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            error = jsonrpc.RpcError(
+                jsonrpc.INVALID_REQUEST, f"request body too large: the limit is {self.limits.max_body_bytes} bytes"
+            )
+            return web.Response(status=413, body=jsonrpc.error_response(error), content_type="application/json")
+        answer = await jsonrpc.handle(body, self._dispatcher.call, self._jlimits)
+        if answer is None:  # notifications only
+            return web.Response(status=204)
+        return web.Response(body=answer, content_type="application/json")
+
+    async def _handle_health(self, request: web.Request) -> web.Response:
+        try:
+            status = await asyncio.wait_for(self.api.status(), self.limits.health_timeout_s)
+        except Exception:
+            log.exception("health check: status() failed")
+            return web.json_response({"status": "error"}, status=503)
+        healthy = status.ready and status.in_sync
+        word = "ok" if healthy else ("starting" if not status.ready else "syncing")
+        body = {"status": word, "height": status.height, "in_sync": status.in_sync}
+        return web.json_response(body, status=200 if healthy else 503)
+
+    async def _handle_metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.render().encode(), headers={"Content-Type": CONTENT_TYPE})
+
+    # ---- WebSocket ------------------------------------------------------------------------------
+
+    async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
+        if len(self._conns) >= self.limits.ws_max_connections:
+            return web.json_response({"error": "too many WebSocket connections"}, status=503)
+        ws = web.WebSocketResponse(max_msg_size=self.limits.max_body_bytes, heartbeat=self.limits.ws_heartbeat_s)
+        await ws.prepare(request)
+        conn = _Connection(ws, self.limits.ws_queue)
+        conn.sender = asyncio.create_task(self._send_loop(conn))
+        self._conns.add(conn)
+        self.metrics.ws_connections.inc()
+        overrides = {
+            "subscribe": lambda p: self._subscribe(conn, p),
+            "unsubscribe": lambda p: self._unsubscribe(conn, p),
+        }
+
+        async def call(req: jsonrpc.Request) -> Any:
+            return await self._dispatcher.call(req, overrides)
+
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    body = message.data.encode("utf-8")
+                elif message.type == WSMsgType.BINARY:
+                    body = message.data
+                else:  # ERROR; CLOSE and friends end the iteration themselves
+                    break
+                # One message at a time per connection: a tx_submit with wait holds this
+                # connection's later calls (not its notifications) until it returns.
+                answer = await jsonrpc.handle(body, call, self._jlimits)
+                if conn.dropped:
+                    break
+                if answer is not None:
+                    await conn.queue.put(answer)  # waits if full: a client can't outrun its own answers
+                conn.subs.update(conn.pending)
+                conn.pending.clear()
+        finally:
+            self._conns.discard(conn)
+            self.metrics.ws_connections.dec()
+            conn.subs.clear()
+            await self._finish_sender(conn)
+        return ws
+
+    async def _send_loop(self, conn: _Connection) -> None:
+        while True:
+            data = await conn.queue.get()
+            await conn.ws.send_str(data.decode("utf-8"))
+
+    async def _finish_sender(self, conn: _Connection) -> None:
+        if conn.sender is None:
+            return
+        # Let queued answers go out unless the client is gone or being dropped.
+        if not conn.dropped and not conn.ws.closed:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._drained(conn), 1.0)
+        conn.sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
+            await conn.sender
+
+    @staticmethod
+    async def _drained(conn: _Connection) -> None:
+        while not conn.queue.empty():
+            await asyncio.sleep(0.01)
+
+    async def _subscribe(self, conn: _Connection, params: SubscribeParams) -> str:
+        if len(conn.subs) + len(conn.pending) >= self.limits.ws_max_subscriptions:
+            raise ApiError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"a connection may hold {self.limits.ws_max_subscriptions} subscriptions; unsubscribe first",
+                reason="TOO_MANY_SUBSCRIPTIONS",
+            )
+        sub_id = secrets.token_hex(8)
+        conn.pending[sub_id] = params
+        return sub_id
+
+    async def _unsubscribe(self, conn: _Connection, params: UnsubscribeParams) -> bool:
+        found = conn.subs.pop(params.subscription, None) or conn.pending.pop(params.subscription, None)
+        return found is not None
+
+    async def _close_websockets(self, app: web.Application) -> None:
+        for conn in list(self._conns):
+            await conn.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+
+    # ---- events ---------------------------------------------------------------------------------
+
+    def publish_block(self, block: Mapping[str, Any], events: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Notify subscribers of a committed block and its ledger events. Never blocks.
+
+        Call from the event loop after the block is durably stored. ``block`` goes to "blocks"
+        subscribers as is; each event goes to subscribers of the accounts listed in its
+        ``"accounts"`` and of the warrants listed in its ``"warrants"``.
+        """
+        if not self._conns:
+            return
+        block_json = _encode(block)
+        event_json: dict[int, bytes] = {}
+        for conn in list(self._conns):
+            for sub_id, sub in list(conn.subs.items()):
+                if conn.dropped:
+                    break
+                if sub.topic == "blocks":
+                    self._offer(conn, sub_id, block_json)
+                    continue
+                for index, event in enumerate(events):
+                    if event_matches(sub, event):
+                        if index not in event_json:
+                            event_json[index] = _encode(event)
+                        if not self._offer(conn, sub_id, event_json[index]):
+                            break
+
+    def _offer(self, conn: _Connection, sub_id: str, result: bytes) -> bool:
+        # Splice the result, encoded once per block, into each subscription's notification.
+        frame = (
+            b'{"jsonrpc":"2.0","method":"subscription","params":{"subscription":'
+            + _encode(sub_id)
+            + b',"result":'
+            + result
+            + b"}}"
+        )
+        try:
+            conn.queue.put_nowait(frame)
+            return True
+        except asyncio.QueueFull:
+            self._drop(conn)
+            return False
+
+    def _drop(self, conn: _Connection) -> None:
+        if conn.dropped:
+            return
+        conn.dropped = True
+        conn.subs.clear()
+        conn.pending.clear()
+        self.metrics.ws_dropped.inc()
+        log.warning("dropping a WebSocket subscriber whose queue is full (%d messages)", self.limits.ws_queue)
+        if conn.sender is not None:
+            conn.sender.cancel()
+        self._spawn(conn.ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"subscriber too slow"))
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

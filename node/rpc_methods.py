@@ -1,0 +1,513 @@
+"""The RPC methods: the facade the daemon implements, params schemas, the method table, dispatch.
+
+No I/O here. node.rpc (aiohttp) feeds calls in through :class:`Dispatcher`; the daemon implements
+:class:`NodeAPI` and raises :class:`ApiError` for failures a client can act on. The method table
+is the single source for dispatch, params validation (msgspec Structs, strict: no coercion) and
+the OpenRPC document served by ``rpc_discover``, so the three can't drift apart.
+
+Error codes: -32700..-32603 are JSON-RPC's own (node.jsonrpc); application errors use the stable
+codes of :class:`ErrorCode` (1000-1099), each with a machine-readable ``data.reason``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal, Protocol
+
+import msgspec
+
+from node.chain import MAX_TX_BYTES, SignedTx, TxEnvelope, tx_from_envelope
+from node.errors import WarrantChainError
+from node.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, Request, RpcError
+from node.metrics import Metrics
+
+__all__ = [
+    "ErrorCode",
+    "ApiError",
+    "NodeStatus",
+    "NodeAPI",
+    "Method",
+    "METHODS",
+    "WS_METHODS",
+    "SubscribeParams",
+    "UnsubscribeParams",
+    "Dispatcher",
+    "convert_params",
+    "openrpc_document",
+    "event_matches",
+]
+
+log = logging.getLogger(__name__)
+
+VERSION = "0.1.0"
+DEFAULT_WAIT_MS = 10_000
+MAX_WAIT_MS = 120_000
+
+
+class ErrorCode(enum.IntEnum):
+    """Stable application error codes. Never renumber; add new ones at the end."""
+
+    NOT_FOUND = 1001  # the block/tx/warrant/account/document/credit line does not exist
+    TX_REJECTED = 1002  # the node refused the transaction (data.reason says why); not retried as is
+    TX_TIMEOUT = 1003  # wait=true and the transaction was not committed in time; it is still pending
+    BUSY = 1004  # mempool full or node overloaded: retry later
+    NOT_READY = 1005  # node starting or catching up: it can't answer this yet
+    LIMIT_EXCEEDED = 1006  # a per-connection limit (e.g. subscriptions) was reached
+
+
+class ApiError(WarrantChainError):
+    """A failure the client can act on, raised by a NodeAPI implementation.
+
+    ``reason`` is an UPPER_SNAKE identifier clients may branch on (e.g. ``WARRANT_FROZEN``,
+    ``BAD_SIGNATURE``); it goes to ``error.data.reason`` with any extra ``data``.
+    """
+
+    def __init__(self, code: ErrorCode, message: str, *, reason: str | None = None, data: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = ErrorCode(code)
+        self.message = message
+        self.reason = reason
+        self.data = dict(data or {})
+
+    def to_rpc(self) -> RpcError:
+        data = dict(self.data)
+        if self.reason is not None:
+            data["reason"] = self.reason
+        return RpcError(int(self.code), self.message, data or None)
+
+
+class NodeStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """What ``chain_status`` and ``GET /health`` report."""
+
+    chain_id: str
+    height: int
+    block_hash: str
+    state_root: str
+    view: int
+    validators: int
+    peers: int
+    mempool_size: int
+    in_sync: bool
+    ready: bool = True  # False while starting (store opening, replaying): /health answers 503
+
+
+Json = dict[str, Any]
+
+
+class NodeAPI(Protocol):
+    """What the RPC server needs from the node. Implemented by the daemon, faked in tests.
+
+    Every method returns JSON-ready values (dict/list/str/int/bool/None). Lookups return None when
+    the thing does not exist; the RPC layer turns that into NOT_FOUND. Raise ApiError for other
+    failures a client can act on; any other exception is logged and answered as "internal error".
+    """
+
+    async def status(self) -> NodeStatus: ...
+
+    async def submit_tx(self, tx: SignedTx) -> None:
+        """Verify (signature, chain id, expiry, size) and add to the mempool, then gossip it.
+
+        Raise ApiError(TX_REJECTED, reason=...) or ApiError(BUSY). Resubmitting a transaction that
+        is already pending or committed should return normally, so that clients can retry.
+        """
+        ...
+
+    async def wait_tx(self, tx_id: str) -> Json:
+        """Wait until the transaction is committed (or return at once if it is); return as get_tx.
+
+        The RPC layer bounds the wait and cancels it on timeout.
+        """
+        ...
+
+    async def get_tx(self, tx_id: str) -> Json | None:
+        """``{"id", "status": "pending"}`` or ``{"id", "status": "committed", "height", "index", "result"}``."""
+        ...
+
+    async def get_block(self, *, height: int | None = None, block_hash: str | None = None) -> Json | None:
+        """The block by height or by hash (exactly one is given), with its hash and certificate."""
+        ...
+
+    async def validators(self) -> list[Json]: ...
+
+    async def warrant(self, warrant_id: str) -> Json | None: ...
+
+    async def warrant_trace(self, warrant_id: str) -> Json | None: ...
+
+    async def warrant_proof(self, warrant_id: str) -> Json | None: ...
+
+    async def account(self, address: str) -> Json | None: ...
+
+    async def holdings(self, address: str) -> Json | None: ...
+
+    async def document(
+        self, *, doc_id: str | None = None, doc_type: str | None = None, number: str | None = None, issuer: str | None = None
+    ) -> Json | None:
+        """By id, or by business key (doc_type, number, issuer): the RPC layer gives one or the other."""
+        ...
+
+    async def credit(self, financier: str, core: str) -> Json | None: ...
+
+
+# ---- params -------------------------------------------------------------------------------------
+
+Address = Annotated[str, msgspec.Meta(pattern="^wc[0-9a-f]{40}$", description="account address: wc + 40 hex")]
+Hash = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$", description="32-byte hash, lowercase hex")]
+Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=128, description="identifier as given by the ledger")]
+Height = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+
+
+class _Params(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class NoParams(_Params):
+    pass
+
+
+class TxSubmitParams(_Params):
+    tx: TxEnvelope
+    wait: bool = False
+    timeout_ms: Annotated[int, msgspec.Meta(ge=1, le=MAX_WAIT_MS)] = DEFAULT_WAIT_MS
+
+
+class TxGetParams(_Params):
+    id: Hash
+
+
+class GetBlockParams(_Params):
+    height: Height | None = None
+    hash: Hash | None = None
+
+    def __post_init__(self) -> None:
+        if (self.height is None) == (self.hash is None):
+            raise ValueError("give exactly one of `height` or `hash`")
+
+
+class WarrantParams(_Params):
+    id: Ident
+
+
+class AddressParams(_Params):
+    address: Address
+
+
+class DocumentGetParams(_Params):
+    id: Ident | None = None
+    type: Ident | None = None
+    number: Ident | None = None
+    issuer: Ident | None = None
+
+    def __post_init__(self) -> None:
+        key = (self.type, self.number, self.issuer)
+        if self.id is None and None in key:
+            raise ValueError("give `id`, or all of `type`, `number` and `issuer`")
+        if self.id is not None and key != (None, None, None):
+            raise ValueError("give `id` or the business key (`type`, `number`, `issuer`), not both")
+
+
+class CreditGetParams(_Params):
+    financier: Address
+    core: Address
+
+
+class SubscribeParams(_Params):
+    topic: Literal["blocks", "account", "warrant"]
+    address: Address | None = None
+    id: Ident | None = None
+
+    def __post_init__(self) -> None:
+        if self.topic == "account" and (self.address is None or self.id is not None):
+            raise ValueError('topic "account" takes `address` only')
+        if self.topic == "warrant" and (self.id is None or self.address is not None):
+            raise ValueError('topic "warrant" takes `id` only')
+        if self.topic == "blocks" and (self.id is not None or self.address is not None):
+            raise ValueError('topic "blocks" takes no other params')
+
+
+class UnsubscribeParams(_Params):
+    subscription: Ident
+
+
+_MSGSPEC_ERROR = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+
+
+def convert_params(params: dict[str, Any] | list[Any] | None, kind: type[_Params]) -> Any:
+    """Validate params against ``kind``; raise RpcError(-32602) naming the offending field.
+
+    Positional params (an array) are accepted and matched to the fields in documented order.
+    """
+    if params is None:
+        params = {}
+    elif isinstance(params, list):
+        names = kind.__struct_fields__
+        if len(params) > len(names):
+            raise RpcError(INVALID_PARAMS, f"params: {len(params)} positional values given; at most {len(names)} ({', '.join(names)})")
+        params = dict(zip(names, params))
+    try:
+        return msgspec.convert(params, kind, strict=True)
+    except msgspec.ValidationError as exc:
+        raise RpcError(INVALID_PARAMS, *_describe_validation(str(exc))) from None
+
+
+def _describe_validation(text: str) -> tuple[str, dict[str, str]]:
+    """'Expected `int`, got `str` - at `$.amount`' -> 'params.amount: expected int, got str'."""
+    match = _MSGSPEC_ERROR.match(text)
+    assert match is not None  # the pattern matches any text
+    what, path = match["what"], match["path"] or ""
+    unknown = re.match(r"Object contains unknown field `(.*)`$", what)
+    if unknown:  # msgspec reports the object's path; name the field itself
+        path, what = f"{path}.{unknown[1]}", "unknown field"
+    missing = re.match(r"Object missing required field `(.*)`$", what)
+    if missing:
+        path, what = f"{path}.{missing[1]}", "required field missing"
+    what = what.replace("`", "")
+    field_path = "params" + path
+    return f"{field_path}: {what[:1].lower()}{what[1:]}", {"field": field_path}
+
+
+# ---- methods ------------------------------------------------------------------------------------
+
+Handler = Callable[["NodeAPI", Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    params: type[_Params]
+    handler: Handler | None  # None: served per connection by node.rpc (subscriptions)
+    summary: str
+    result: str  # what the result is, for people (docs/RPC.md, OpenRPC)
+    errors: tuple[ErrorCode, ...] = ()
+    result_schema: dict[str, Any] = field(default_factory=dict)
+
+
+def _found(value: Any, what: str, reason: str) -> Any:
+    if value is None:
+        raise ApiError(ErrorCode.NOT_FOUND, f"{what} not found", reason=reason)
+    return value
+
+
+async def _tx_submit(api: NodeAPI, p: TxSubmitParams) -> Json:
+    try:
+        tx = tx_from_envelope(p.tx)
+    except WarrantChainError as exc:  # e.g. a float or lone surrogate deep in the payload
+        raise RpcError(INVALID_PARAMS, f"params.tx: {exc}", {"field": "params.tx"}) from None
+    if len(tx.raw) > MAX_TX_BYTES:
+        raise RpcError(INVALID_PARAMS, f"params.tx: {len(tx.raw)} bytes; the limit is {MAX_TX_BYTES}", {"field": "params.tx"})
+    await api.submit_tx(tx)
+    if not p.wait:
+        return {"id": tx.id_hex, "status": "pending"}
+    try:
+        return await asyncio.wait_for(api.wait_tx(tx.id_hex), p.timeout_ms / 1000)
+    except TimeoutError:
+        raise ApiError(
+            ErrorCode.TX_TIMEOUT,
+            f"transaction {tx.id_hex} was not committed within {p.timeout_ms} ms; it is still pending: poll tx_get",
+            reason="TIMEOUT",
+            data={"id": tx.id_hex, "status": "pending"},
+        ) from None
+
+
+async def _tx_get(api: NodeAPI, p: TxGetParams) -> Json:
+    return _found(await api.get_tx(p.id), f"transaction {p.id}", "TX_NOT_FOUND")
+
+
+async def _chain_status(api: NodeAPI, p: NoParams) -> Any:
+    return msgspec.to_builtins(await api.status())
+
+
+async def _chain_get_block(api: NodeAPI, p: GetBlockParams) -> Json:
+    block = await api.get_block(height=p.height, block_hash=p.hash)
+    what = f"block at height {p.height}" if p.height is not None else f"block {p.hash}"
+    return _found(block, what, "BLOCK_NOT_FOUND")
+
+
+async def _chain_validators(api: NodeAPI, p: NoParams) -> list[Json]:
+    return await api.validators()
+
+
+async def _warrant_get(api: NodeAPI, p: WarrantParams) -> Json:
+    return _found(await api.warrant(p.id), f"warrant {p.id}", "WARRANT_NOT_FOUND")
+
+
+async def _warrant_trace(api: NodeAPI, p: WarrantParams) -> Json:
+    return _found(await api.warrant_trace(p.id), f"warrant {p.id}", "WARRANT_NOT_FOUND")
+
+
+async def _warrant_proof(api: NodeAPI, p: WarrantParams) -> Json:
+    return _found(await api.warrant_proof(p.id), f"warrant {p.id}", "WARRANT_NOT_FOUND")
+
+
+async def _account_get(api: NodeAPI, p: AddressParams) -> Json:
+    return _found(await api.account(p.address), f"account {p.address}", "ACCOUNT_NOT_FOUND")
+
+
+async def _account_holdings(api: NodeAPI, p: AddressParams) -> Json:
+    return _found(await api.holdings(p.address), f"account {p.address}", "ACCOUNT_NOT_FOUND")
+
+
+async def _document_get(api: NodeAPI, p: DocumentGetParams) -> Json:
+    document = await api.document(doc_id=p.id, doc_type=p.type, number=p.number, issuer=p.issuer)
+    what = f"document {p.id}" if p.id is not None else f"document {p.type}/{p.number} of {p.issuer}"
+    return _found(document, what, "DOCUMENT_NOT_FOUND")
+
+
+async def _credit_get(api: NodeAPI, p: CreditGetParams) -> Json:
+    line = await api.credit(p.financier, p.core)
+    return _found(line, f"credit line of {p.financier} for {p.core}", "CREDIT_NOT_FOUND")
+
+
+_NF = (ErrorCode.NOT_FOUND,)
+_OBJ: dict[str, Any] = {"type": "object"}
+
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in [
+        Method(
+            "tx_submit",
+            TxSubmitParams,
+            _tx_submit,
+            "Submit a signed transaction; with wait=true, wait until it is committed.",
+            '{"id", "status": "pending"}; with wait: {"id", "status": "committed", "height", "index", "result"} '
+            "where result is the ledger's outcome (a committed transaction may still have failed)",
+            (ErrorCode.TX_REJECTED, ErrorCode.TX_TIMEOUT, ErrorCode.BUSY, ErrorCode.NOT_READY),
+            _OBJ,
+        ),
+        Method("tx_get", TxGetParams, _tx_get, "A transaction's status and, once committed, its place and result.",
+               'as tx_submit: {"id", "status", ...}', _NF, _OBJ),
+        Method("chain_status", NoParams, _chain_status, "The node's view of the chain head and its own health.",
+               "NodeStatus", (), {"$ref": "#/components/schemas/NodeStatus"}),
+        Method("chain_getBlock", GetBlockParams, _chain_get_block, "A committed block by height or hash.",
+               '{"hash", "header", "txs", "certificate"}', _NF, _OBJ),
+        Method("chain_validators", NoParams, _chain_validators, "The validator set from genesis, in consensus order.",
+               '[{"index", "name", "pubkey", "address"}]', (), {"type": "array", "items": _OBJ}),
+        Method("warrant_get", WarrantParams, _warrant_get, "A warrant's current state.", "warrant object", _NF, _OBJ),
+        Method("warrant_trace", WarrantParams, _warrant_trace,
+               "A warrant's lineage: ancestors to its issuance, descendants, backing documents and history.",
+               "trace object", _NF, _OBJ),
+        Method("warrant_proof", WarrantParams, _warrant_proof,
+               "Everything needed to verify a warrant offline from the genesis file alone.", "proof bundle", _NF, _OBJ),
+        Method("account_get", AddressParams, _account_get, "A registered account: role, name, key.", "account object", _NF, _OBJ),
+        Method("account_holdings", AddressParams, _account_holdings, "The live warrants an account holds, with totals.",
+               "holdings object", _NF, _OBJ),
+        Method("document_get", DocumentGetParams, _document_get,
+               "An anchored trade document by id or by business key (type, number, issuer).", "document object", _NF, _OBJ),
+        Method("credit_get", CreditGetParams, _credit_get, "The credit line a financier granted a core enterprise.",
+               "credit line object", _NF, _OBJ),
+        Method("rpc_discover", NoParams, None, "This API as an OpenRPC 1.2 document.", "OpenRPC document", (), _OBJ),
+    ]
+}
+
+# Only over the WebSocket at /ws, where a connection can receive notifications.
+WS_METHODS: dict[str, Method] = {
+    m.name: m
+    for m in [
+        Method("subscribe", SubscribeParams, None,
+               "Receive a notification for each new block, or each event concerning an account or a warrant.",
+               "subscription id (string)", (ErrorCode.LIMIT_EXCEEDED,), {"type": "string"}),
+        Method("unsubscribe", UnsubscribeParams, None, "Stop a subscription.", "true if it existed",
+               (), {"type": "boolean"}),
+    ]
+}
+
+_ALIASES = {"rpc.discover": "rpc_discover"}  # the name OpenRPC tooling asks for
+
+
+def event_matches(sub: SubscribeParams, event: Mapping[str, Any]) -> bool:
+    """Whether a ledger event goes to an account/warrant subscription (its "accounts"/"warrants" lists)."""
+    if sub.topic == "account":
+        return sub.address in event.get("accounts", ())
+    if sub.topic == "warrant":
+        return sub.id in event.get("warrants", ())
+    return False
+
+
+def openrpc_document() -> Json:
+    """An OpenRPC 1.2 document generated from the method tables."""
+    methods = [*METHODS.values(), *WS_METHODS.values()]
+    _, components = msgspec.json.schema_components(
+        [NodeStatus, *(m.params for m in methods)], ref_template="#/components/schemas/{name}"
+    )
+    codes = {code: code.name for code in ErrorCode}
+    out = []
+    for m in methods:
+        schema = components.pop(m.params.__name__, {"properties": {}, "required": []})
+        required = set(schema.get("required", ()))
+        entry: Json = {
+            "name": m.name,
+            "summary": m.summary,
+            "paramStructure": "either",
+            "params": [
+                {"name": name, "required": name in required, "schema": prop}
+                for name, prop in schema.get("properties", {}).items()
+            ],
+            "result": {"name": "result", "description": m.result, "schema": m.result_schema},
+            "errors": [{"code": int(code), "message": codes[code]} for code in m.errors],
+        }
+        if m.name in WS_METHODS:
+            entry["description"] = "WebSocket (/ws) only."
+        out.append(entry)
+    return {
+        "openrpc": "1.2.6",
+        "info": {"title": "WarrantChain node", "version": VERSION},
+        "methods": out,
+        "components": {"schemas": components},
+    }
+
+
+# ---- dispatch -----------------------------------------------------------------------------------
+
+Override = Callable[[Any], Awaitable[Any]]
+
+
+class Dispatcher:
+    """Runs one call against the NodeAPI: validates params, maps errors, counts metrics."""
+
+    def __init__(self, api: NodeAPI, metrics: Metrics) -> None:
+        self.api = api
+        self.metrics = metrics
+        self._discover: Json | None = None
+
+    async def call(self, request: Request, overrides: Mapping[str, Override] | None = None) -> Any:
+        """Result of ``request``, or raise RpcError. ``overrides`` binds the per-connection methods."""
+        name = _ALIASES.get(request.method, request.method)
+        method = METHODS.get(name) or (WS_METHODS.get(name) if overrides else None)
+        label = name if method else "unknown"  # bounded label set for metrics
+        code = 0
+        started = time.monotonic()
+        try:
+            if method is None:
+                raise RpcError(METHOD_NOT_FOUND, f"method {request.method[:80]!r} not found; rpc_discover lists them")
+            params = convert_params(request.params, method.params)
+            if method.handler is not None:
+                return await method.handler(self.api, params)
+            if name == "rpc_discover":
+                if self._discover is None:
+                    self._discover = openrpc_document()
+                return self._discover
+            assert overrides is not None
+            return await overrides[name](params)
+        except RpcError as error:
+            code = error.code
+            raise
+        except ApiError as error:
+            code = int(error.code)
+            raise error.to_rpc() from None
+        except Exception:
+            # A bug or an unexpected failure in the node: keep the traceback in our log, give the
+            # client only a reference it can quote to the operator.
+            code = INTERNAL_ERROR
+            ref = secrets.token_hex(4)
+            log.exception("internal error in %s (ref %s)", name, ref)
+            raise RpcError(INTERNAL_ERROR, f"internal error (ref {ref}); the node operator can find it in the log",
+                           {"ref": ref}) from None
+        finally:
+            self.metrics.rpc_requests.inc(label, str(code))
+            log.debug("rpc %s -> %s in %.1f ms", label, code, (time.monotonic() - started) * 1000)
