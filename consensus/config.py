@@ -1,0 +1,55 @@
+"""Replica configuration. All durations are in logical ticks (``Replica.tick()``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Config"]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    n: int
+    """Number of validators, indexed 0..n-1 in genesis order."""
+    checkpoint_interval: int = 10
+    """K: a checkpoint is taken at every seq that is a multiple of K."""
+    window: int = 20
+    """Sequence numbers in flight: low watermark < seq <= low + window. Must be >= K."""
+    view_change_timeout_ticks: int = 20
+    """Base timeout: a request/proposal waiting this long, or a new view not arriving, changes view."""
+    backoff_factor: int = 2
+    """Each view change multiplies the timeout by this; a delivered block resets it to the base."""
+    max_timeout_ticks: int = 640
+    status_interval_ticks: int = 10
+    """How often a replica broadcasts Status (its view and height) so laggards can notice."""
+    state_request_timeout_ticks: int = 10
+    """A state request unanswered this long is retried with another peer."""
+    state_batch: int = 100
+    """Most blocks asked for (and served) in one StateRequest/StateResponse."""
+    max_stash_per_sender: int = 200
+    digest_size: int = 32
+    unsafe_quorum_override: int | None = None
+    """TESTS ONLY: replaces 2f+1 to show that the simulator catches a broken protocol."""
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError("n must be >= 1")
+        if self.checkpoint_interval < 1 or self.window < self.checkpoint_interval:
+            raise ValueError("need 1 <= checkpoint_interval <= window")
+        if self.view_change_timeout_ticks < 1 or self.backoff_factor < 1:
+            raise ValueError("timeouts must be positive")
+
+    @property
+    def f(self) -> int:
+        """Faults tolerated: n >= 3f + 1."""
+        return (self.n - 1) // 3
+
+    @property
+    def quorum(self) -> int:
+        """2f+1 (unless a test overrides it on purpose)."""
+        if self.unsafe_quorum_override is not None:
+            return self.unsafe_quorum_override
+        return 2 * self.f + 1
+
+    def primary(self, view: int) -> int:
+        return view % self.n

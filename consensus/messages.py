@@ -1,0 +1,399 @@
+"""PBFT messages: frozen dataclasses, their signing bytes, and the wire codec.
+
+Rules of this file:
+
+* Every message kind is a frozen dataclass with ``sender`` and ``sig`` as its last two fields.
+* The bytes a message is signed over start with the chain ``domain`` and a distinct tag per kind
+  (``/preprepare/``, ``/prepare/``, ``/commit/``...), so a signature can never be replayed as
+  another kind of message or on another chain. The commit's signing bytes are fixed by the node's
+  certificate format: see :func:`commit_signing_bytes`.
+* The wire codec is canonical JSON (sorted keys, no spaces) with bytes as lowercase hex. Decoding
+  is strict (exact field sets, exact types, integers in ``0 .. 2**63-1``) and every failure is one
+  :class:`MalformedMessage`, never another exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any, Union
+
+__all__ = [
+    "ConsensusError",
+    "MalformedMessage",
+    "PrePrepare",
+    "Prepare",
+    "Commit",
+    "Checkpoint",
+    "PreparedProof",
+    "ViewChange",
+    "NewView",
+    "Status",
+    "StateRequest",
+    "StateEntry",
+    "StateResponse",
+    "Certificate",
+    "Message",
+    "commit_signing_bytes",
+    "signing_bytes",
+    "encode_message",
+    "decode_message",
+    "to_jsonable",
+    "from_jsonable",
+    "check_well_formed",
+    "describe",
+]
+
+MAX_INT = 2**63 - 1
+
+
+class ConsensusError(Exception):
+    """The one error type of the consensus layer."""
+
+
+class MalformedMessage(ConsensusError):
+    """Bytes or a message object that is not a well-formed consensus message."""
+
+
+# --------------------------------------------------------------------------- data types
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    """Proof that ``digest`` was committed at ``seq``: >= 2f+1 commit signatures of ``view``.
+
+    Each signature is over ``commit_signing_bytes(domain, view, seq, digest)``.
+    """
+
+    view: int
+    seq: int
+    digest: bytes
+    signatures: tuple[tuple[int, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PrePrepare:
+    """The primary of ``view`` assigns ``payload`` (with ``digest``) to sequence number ``seq``."""
+
+    view: int
+    seq: int
+    digest: bytes
+    payload: bytes
+    sender: int
+    sig: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepare:
+    view: int
+    seq: int
+    digest: bytes
+    sender: int
+    sig: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    view: int
+    seq: int
+    digest: bytes
+    sender: int
+    sig: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """``sender`` has delivered every block up to ``seq``; ``digest`` is the block digest at seq."""
+
+    seq: int
+    digest: bytes
+    sender: int
+    sig: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedProof:
+    """A prepared certificate: a pre-prepare and 2f matching prepares from distinct backups."""
+
+    pre_prepare: PrePrepare
+    prepares: tuple[Prepare, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ViewChange:
+    """``sender`` moves to ``view`` (the new view), carrying its stable checkpoint and P set."""
+
+    view: int
+    stable_seq: int
+    stable_digest: bytes
+    checkpoint_proof: tuple[Checkpoint, ...]
+    prepared: tuple[PreparedProof, ...]
+    sender: int
+    sig: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class NewView:
+    """The primary of ``view`` starts it: 2f+1 view changes (V) and the pre-prepares (O)."""
+
+    view: int
+    view_changes: tuple[ViewChange, ...]
+    pre_prepares: tuple[PrePrepare, ...]
+    sender: int
+    sig: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Heartbeat: ``sender`` is in ``view`` and has delivered up to ``seq``."""
+
+    view: int
+    seq: int
+    sender: int
+    sig: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class StateRequest:
+    """Please send committed blocks ``from_seq .. to_seq`` (inclusive) with certificates."""
+
+    from_seq: int
+    to_seq: int
+    sender: int
+    sig: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class StateEntry:
+    seq: int
+    digest: bytes
+    payload: bytes
+    certificate: Certificate
+
+
+@dataclass(frozen=True, slots=True)
+class StateResponse:
+    entries: tuple[StateEntry, ...]
+    sender: int
+    sig: bytes = b""
+
+
+Message = Union[
+    PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, Status, StateRequest, StateResponse
+]
+
+# --------------------------------------------------------------------------- signing bytes
+
+_VS = struct.Struct(">QQ")
+_S = struct.Struct(">Q")
+
+
+def commit_signing_bytes(domain: bytes, view: int, seq: int, digest: bytes) -> bytes:
+    """The exact bytes a Commit is signed over; the node verifies certificates with these."""
+    return domain + b"/commit/" + view.to_bytes(8, "big") + seq.to_bytes(8, "big") + digest
+
+
+def signing_bytes(domain: bytes, msg: Message) -> bytes:
+    """Deterministic, domain-prefixed bytes that ``msg.sig`` signs (``sig`` itself excluded)."""
+    if isinstance(msg, Commit):
+        return commit_signing_bytes(domain, msg.view, msg.seq, msg.digest)
+    if isinstance(msg, Prepare):
+        return domain + b"/prepare/" + _VS.pack(msg.view, msg.seq) + msg.digest
+    if isinstance(msg, PrePrepare):
+        # The payload is bound through the digest; receivers check digest(payload) == digest.
+        return domain + b"/preprepare/" + _VS.pack(msg.view, msg.seq) + msg.digest
+    if isinstance(msg, Checkpoint):
+        return domain + b"/checkpoint/" + _S.pack(msg.seq) + msg.digest
+    if isinstance(msg, Status):
+        return domain + b"/status/" + _VS.pack(msg.view, msg.seq)
+    if isinstance(msg, StateRequest):
+        return domain + b"/staterequest/" + _VS.pack(msg.from_seq, msg.to_seq)
+    # Composite messages: a hash of their canonical encoding with an empty signature.
+    tag = {ViewChange: b"/viewchange/", NewView: b"/newview/", StateResponse: b"/stateresponse/"}
+    body = _canonical(to_jsonable(_unsigned(msg)))
+    return domain + tag[type(msg)] + hashlib.sha256(body).digest()
+
+
+def _unsigned(msg: Any) -> Any:
+    from dataclasses import replace
+
+    return replace(msg, sig=b"")
+
+
+# --------------------------------------------------------------------------- codec
+
+# Field specs: "int", "bytes", "pair" (int, bytes), ("tuple", spec) or a dataclass type.
+_SPECS: dict[type, tuple[tuple[str, Any], ...]] = {
+    Certificate: (("view", "int"), ("seq", "int"), ("digest", "bytes"),
+                  ("signatures", ("tuple", "pair"))),
+    PrePrepare: (("view", "int"), ("seq", "int"), ("digest", "bytes"), ("payload", "bytes"),
+                 ("sender", "int"), ("sig", "bytes")),
+    Prepare: (("view", "int"), ("seq", "int"), ("digest", "bytes"), ("sender", "int"),
+              ("sig", "bytes")),
+    Commit: (("view", "int"), ("seq", "int"), ("digest", "bytes"), ("sender", "int"),
+             ("sig", "bytes")),
+    Checkpoint: (("seq", "int"), ("digest", "bytes"), ("sender", "int"), ("sig", "bytes")),
+    PreparedProof: (("pre_prepare", PrePrepare), ("prepares", ("tuple", Prepare))),
+    ViewChange: (("view", "int"), ("stable_seq", "int"), ("stable_digest", "bytes"),
+                 ("checkpoint_proof", ("tuple", Checkpoint)),
+                 ("prepared", ("tuple", PreparedProof)), ("sender", "int"), ("sig", "bytes")),
+    NewView: (("view", "int"), ("view_changes", ("tuple", ViewChange)),
+              ("pre_prepares", ("tuple", PrePrepare)), ("sender", "int"), ("sig", "bytes")),
+    Status: (("view", "int"), ("seq", "int"), ("sender", "int"), ("sig", "bytes")),
+    StateRequest: (("from_seq", "int"), ("to_seq", "int"), ("sender", "int"), ("sig", "bytes")),
+    StateEntry: (("seq", "int"), ("digest", "bytes"), ("payload", "bytes"),
+                 ("certificate", Certificate)),
+    StateResponse: (("entries", ("tuple", StateEntry)), ("sender", "int"), ("sig", "bytes")),
+}
+MESSAGE_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, Status,
+                StateRequest, StateResponse)
+}
+
+
+def _enc(value: Any, spec: Any) -> Any:
+    if spec == "int":
+        return value
+    if spec == "bytes":
+        return value.hex()
+    if spec == "pair":
+        return [value[0], value[1].hex()]
+    if isinstance(spec, tuple):
+        return [_enc(v, spec[1]) for v in value]
+    return {name: _enc(getattr(value, name), sub) for name, sub in _SPECS[spec]}
+
+
+def _dec(data: Any, spec: Any) -> Any:
+    if spec == "int":
+        if type(data) is not int or not 0 <= data <= MAX_INT:
+            raise MalformedMessage(f"expected an integer in 0..2**63-1, got {data!r:.40}")
+        return data
+    if spec == "bytes":
+        if type(data) is not str or len(data) % 2 or data != data.lower():
+            raise MalformedMessage("expected lowercase hex")
+        try:
+            return bytes.fromhex(data)
+        except ValueError:
+            raise MalformedMessage("expected lowercase hex") from None
+    if spec == "pair":
+        if type(data) is not list or len(data) != 2:
+            raise MalformedMessage("expected [index, signature]")
+        return (_dec(data[0], "int"), _dec(data[1], "bytes"))
+    if isinstance(spec, tuple):
+        if type(data) is not list:
+            raise MalformedMessage("expected a list")
+        return tuple(_dec(v, spec[1]) for v in data)
+    fields = _SPECS[spec]
+    if type(data) is not dict or set(data) != {name for name, _ in fields}:
+        raise MalformedMessage(f"expected the fields of {spec.__name__}")
+    return spec(*(_dec(data[name], sub) for name, sub in fields))
+
+
+def to_jsonable(obj: Any) -> dict[str, Any]:
+    """A JSON-ready dict for any message or nested type (bytes as hex)."""
+    return _enc(obj, type(obj))  # type: ignore[no-any-return]
+
+
+def from_jsonable(cls: type, data: Any) -> Any:
+    """Inverse of :func:`to_jsonable`; raises :class:`MalformedMessage`."""
+    return _dec(data, cls)
+
+
+def _canonical(data: Any) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def encode_message(msg: Message) -> bytes:
+    """Canonical wire bytes of ``msg``."""
+    body = to_jsonable(msg)
+    body["type"] = type(msg).__name__
+    return _canonical(body)
+
+
+def decode_message(data: bytes) -> Message:
+    """Parse wire bytes; any problem raises :class:`MalformedMessage` (and nothing else)."""
+    try:
+        body = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError, TypeError) as exc:
+        raise MalformedMessage(f"not JSON: {exc}") from None
+    if type(body) is not dict or type(body.get("type")) is not str:
+        raise MalformedMessage("expected an object with a type")
+    cls = MESSAGE_TYPES.get(body.pop("type"))
+    if cls is None:
+        raise MalformedMessage("unknown message type")
+    try:
+        return from_jsonable(cls, body)  # type: ignore[no-any-return]
+    except RecursionError:
+        raise MalformedMessage("nested too deeply") from None
+
+
+def check_well_formed(msg: Any, digest_size: int) -> None:
+    """Check an in-memory message's field types and ranges (messages built in-process can be
+    anything); raises :class:`MalformedMessage`."""
+    if type(msg) not in _SPECS:
+        raise MalformedMessage(f"not a consensus message: {type(msg).__name__}")
+    _check(msg, type(msg), digest_size)
+
+
+def _check(value: Any, spec: Any, digest_size: int, name: str = "") -> None:
+    if spec == "int":
+        if type(value) is not int or not 0 <= value <= MAX_INT:
+            raise MalformedMessage(f"{name}: expected an integer in 0..2**63-1")
+    elif spec == "bytes":
+        if type(value) is not bytes:
+            raise MalformedMessage(f"{name}: expected bytes")
+        if name.endswith("digest") and len(value) != digest_size:
+            raise MalformedMessage(f"{name}: expected a {digest_size}-byte digest")
+    elif spec == "pair":
+        if type(value) is not tuple or len(value) != 2:
+            raise MalformedMessage(f"{name}: expected (index, signature)")
+        _check(value[0], "int", digest_size, name)
+        _check(value[1], "bytes", digest_size, name)
+    elif isinstance(spec, tuple):
+        if type(value) is not tuple:
+            raise MalformedMessage(f"{name}: expected a tuple")
+        for item in value:
+            _check(item, spec[1], digest_size, name)
+    else:
+        if type(value) is not spec:
+            raise MalformedMessage(f"{name}: expected {spec.__name__}")
+        for field, sub in _SPECS[spec]:
+            _check(getattr(value, field), sub, digest_size, field)
+
+
+# --------------------------------------------------------------------------- describe
+
+
+def _d(digest: Any) -> str:
+    return digest.hex()[:8] if isinstance(digest, bytes) else repr(digest)
+
+
+def describe(msg: Any) -> str:
+    """One line for logs and test output, e.g. ``Prepare(v=3 s=17 d=ab12cd34 from=2)``."""
+    name = type(msg).__name__
+    if isinstance(msg, PrePrepare):
+        return f"{name}(v={msg.view} s={msg.seq} d={_d(msg.digest)} {len(msg.payload)}B from={msg.sender})"
+    if isinstance(msg, (Prepare, Commit)):
+        return f"{name}(v={msg.view} s={msg.seq} d={_d(msg.digest)} from={msg.sender})"
+    if isinstance(msg, Checkpoint):
+        return f"{name}(s={msg.seq} d={_d(msg.digest)} from={msg.sender})"
+    if isinstance(msg, ViewChange):
+        seqs = ",".join(str(p.pre_prepare.seq) for p in msg.prepared)
+        return f"{name}(v={msg.view} stable={msg.stable_seq} P=[{seqs}] from={msg.sender})"
+    if isinstance(msg, NewView):
+        vcs = ",".join(str(vc.sender) for vc in msg.view_changes)
+        seqs = [p.seq for p in msg.pre_prepares]
+        span = f"{seqs[0]}..{seqs[-1]}" if seqs else "-"
+        return f"{name}(v={msg.view} V=[{vcs}] O={span} from={msg.sender})"
+    if isinstance(msg, Status):
+        return f"{name}(v={msg.view} height={msg.seq} from={msg.sender})"
+    if isinstance(msg, StateRequest):
+        return f"{name}({msg.from_seq}..{msg.to_seq} from={msg.sender})"
+    if isinstance(msg, StateResponse):
+        seqs = [e.seq for e in msg.entries]
+        span = f"{seqs[0]}..{seqs[-1]}" if seqs else "-"
+        return f"{name}({span} from={msg.sender})"
+    return f"{name}(?)"

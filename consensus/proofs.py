@@ -1,0 +1,127 @@
+"""Checking signed evidence: signatures, commit certificates, checkpoint proofs, prepared
+certificates, view changes; and computing a new view's pre-prepares (PBFT's O set).
+
+Castro & Liskov, TOCS 2002, section 4.4: the new primary takes min-s, the latest stable
+checkpoint in V, and max-s, the highest prepared seq in V; for every seq in (min-s, max-s] it
+re-proposes the digest of the prepared certificate with the highest view, or a null request.
+Backups recompute the same thing from V and refuse a NewView that differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from consensus.config import Config
+from consensus.interfaces import DigestFn, Verifier
+from consensus.messages import (
+    Certificate,
+    Checkpoint,
+    Message,
+    PreparedProof,
+    ViewChange,
+    commit_signing_bytes,
+    signing_bytes,
+)
+
+__all__ = ["Checker", "NewViewPlan"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewViewPlan:
+    stable_seq: int
+    stable_digest: bytes
+    stable_proof: tuple[Checkpoint, ...]
+    proposals: tuple[tuple[int, bytes, bytes], ...]
+    """(seq, digest, payload) for every seq in (stable_seq, max-s], nulls included."""
+
+
+class Checker:
+    def __init__(self, config: Config, verifier: Verifier, domain: bytes, digest: DigestFn) -> None:
+        self.config = config
+        self.verifier = verifier
+        self.domain = domain
+        self.digest = digest
+        self.null_digest = digest(b"")
+
+    def signed(self, msg: Message) -> bool:
+        if not 0 <= msg.sender < self.config.n:
+            return False
+        return self.verifier.verify(msg.sender, signing_bytes(self.domain, msg), msg.sig)
+
+    def certificate_ok(self, cert: Certificate, seq: int, digest: bytes) -> bool:
+        """>= quorum valid commit signatures from distinct validators on (cert.view, seq, digest)."""
+        if cert.seq != seq or cert.digest != digest:
+            return False
+        data = commit_signing_bytes(self.domain, cert.view, seq, digest)
+        good: set[int] = set()
+        for replica, sig in cert.signatures:
+            if replica in good or not 0 <= replica < self.config.n:
+                continue
+            if self.verifier.verify(replica, data, sig):
+                good.add(replica)
+        return len(good) >= self.config.quorum
+
+    def checkpoint_proof_ok(self, seq: int, digest: bytes, proof: tuple[Checkpoint, ...]) -> bool:
+        if seq == 0:
+            return True  # genesis needs no proof
+        if seq % self.config.checkpoint_interval:
+            return False
+        senders: set[int] = set()
+        for cp in proof:
+            if cp.seq == seq and cp.digest == digest and cp.sender not in senders and self.signed(cp):
+                senders.add(cp.sender)
+        return len(senders) >= self.config.quorum
+
+    def prepared_proof_ok(self, proof: PreparedProof, before_view: int, low: int) -> bool:
+        pp = proof.pre_prepare
+        if pp.view >= before_view or not low < pp.seq <= low + self.config.window:
+            return False
+        primary = self.config.primary(pp.view)
+        if pp.sender != primary or self.digest(pp.payload) != pp.digest or not self.signed(pp):
+            return False
+        senders: set[int] = set()
+        for p in proof.prepares:
+            if (p.view, p.seq, p.digest) != (pp.view, pp.seq, pp.digest):
+                continue
+            if p.sender == primary or p.sender in senders or not self.signed(p):
+                continue
+            senders.add(p.sender)
+        return len(senders) >= self.config.quorum - 1
+
+    def view_change_problem(self, vc: ViewChange) -> str | None:
+        """Why ``vc``'s contents are invalid (its own signature is checked elsewhere), or None."""
+        if vc.stable_seq and len(vc.stable_digest) != self.config.digest_size:
+            return "bad stable digest"
+        if not self.checkpoint_proof_ok(vc.stable_seq, vc.stable_digest, vc.checkpoint_proof):
+            return "bad checkpoint proof"
+        seqs: set[int] = set()
+        for proof in vc.prepared:
+            if proof.pre_prepare.seq in seqs:
+                return "two prepared proofs for one seq"
+            seqs.add(proof.pre_prepare.seq)
+            if not self.prepared_proof_ok(proof, vc.view, vc.stable_seq):
+                return f"bad prepared proof for seq {proof.pre_prepare.seq}"
+        return None
+
+    def plan_new_view(self, vcs: tuple[ViewChange, ...]) -> NewViewPlan:
+        """The O set, deterministically, from valid view changes (PBFT section 4.4)."""
+        best = max(vcs, key=lambda vc: (vc.stable_seq, vc.sender))
+        min_s = best.stable_seq
+        chosen: dict[int, PreparedProof] = {}
+        for vc in vcs:
+            for proof in vc.prepared:
+                pp = proof.pre_prepare
+                if pp.seq <= min_s:
+                    continue
+                cur = chosen.get(pp.seq)
+                if cur is None or (pp.view, pp.digest) > (cur.pre_prepare.view, cur.pre_prepare.digest):
+                    chosen[pp.seq] = proof
+        max_s = max(chosen, default=min_s)
+        proposals = []
+        for seq in range(min_s + 1, max_s + 1):
+            proof = chosen.get(seq)
+            if proof is None:
+                proposals.append((seq, self.null_digest, b""))
+            else:
+                proposals.append((seq, proof.pre_prepare.digest, proof.pre_prepare.payload))
+        return NewViewPlan(min_s, best.stable_digest, best.checkpoint_proof, tuple(proposals))

@@ -1,0 +1,56 @@
+"""Safety checks, fed by the cluster as blocks are delivered and messages are sent.
+
+* agreement: no two correct replicas deliver different digests at the same height;
+* order: each correct replica delivers heights 1, 2, 3... with no gap or repeat (across restarts);
+* certificates: every delivered block carries a quorum of valid commit signatures for it;
+* no equivocation: a correct replica (restarts included) never signs two digests for one
+  (kind, view, seq).
+"""
+
+from __future__ import annotations
+
+from consensus.actions import Deliver
+from consensus.messages import Commit, PrePrepare, Prepare
+from consensus.proofs import Checker
+
+__all__ = ["SafetyChecker"]
+
+
+class SafetyChecker:
+    def __init__(self, n: int, correct: set[int], proofs: Checker) -> None:
+        self.correct = correct
+        self.proofs = proofs
+        self.committed: dict[int, tuple[int, bytes]] = {}
+        self.heights = [0] * n
+        self.signed: dict[tuple[int, str, int, int], bytes] = {}
+        self.violations: list[str] = []
+
+    def delivered(self, replica: int, d: Deliver, now: int) -> None:
+        if replica not in self.correct:
+            return
+        if d.seq != self.heights[replica] + 1:
+            self.violations.append(
+                f"t={now} order: replica {replica} delivered {d.seq} after {self.heights[replica]}"
+            )
+        self.heights[replica] = d.seq
+        first = self.committed.setdefault(d.seq, (replica, d.digest))
+        if first[1] != d.digest:
+            self.violations.append(
+                f"t={now} agreement: height {d.seq}: replica {first[0]} delivered "
+                f"{first[1].hex()[:8]}, replica {replica} delivered {d.digest.hex()[:8]}"
+            )
+        if self.proofs.digest(d.payload) != d.digest or not self.proofs.certificate_ok(
+            d.certificate, d.seq, d.digest
+        ):
+            self.violations.append(f"t={now} certificate: replica {replica} at height {d.seq}")
+
+    def sent(self, replica: int, msg: object, now: int) -> None:
+        if replica not in self.correct or not isinstance(msg, (PrePrepare, Prepare, Commit)):
+            return
+        key = (replica, type(msg).__name__, msg.view, msg.seq)
+        first = self.signed.setdefault(key, msg.digest)
+        if first != msg.digest:
+            self.violations.append(
+                f"t={now} equivocation: replica {replica} signed two {key[1]} for "
+                f"view {msg.view} seq {msg.seq}"
+            )

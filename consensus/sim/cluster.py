@@ -1,0 +1,264 @@
+"""n validators wired to a simulated network: the daemon's job, done in memory.
+
+Each node has a *disk* (its Persist records, applied before its messages leave) and a *block
+store* (the blocks it delivered, with certificates), from which it answers ServeState. A crash
+loses everything else; a restart rebuilds the replica from the disk and the store's height.
+The same class is the harness of the scenario tests (``deliver_all``, ``crash``, ``tick_until``).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from consensus.actions import Broadcast, Deliver, Outcome, Persist, Send, ServeState
+from consensus.config import Config
+from consensus.messages import StateEntry, describe, encode_message
+from consensus.persist import PersistedState, Record
+from consensus.proofs import Checker
+from consensus.replica import Replica
+from consensus.sim.checker import SafetyChecker
+from consensus.sim.fakecrypto import FakeSigner, FakeVerifier, fake_keys, sha256
+from consensus.sim.network import Network, NetworkConfig
+
+__all__ = ["Node", "Cluster", "DOMAIN"]
+
+DOMAIN = b"warrantchain-sim"
+
+
+@dataclass
+class Node:
+    id: int
+    replica: Replica | None = None
+    disk: dict[bytes, Record] = field(default_factory=dict)
+    store: dict[int, StateEntry] = field(default_factory=dict)
+    behaviour: Any = None
+    """A byzantine behaviour (consensus.sim.byzantine), or None for a correct node."""
+
+    @property
+    def height(self) -> int:
+        return max(self.store, default=0)
+
+
+class Cluster:
+    def __init__(
+        self,
+        n: int,
+        *,
+        config: Config | None = None,
+        seed: int | str = 0,
+        network: NetworkConfig | None = None,
+        byzantine: dict[int, Any] | None = None,
+        validate: Callable[[int, int, bytes, bytes], bool] | None = None,
+        roundtrip: bool = False,
+        trace: list[str] | None = None,
+    ) -> None:
+        """Args:
+            validate: ``validate(replica, seq, digest, payload)``; default accepts everything.
+            roundtrip: pass every message and persist record through its byte encoding.
+            trace: if a list, every event is appended to it as a line of text.
+        """
+        self.config = config or Config(n=n)
+        self.n = n
+        self.rng = random.Random(seed)
+        self.network = Network(random.Random(self.rng.getrandbits(64)), network or NetworkConfig(0, 0))
+        keys = fake_keys(n)
+        self.verifier = FakeVerifier(keys)
+        self.signers = [FakeSigner(k) for k in keys]
+        self.proofs = Checker(self.config, self.verifier, DOMAIN, sha256)
+        byzantine = byzantine or {}
+        self.checker = SafetyChecker(n, {i for i in range(n) if i not in byzantine}, self.proofs)
+        self.validate = validate
+        self.roundtrip = roundtrip
+        self.trace = trace
+        self.now = 0
+        self.target = 0
+        self.proposed = 0
+        self.nodes = [Node(i, behaviour=byzantine.get(i)) for i in range(n)]
+        for node in self.nodes:
+            self._start(node)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _start(self, node: Node) -> None:
+        if self.roundtrip:
+            items = {k: r.encode() for k, r in node.disk.items()}
+            persisted = PersistedState.from_items(items) if items else None
+        else:
+            persisted = PersistedState.from_records(node.disk) if node.disk else None
+        height = node.height
+        validate = self.validate
+        node_id = node.id
+        node.replica = Replica(
+            self.config,
+            node.id,
+            self.signers[node.id],
+            self.verifier,
+            (lambda s, d, p: validate(node_id, s, d, p)) if validate else (lambda s, d, p: True),
+            sha256,
+            DOMAIN,
+            persisted=persisted,
+            app_height=height,
+            app_digest=node.store[height].digest if height else b"",
+        )
+        self._process(node)
+
+    def crash(self, i: int) -> None:
+        """Stop node i: it loses all memory but its disk and block store."""
+        self.nodes[i].replica = None
+        self._log(f"crash {i}")
+
+    def restart(self, i: int) -> None:
+        node = self.nodes[i]
+        if node.replica is None:
+            self._log(f"restart {i} (height {node.height})")
+            self._start(node)
+
+    def partition(self, *groups: set[int] | frozenset[int]) -> None:
+        self.network.groups = [frozenset(g) for g in groups]
+        self._log(f"partition {[sorted(g) for g in groups]}")
+
+    def heal(self) -> None:
+        self.network.groups = None
+        self._log("heal")
+
+    def replica(self, i: int) -> Replica:
+        r = self.nodes[i].replica
+        assert r is not None, f"replica {i} is crashed"
+        return r
+
+    def alive(self) -> list[Node]:
+        return [node for node in self.nodes if node.replica is not None]
+
+    # ------------------------------------------------------------------ actions
+
+    def _process(self, node: Node) -> None:
+        """Perform a node's actions: persist and deliver first, then send."""
+        replica = node.replica
+        while replica is not None:
+            actions = replica.drain()
+            if not actions:
+                return
+            for a in actions:
+                if isinstance(a, Persist):
+                    if a.record is None:
+                        node.disk.pop(a.key, None)
+                    else:
+                        node.disk[a.key] = a.record
+                elif isinstance(a, Deliver):
+                    node.store[a.seq] = StateEntry(a.seq, a.digest, a.payload, a.certificate)
+                    self.checker.delivered(node.id, a, self.now)
+                    if self.trace is not None:
+                        self._log(f"{node.id} deliver s={a.seq} d={a.digest.hex()[:8]}")
+            for a in actions:
+                if isinstance(a, (Send, Broadcast)):
+                    dsts = [a.to] if isinstance(a, Send) else [d for d in range(self.n) if d != node.id]
+                    for dst in dsts:
+                        self._send(node, dst, a.msg)
+                elif isinstance(a, ServeState):
+                    entries = [node.store[s] for s in range(a.from_seq, a.to_seq + 1) if s in node.store]
+                    replica.serve_state(a.to, entries)
+
+    def _send(self, node: Node, dst: int, msg: Any) -> None:
+        if node.behaviour is not None:
+            for d, m in node.behaviour.transform(self, node, dst, msg):
+                self.network.send(self.now, node.id, d, m)
+            return
+        self.checker.sent(node.id, msg, self.now)
+        self.network.send(self.now, node.id, dst, msg)
+
+    def inject(self, src: int, dst: int, payload: Any) -> None:
+        """A byzantine node sends anything (a message object or raw bytes)."""
+        self.network.send(self.now, src, dst, payload)
+
+    def deliver(self, src: int, dst: int, payload: Any) -> Outcome | None:
+        node = self.nodes[dst] if dst >= 0 else None
+        if node is None or node.replica is None:
+            return None
+        if isinstance(payload, bytes):
+            outcome = node.replica.receive(payload)
+        elif self.roundtrip:
+            outcome = node.replica.receive(encode_message(payload))
+        else:
+            outcome = node.replica.step(payload)
+        if node.behaviour is not None:
+            node.behaviour.observe(payload)
+        if self.trace is not None:
+            what = describe(payload) if not isinstance(payload, bytes) else f"{len(payload)} bytes"
+            self._log(f"{src}->{dst} {what} => {outcome}")
+        self._process(node)
+        return outcome
+
+    # ------------------------------------------------------------------ driving
+
+    def request(self, blocks: int = 1) -> None:
+        """Clients want ``blocks`` more blocks committed."""
+        self.target += blocks
+        self.drive()
+
+    def drive(self) -> None:
+        """Like the daemon: tell replicas about pending requests; primaries propose."""
+        for node in self.alive():
+            r = node.replica
+            assert r is not None
+            r.note_pending(r.last_delivered < self.target)
+            while r.can_propose() and r.next_seq <= self.target:
+                self.proposed += 1
+                payload = b"block/%d/%d/%d/%d" % (node.id, r.view, r.next_seq, self.proposed)
+                r.propose(payload, sha256(payload))
+            self._process(node)
+
+    def tick(self, ticks: int = 1) -> None:
+        for _ in range(ticks):
+            self.now += 1
+            for node in self.alive():
+                assert node.replica is not None
+                node.replica.tick()
+                if node.behaviour is not None:
+                    node.behaviour.on_tick(self, node)
+                self._process(node)
+
+    def deliver_due(self) -> int:
+        count = 0
+        while (item := self.network.pop_due(self.now)) is not None:
+            self.deliver(*item)
+            count += 1
+        return count
+
+    def deliver_all(self, limit: int = 1_000_000) -> int:
+        """Deliver every message in flight (and those they cause), ignoring delays."""
+        count = 0
+        while count < limit and (item := self.network.pop_any()) is not None:
+            self.deliver(*item)
+            count += 1
+        return count
+
+    def step(self) -> None:
+        """One simulated tick: deliver what is due, drive the workload, tick every replica."""
+        self.deliver_due()
+        self.drive()
+        self.tick()
+
+    def tick_until(self, done: Callable[[], bool], limit: int = 10_000) -> int:
+        """Deliver everything, drive and tick until ``done()``; returns the ticks used."""
+        for used in range(limit):
+            self.deliver_all()
+            self.drive()
+            self.deliver_all()
+            if done():
+                return used
+            self.tick()
+        raise AssertionError(f"not done after {limit} ticks")
+
+    # ------------------------------------------------------------------ looking
+
+    def heights(self) -> list[int]:
+        return [node.height for node in self.nodes]
+
+    def block(self, i: int, seq: int) -> StateEntry:
+        return self.nodes[i].store[seq]
+
+    def _log(self, line: str) -> None:
+        if self.trace is not None:
+            self.trace.append(f"t={self.now} {line}")

@@ -1,0 +1,35 @@
+"""Cheap fake signatures for the simulator and tests: HMAC-SHA256 with a per-replica key."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+__all__ = ["FakeSigner", "FakeVerifier", "fake_keys", "sha256"]
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def fake_keys(n: int, salt: bytes = b"") -> list[bytes]:
+    return [hashlib.sha256(b"fake-key/%d/" % i + salt).digest() for i in range(n)]
+
+
+class FakeSigner:
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def sign(self, data: bytes) -> bytes:
+        return hmac.new(self._key, data, hashlib.sha256).digest()
+
+
+class FakeVerifier:
+    def __init__(self, keys: list[bytes]) -> None:
+        self._keys = keys
+
+    def verify(self, replica: int, data: bytes, sig: bytes) -> bool:
+        if not 0 <= replica < len(self._keys):
+            return False
+        expected = hmac.new(self._keys[replica], data, hashlib.sha256).digest()
+        return hmac.compare_digest(expected, sig)
