@@ -279,7 +279,9 @@ class Mesh:
         except TimeoutError:
             error = HandshakeError(Reason.TIMEOUT, f"no handshake within {self._handshake_timeout}s")
         except ConnectionClosed as exc:
-            error = HandshakeError(Reason.CLOSED, str(exc))
+            # 1009: websockets refused a frame larger than max_frame, so it was junk, not a goodbye.
+            too_big = exc.sent is not None and exc.sent.code == 1009
+            error = HandshakeError(Reason.MALFORMED if too_big else Reason.CLOSED, str(exc))
         else:
             self.stats["handshakes_ok"] += 1
             return hs.peer

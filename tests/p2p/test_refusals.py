@@ -137,7 +137,7 @@ async def test_garbage_during_handshake_drops_the_peer(nodes: dict[int, Node], f
 async def test_oversized_frame_during_handshake_drops_the_peer(nodes: dict[int, Node]) -> None:
     code, _ = await refused(nodes[4], b"x" * (MAX_FRAME + 1))
     assert code == 1009  # websockets refuses the frame: message too big
-    await eventually(lambda: refusals(nodes[4], Reason.CLOSED) == 1, "the refusal to be counted")
+    await eventually(lambda: refusals(nodes[4], Reason.MALFORMED) == 1, "the refusal to be counted")
     await assert_mesh_works(nodes)
 
 
