@@ -19,7 +19,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -163,7 +163,7 @@ Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=128, description="i
 Height = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 
-class _Params(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class _Params(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pass
 
 
@@ -275,6 +275,7 @@ def _describe_validation(text: str) -> tuple[str, dict[str, str]]:
 # ---- methods ------------------------------------------------------------------------------------
 
 Handler = Callable[["NodeAPI", Any], Awaitable[Any]]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -288,7 +289,7 @@ class Method:
     result_schema: dict[str, Any] = field(default_factory=dict)
 
 
-def _found(value: Any, what: str, reason: str) -> Any:
+def _found(value: _T | None, what: str, reason: str) -> _T:
     if value is None:
         raise ApiError(ErrorCode.NOT_FOUND, f"{what} not found", reason=reason)
     return value

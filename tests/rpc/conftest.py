@@ -14,7 +14,7 @@ from node import chain, crypto
 from node.chain import SignedTx
 from node.metrics import Metrics
 from node.rpc import RpcLimits, RpcServer
-from node.rpc_methods import ApiError, ErrorCode, NodeStatus
+from node.rpc_methods import ApiError, ErrorCode, NodeAPI, NodeStatus
 
 CHAIN_ID = "wc-test"
 ALICE = "wc" + "a1" * 20
@@ -176,3 +176,7 @@ async def server(node: FakeNode, metrics: Metrics) -> AsyncIterator[RpcServer]:
 async def client(server: RpcServer) -> AsyncIterator[Client]:
     async with aiohttp.ClientSession() as session:
         yield Client(session, f"http://127.0.0.1:{server.port}")
+
+
+def _fake_node_implements_the_protocol() -> NodeAPI:
+    return FakeNode()  # mypy checks FakeNode against NodeAPI here
