@@ -128,7 +128,7 @@ class Replica:
         self.view = p.view
         self.active = p.active
         self.stable_seq, self.stable_digest, self.stable_proof = (
-            p.stable_seq, p.stable_digest, p.stable_proof
+            p.stable_seq, p.stable_digest or bytes(config.digest_size), p.stable_proof
         )
         self.last_delivered = app_height
         self.last_digest = app_digest

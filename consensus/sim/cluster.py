@@ -19,12 +19,12 @@ from consensus.persist import PersistedState, Record
 from consensus.proofs import Checker
 from consensus.replica import Replica
 from consensus.sim.checker import SafetyChecker
-from consensus.sim.fakecrypto import FakeSigner, FakeVerifier, fake_keys, sha256
+from consensus.sim.fakecrypto import DOMAIN, FakeSigner, FakeVerifier, fake_keys, sha256
 from consensus.sim.network import Network, NetworkConfig
 
 __all__ = ["Node", "Cluster", "DOMAIN"]
 
-DOMAIN = b"warrantchain-sim"
+
 
 
 @dataclass

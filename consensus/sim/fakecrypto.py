@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-__all__ = ["FakeSigner", "FakeVerifier", "fake_keys", "sha256"]
+__all__ = ["FakeSigner", "FakeVerifier", "fake_keys", "sha256", "DOMAIN"]
+
+DOMAIN = b"warrantchain-sim"
+"""The chain domain the simulated validators sign under."""
 
 
 def sha256(data: bytes) -> bytes:

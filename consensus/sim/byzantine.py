@@ -1,0 +1,216 @@
+"""Byzantine behaviours. A byzantine node runs a real Replica inside (so it also does the right
+thing most of the time) and tampers with what it sends; it can only sign as itself.
+
+* :class:`EquivocatingPrimary` -- as primary, sends different proposals to two halves of the
+  backups, each backed by its own commit vote.
+* :class:`ConflictingVoter` -- prepares, commits and checkpoints for conflicting digests.
+* :class:`Replayer` -- re-sends old messages (its own and others', validly signed).
+* :class:`GarbageSender` -- random bytes, bad signatures, unknown senders, impersonation,
+  wrong digests, forged proofs, bogus state.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from consensus.messages import (
+    Certificate,
+    Checkpoint,
+    Commit,
+    PrePrepare,
+    PreparedProof,
+    Prepare,
+    StateEntry,
+    StateResponse,
+    ViewChange,
+    signing_bytes,
+)
+from consensus.sim.fakecrypto import DOMAIN, sha256
+
+if TYPE_CHECKING:
+    from consensus.sim.cluster import Cluster, Node
+
+__all__ = [
+    "Behaviour",
+    "EquivocatingPrimary",
+    "ConflictingVoter",
+    "Replayer",
+    "GarbageSender",
+    "Composite",
+    "BEHAVIOURS",
+]
+
+
+def _sign(cluster: Cluster, node: Node, msg: Any) -> Any:
+    sig = cluster.signers[node.id].sign(signing_bytes(DOMAIN, msg))
+    return replace(msg, sig=sig)
+
+
+def _evil(digest: bytes) -> bytes:
+    return sha256(b"evil" + digest)
+
+
+class Behaviour:
+    name = "correct"
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.injected = 0
+
+    def transform(self, cluster: Cluster, node: Node, dst: int, msg: Any) -> list[tuple[int, Any]]:
+        return [(dst, msg)]
+
+    def observe(self, payload: Any) -> None:
+        pass
+
+    def on_tick(self, cluster: Cluster, node: Node) -> None:
+        pass
+
+
+class EquivocatingPrimary(Behaviour):
+    name = "equivocating-primary"
+
+    def transform(self, cluster: Cluster, node: Node, dst: int, msg: Any) -> list[tuple[int, Any]]:
+        if not isinstance(msg, PrePrepare) or not msg.payload:
+            if isinstance(msg, Commit) and self._other_half(msg.view, msg.seq, dst):
+                return []  # its honest commit goes to the first half only
+            return [(dst, msg)]
+        if not self._other_half(msg.view, msg.seq, dst):
+            return [(dst, msg), (dst, _sign(cluster, node, Commit(msg.view, msg.seq, msg.digest, node.id)))]
+        payload = msg.payload + b"/evil"
+        evil = _sign(cluster, node, PrePrepare(msg.view, msg.seq, sha256(payload), payload, node.id))
+        commit = _sign(cluster, node, Commit(msg.view, msg.seq, evil.digest, node.id))
+        self.injected += 1
+        return [(dst, evil), (dst, commit)]
+
+    def _other_half(self, view: int, seq: int, dst: int) -> bool:
+        return hash((view, seq, dst, 7919)) % 2 == 1
+
+
+class ConflictingVoter(Behaviour):
+    name = "conflicting-voter"
+
+    def transform(self, cluster: Cluster, node: Node, dst: int, msg: Any) -> list[tuple[int, Any]]:
+        if isinstance(msg, (Prepare, Commit, Checkpoint)) and self.rng.random() < 0.5:
+            self.injected += 1
+            return [(dst, _sign(cluster, node, replace(msg, digest=_evil(msg.digest), sig=b"")))]
+        return [(dst, msg)]
+
+    def on_tick(self, cluster: Cluster, node: Node) -> None:
+        r = node.replica
+        if r is None or self.rng.random() > 0.2:
+            return
+        seq = r.stable_seq + self.rng.randint(1, cluster.config.window)
+        digest = sha256(b"random%d" % self.rng.getrandbits(32))
+        kind = self.rng.choice([Prepare, Commit])
+        msg = _sign(cluster, node, kind(r.view, seq, digest, node.id))
+        self.injected += 1
+        for dst in range(cluster.n):
+            if dst != node.id:
+                cluster.inject(node.id, dst, msg)
+
+
+class Replayer(Behaviour):
+    name = "replayer"
+
+    def __init__(self, rng: random.Random) -> None:
+        super().__init__(rng)
+        self.seen: list[Any] = []
+
+    def transform(self, cluster: Cluster, node: Node, dst: int, msg: Any) -> list[tuple[int, Any]]:
+        self.observe(msg)
+        return [(dst, msg)]
+
+    def observe(self, payload: Any) -> None:
+        if isinstance(payload, bytes):
+            return
+        if len(self.seen) < 400:
+            self.seen.append(payload)
+        else:
+            self.seen[self.rng.randrange(400)] = payload
+
+    def on_tick(self, cluster: Cluster, node: Node) -> None:
+        if not self.seen or self.rng.random() > 0.3:
+            return
+        for _ in range(self.rng.randint(1, 3)):
+            msg = self.rng.choice(self.seen)
+            self.injected += 1
+            cluster.inject(node.id, self.rng.randrange(cluster.n), msg)
+
+
+class GarbageSender(Behaviour):
+    name = "garbage"
+
+    def on_tick(self, cluster: Cluster, node: Node) -> None:
+        r = node.replica
+        if r is None or self.rng.random() > 0.3:
+            return
+        rng, me = self.rng, node.id
+        dst = rng.choice([d for d in range(cluster.n) if d != me])
+        seq = r.stable_seq + rng.randint(1, cluster.config.window)
+        digest = sha256(b"g%d" % rng.getrandbits(32))
+        kind = rng.randrange(9)
+        if kind == 0:
+            payload: Any = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 60)))
+        elif kind == 1:
+            payload = rng.choice([b'{"type":"Prepare"}', b"[]", b'{"type":"Commit","view":-1}',
+                                  b'{"type":"Nope"}', b"\xff\xfe", b'{"type":1}'])
+        elif kind == 2:  # bad signature
+            payload = Prepare(r.view, seq, digest, me, bytes(32))
+        elif kind == 3:  # impersonation: claims to be someone else, signs with its own key
+            other = rng.choice([d for d in range(cluster.n) if d != me])
+            sig = cluster.signers[me].sign(signing_bytes(DOMAIN, Commit(r.view, seq, digest, other)))
+            payload = Commit(r.view, seq, digest, other, sig)
+        elif kind == 4:  # unknown sender
+            payload = Prepare(r.view, seq, digest, cluster.n + rng.randint(0, 5), b"x")
+        elif kind == 5:  # payload that does not match its digest, wrong digest size
+            payload = rng.choice([
+                _sign(cluster, node, PrePrepare(r.view, seq, digest, b"other", me)),
+                _sign(cluster, node, Prepare(r.view, seq, b"short", me)),
+            ])
+        elif kind == 6:  # a view change with a forged prepared certificate
+            pp = _sign(cluster, node, PrePrepare(r.view, seq, digest, b"x", me))
+            fake = PreparedProof(pp, tuple(_sign(cluster, node, Prepare(r.view, seq, digest, me))
+                                           for _ in range(cluster.config.quorum)))
+            payload = _sign(cluster, node, ViewChange(r.view + 1, r.stable_seq, r.stable_digest,
+                                                      r.stable_proof, (fake,), me))
+        elif kind == 7:  # blocks with a certificate signed by itself only
+            cert = Certificate(r.view, r.last_delivered + 1, digest,
+                               tuple((me, b"s") for _ in range(cluster.config.quorum)))
+            entry = StateEntry(r.last_delivered + 1, digest, b"forged", cert)
+            payload = _sign(cluster, node, StateResponse((entry,), me))
+        else:  # checkpoint at a seq that is not a checkpoint
+            payload = _sign(cluster, node, Checkpoint(seq * cluster.config.checkpoint_interval + 1,
+                                                      digest, me))
+        self.injected += 1
+        cluster.inject(me, dst, payload)
+
+
+class Composite(Behaviour):
+    def __init__(self, rng: random.Random, parts: list[Behaviour]) -> None:
+        super().__init__(rng)
+        self.parts = parts
+        self.name = "+".join(p.name for p in parts)
+
+    def transform(self, cluster: Cluster, node: Node, dst: int, msg: Any) -> list[tuple[int, Any]]:
+        out = [(dst, msg)]
+        for part in self.parts:
+            out = [item for d, m in out for item in part.transform(cluster, node, d, m)]
+        return out
+
+    def observe(self, payload: Any) -> None:
+        for part in self.parts:
+            part.observe(payload)
+
+    def on_tick(self, cluster: Cluster, node: Node) -> None:
+        for part in self.parts:
+            part.on_tick(cluster, node)
+
+    @property
+    def total_injected(self) -> int:
+        return sum(p.injected for p in self.parts)
+
+
+BEHAVIOURS: list[type[Behaviour]] = [EquivocatingPrimary, ConflictingVoter, Replayer, GarbageSender]
