@@ -55,6 +55,7 @@ class World:
         self.time = T0
         self.nonce = 0
         self.last_outcome: Any = None
+        self.last_tx = ""
 
     def _account(self, name: str, role: str) -> GenesisAccount:
         key = self.keys[name]
@@ -87,7 +88,9 @@ class World:
         return [codec.decode(result) for result in outcome.results]
 
     def do(self, who: str, kind: str, **payload: Any) -> dict[str, Any]:
-        return self.block([self.tx(who, kind, payload)])[0]
+        tx = self.tx(who, kind, payload)
+        self.last_tx = tx.id_hex
+        return self.block([tx])[0]
 
     def ok(self, who: str, kind: str, **payload: Any) -> list[dict[str, Any]]:
         result = self.do(who, kind, **payload)
