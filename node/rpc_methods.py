@@ -5,8 +5,9 @@ No I/O here. node.rpc (aiohttp) feeds calls in through :class:`Dispatcher`; the 
 is the single source for dispatch, params validation (msgspec Structs, strict: no coercion) and
 the OpenRPC document served by ``rpc_discover``, so the three can't drift apart.
 
-Error codes: -32700..-32603 are JSON-RPC's own (node.jsonrpc); application errors use the stable
-codes of :class:`ErrorCode` (1000-1099), each with a machine-readable ``data.reason``.
+Error codes: -32700..-32603 are JSON-RPC's own (node.jsonrpc); node errors use the stable codes of
+:class:`ErrorCode` (1000-1099); a transaction the ledger refuses carries the ledger's number
+(4000-4999, node.ledger.errors). Each application error has a machine-readable ``data.reason``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import msgspec
 from node.chain import MAX_TX_BYTES, SignedTx, TxEnvelope, tx_from_envelope
 from node.errors import WarrantChainError
 from node.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, Request, RpcError
+from node.ledger.errors import LedgerError
+from node.ledger.model import document_id
 from node.metrics import Metrics
 
 __all__ = [
@@ -62,16 +65,23 @@ class ErrorCode(enum.IntEnum):
     LIMIT_EXCEEDED = 1006  # a per-connection limit (e.g. subscriptions) was reached
 
 
+_NODE_CODES = frozenset(int(code) for code in ErrorCode)
+
+
 class ApiError(WarrantChainError):
     """A failure the client can act on, raised by a NodeAPI implementation.
 
     ``reason`` is an UPPER_SNAKE identifier clients may branch on (e.g. ``WARRANT_FROZEN``,
-    ``BAD_SIGNATURE``); it goes to ``error.data.reason`` with any extra ``data``.
+    ``BAD_SIGNATURE``); it goes to ``error.data.reason`` with any extra ``data``. ``code`` is an
+    ErrorCode, or a ledger number (4000-4999) when passing on the ledger's verdict; a LedgerError
+    raised by the facade is passed on the same way without wrapping.
     """
 
-    def __init__(self, code: ErrorCode, message: str, *, reason: str | None = None, data: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, code: ErrorCode | int, message: str, *, reason: str | None = None, data: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
-        self.code = ErrorCode(code)
+        if not (code in _NODE_CODES or 4000 <= code <= 4999):
+            raise ValueError(f"application error code {code} is neither an ErrorCode nor a ledger number")
+        self.code = int(code)
         self.message = message
         self.reason = reason
         self.data = dict(data or {})
@@ -80,7 +90,7 @@ class ApiError(WarrantChainError):
         data = dict(self.data)
         if self.reason is not None:
             data["reason"] = self.reason
-        return RpcError(int(self.code), self.message, data or None)
+        return RpcError(self.code, self.message, data or None)
 
 
 class NodeStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -146,13 +156,11 @@ class NodeAPI(Protocol):
 
     async def holdings(self, address: str) -> Json | None: ...
 
-    async def document(
-        self, *, doc_id: str | None = None, doc_type: str | None = None, number: str | None = None, issuer: str | None = None
-    ) -> Json | None:
-        """By id, or by business key (doc_type, number, issuer): the RPC layer gives one or the other."""
+    async def document(self, doc_id: str) -> Json | None:
+        """By id; the RPC layer derives the id from a business key (node.ledger.model.document_id)."""
         ...
 
-    async def credit(self, financier: str, core: str) -> Json | None: ...
+    async def credit(self, *, financier: str, core: str) -> Json | None: ...
 
 
 # ---- params -------------------------------------------------------------------------------------
@@ -199,17 +207,17 @@ class AddressParams(_Params):
 
 
 class DocumentGetParams(_Params):
-    id: Ident | None = None
-    type: Ident | None = None
+    id: Hash | None = None
+    doc_type: Ident | None = None
     number: Ident | None = None
-    issuer: Ident | None = None
+    issuer_reg_id: Ident | None = None
 
     def __post_init__(self) -> None:
-        key = (self.type, self.number, self.issuer)
+        key = (self.doc_type, self.number, self.issuer_reg_id)
         if self.id is None and None in key:
-            raise ValueError("give `id`, or all of `type`, `number` and `issuer`")
+            raise ValueError("give `id`, or all of `doc_type`, `number` and `issuer_reg_id`")
         if self.id is not None and key != (None, None, None):
-            raise ValueError("give `id` or the business key (`type`, `number`, `issuer`), not both")
+            raise ValueError("give `id` or the business key (`doc_type`, `number`, `issuer_reg_id`), not both")
 
 
 class CreditGetParams(_Params):
@@ -355,13 +363,18 @@ async def _account_holdings(api: NodeAPI, p: AddressParams) -> Json:
 
 
 async def _document_get(api: NodeAPI, p: DocumentGetParams) -> Json:
-    document = await api.document(doc_id=p.id, doc_type=p.type, number=p.number, issuer=p.issuer)
-    what = f"document {p.id}" if p.id is not None else f"document {p.type}/{p.number} of {p.issuer}"
+    if p.id is not None:
+        doc_id, what = p.id, f"document {p.id}"
+    else:
+        assert p.doc_type is not None and p.number is not None and p.issuer_reg_id is not None
+        doc_id = document_id(p.doc_type, p.number, p.issuer_reg_id)
+        what = f"document {p.doc_type} {p.number!r} of {p.issuer_reg_id!r} (id {doc_id})"
+    document = await api.document(doc_id)
     return _found(document, what, "DOCUMENT_NOT_FOUND")
 
 
 async def _credit_get(api: NodeAPI, p: CreditGetParams) -> Json:
-    line = await api.credit(p.financier, p.core)
+    line = await api.credit(financier=p.financier, core=p.core)
     return _found(line, f"credit line of {p.financier} for {p.core}", "CREDIT_NOT_FOUND")
 
 
@@ -399,7 +412,7 @@ METHODS: dict[str, Method] = {
         Method("account_holdings", AddressParams, _account_holdings, "The live warrants an account holds, with totals.",
                "holdings object", _NF, _OBJ),
         Method("document_get", DocumentGetParams, _document_get,
-               "An anchored trade document by id or by business key (type, number, issuer).", "document object", _NF, _OBJ),
+               "An anchored trade document by id or by business key (doc_type, number, issuer_reg_id).", "document object", _NF, _OBJ),
         Method("credit_get", CreditGetParams, _credit_get, "The credit line a financier granted a core enterprise.",
                "credit line object", _NF, _OBJ),
         Method("rpc_discover", NoParams, None, "This API as an OpenRPC 1.2 document.", "OpenRPC document", (), _OBJ),
@@ -436,7 +449,7 @@ def openrpc_document() -> Json:
     _, components = msgspec.json.schema_components(
         [NodeStatus, *(m.params for m in methods)], ref_template="#/components/schemas/{name}"
     )
-    codes = {code: code.name for code in ErrorCode}
+
     out = []
     for m in methods:
         schema = components.pop(m.params.__name__, {"properties": {}, "required": []})
@@ -450,7 +463,7 @@ def openrpc_document() -> Json:
                 for name, prop in schema.get("properties", {}).items()
             ],
             "result": {"name": "result", "description": m.result, "schema": m.result_schema},
-            "errors": [{"code": int(code), "message": codes[code]} for code in m.errors],
+            "errors": [{"code": int(code), "message": code.name} for code in m.errors],
         }
         if m.name in WS_METHODS:
             entry["description"] = "WebSocket (/ws) only."
@@ -499,8 +512,11 @@ class Dispatcher:
             code = error.code
             raise
         except ApiError as error:
-            code = int(error.code)
+            code = error.code
             raise error.to_rpc() from None
+        except LedgerError as error:  # the ledger's verdict, e.g. from a stateful mempool check
+            code = error.number
+            raise RpcError(code, error.message, {"reason": error.code.value}) from None
         except Exception:
             # A bug or an unexpected failure in the node: keep the traceback in our log, give the
             # client only a reference it can quote to the operator.

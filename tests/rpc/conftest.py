@@ -12,6 +12,7 @@ import pytest
 
 from node import chain, crypto
 from node.chain import SignedTx
+from node.ledger.model import document_id
 from node.metrics import Metrics
 from node.rpc import RpcLimits, RpcServer
 from node.rpc_methods import ApiError, ErrorCode, NodeAPI, NodeStatus
@@ -20,6 +21,7 @@ CHAIN_ID = "wc-test"
 ALICE = "wc" + "a1" * 20
 BANK = "wc" + "b2" * 20
 CORE = "wc" + "c3" * 20
+DOC_ID = document_id("invoice", "INV-1", "91310000X")
 
 
 class FakeNode:
@@ -33,12 +35,12 @@ class FakeNode:
         self.txs: dict[str, dict[str, Any]] = {}
         self.committed: dict[str, asyncio.Event] = {}
         self.submitted: list[SignedTx] = []
-        self.reject: ApiError | None = None
+        self.reject: Exception | None = None
         self.crash = False
         self.blocks = {h: {"hash": f"{h:064x}", "header": {"height": h}, "txs": []} for h in range(6)}
         self.warrants = {"w1": {"id": "w1", "amount": 100, "holder": ALICE, "status": "active"}}
         self.accounts = {ALICE: {"address": ALICE, "role": "supplier"}}
-        self.documents = {"d1": {"id": "d1", "type": "invoice", "number": "INV-1", "issuer": "91310000X", "total": 500}}
+        self.documents = {DOC_ID: {"id": DOC_ID, "doc_type": "invoice", "number": "INV-1", "issuer_reg_id": "91310000X", "total": 500}}
         self.credits = {(BANK, CORE): {"financier": BANK, "core": CORE, "limit": 10_000, "used": 100}}
 
     def commit(self, tx_id: str, height: int = 6) -> None:
@@ -93,14 +95,10 @@ class FakeNode:
             return None
         return {"address": address, "warrants": [w for w in self.warrants.values() if w["holder"] == address]}
 
-    async def document(self, *, doc_id: str | None = None, doc_type: str | None = None,
-                       number: str | None = None, issuer: str | None = None) -> dict[str, Any] | None:
-        for d in self.documents.values():
-            if d["id"] == doc_id or (d["type"], d["number"], d["issuer"]) == (doc_type, number, issuer):
-                return d
-        return None
+    async def document(self, doc_id: str) -> dict[str, Any] | None:
+        return self.documents.get(doc_id)
 
-    async def credit(self, financier: str, core: str) -> dict[str, Any] | None:
+    async def credit(self, *, financier: str, core: str) -> dict[str, Any] | None:
         return self.credits.get((financier, core))
 
 

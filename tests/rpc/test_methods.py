@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from node.rpc_methods import ApiError, ErrorCode
-from tests.rpc.conftest import ALICE, BANK, CORE, Client, FakeNode, signed_tx, tx_json
+from node.ledger.errors import Code, LedgerError
+from tests.rpc.conftest import ALICE, BANK, CORE, DOC_ID, Client, FakeNode, signed_tx, tx_json
 
 
 async def test_tx_submit_returns_pending_id(client: Client, node: FakeNode) -> None:
@@ -34,6 +37,20 @@ async def test_tx_submit_rejection_passes_code_and_reason(client: Client, node: 
     node.reject = ApiError(ErrorCode.TX_REJECTED, "warrant w1 is frozen", reason="WARRANT_FROZEN", data={"warrant": "w1"})
     error = await client.error("tx_submit", {"tx": tx_json(signed_tx())})
     assert error == {"code": 1002, "message": "warrant w1 is frozen", "data": {"warrant": "w1", "reason": "WARRANT_FROZEN"}}
+
+
+async def test_tx_submit_ledger_error_passes_its_number_and_code(client: Client, node: FakeNode) -> None:
+    refusal = LedgerError(Code.NOT_MATURED, "warrant w1 matures at 1900000000000")
+    node.reject = refusal
+    error = await client.error("tx_submit", {"tx": tx_json(signed_tx())})
+    assert error == {"code": refusal.number, "message": refusal.message, "data": {"reason": "NOT_MATURED"}}
+    assert 4000 <= error["code"] <= 4999
+
+
+def test_api_error_codes_are_checked() -> None:
+    assert ApiError(4500, "x", reason="NOT_MATURED").to_rpc().code == 4500
+    with pytest.raises(ValueError):
+        ApiError(77, "not a documented code")
 
 
 async def test_tx_submit_bad_envelope_names_field(client: Client) -> None:
@@ -130,12 +147,13 @@ async def test_account_methods(client: Client) -> None:
 
 
 async def test_document_get_by_id_and_business_key(client: Client) -> None:
-    by_id = await client.result("document_get", {"id": "d1"})
-    by_key = await client.result("document_get", {"type": "invoice", "number": "INV-1", "issuer": "91310000X"})
+    by_id = await client.result("document_get", {"id": DOC_ID})
+    by_key = await client.result("document_get", {"doc_type": "invoice", "number": "INV-1", "issuer_reg_id": "91310000X"})
     assert by_id == by_key and by_id["total"] == 500
-    error = await client.error("document_get", {"type": "invoice", "number": "INV-2", "issuer": "91310000X"})
-    assert error["message"] == "document invoice/INV-2 of 91310000X not found"
-    for params in ({"type": "invoice"}, {"id": "d1", "number": "INV-1"}, {}):
+    error = await client.error("document_get", {"doc_type": "invoice", "number": "INV-2", "issuer_reg_id": "91310000X"})
+    assert error["message"].startswith("document invoice 'INV-2' of '91310000X' (id ")
+    assert error["data"] == {"reason": "DOCUMENT_NOT_FOUND"}
+    for params in ({"doc_type": "invoice"}, {"id": DOC_ID, "number": "INV-1"}, {}, {"id": "d1"}):
         assert (await client.error("document_get", params))["code"] == -32602
 
 
