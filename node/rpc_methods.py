@@ -156,7 +156,7 @@ class NodeAPI(Protocol):
 
     async def holdings(self, address: str) -> Json | None: ...
 
-    async def document(self, doc_id: str) -> Json | None:
+    async def document(self, *, doc_id: str) -> Json | None:
         """By id; the RPC layer derives the id from a business key (node.ledger.model.document_id)."""
         ...
 
@@ -369,7 +369,7 @@ async def _document_get(api: NodeAPI, p: DocumentGetParams) -> Json:
         assert p.doc_type is not None and p.number is not None and p.issuer_reg_id is not None
         doc_id = document_id(p.doc_type, p.number, p.issuer_reg_id)
         what = f"document {p.doc_type} {p.number!r} of {p.issuer_reg_id!r} (id {doc_id})"
-    document = await api.document(doc_id)
+    document = await api.document(doc_id=doc_id)
     return _found(document, what, "DOCUMENT_NOT_FOUND")
 
 

@@ -95,7 +95,7 @@ class FakeNode:
             return None
         return {"address": address, "warrants": [w for w in self.warrants.values() if w["holder"] == address]}
 
-    async def document(self, doc_id: str) -> dict[str, Any] | None:
+    async def document(self, *, doc_id: str) -> dict[str, Any] | None:
         return self.documents.get(doc_id)
 
     async def credit(self, *, financier: str, core: str) -> dict[str, Any] | None:
