@@ -183,8 +183,8 @@ class RpcServer:
                 answer = await jsonrpc.handle(body, call, self._jlimits)
                 if conn.dropped:
                     break
-                if answer is not None:
-                    await conn.queue.put(answer)  # waits if full: a client can't outrun its own answers
+                if answer is not None and not self._enqueue(conn, answer):
+                    break  # a client that doesn't read its answers is as slow as one that doesn't read events
                 conn.subs.update(conn.pending)
                 conn.pending.clear()
         finally:
@@ -195,9 +195,15 @@ class RpcServer:
         return ws
 
     async def _send_loop(self, conn: _Connection) -> None:
-        while True:
-            data = await conn.queue.get()
-            await conn.ws.send_str(data.decode("utf-8"))
+        try:
+            while True:
+                data = await conn.queue.get()
+                await conn.ws.send_str(data.decode("utf-8"))
+        except (ConnectionError, RuntimeError) as exc:  # the client went away mid-send
+            log.debug("WebSocket send failed: %s", exc)
+            conn.dropped = True
+            conn.subs.clear()
+            await conn.ws.close()
 
     async def _finish_sender(self, conn: _Connection) -> None:
         if conn.sender is None:
@@ -270,8 +276,11 @@ class RpcServer:
             + result
             + b"}}"
         )
+        return self._enqueue(conn, frame)
+
+    def _enqueue(self, conn: _Connection, data: bytes) -> bool:
         try:
-            conn.queue.put_nowait(frame)
+            conn.queue.put_nowait(data)
             return True
         except asyncio.QueueFull:
             self._drop(conn)

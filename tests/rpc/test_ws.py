@@ -135,3 +135,18 @@ async def test_connections_gauge_and_stop_closes_websockets(client: Client, serv
     assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
     await asyncio.sleep(0)
     assert metrics.ws_connections.get() == 0
+
+
+async def test_client_not_reading_its_answers_is_dropped(client: Client, metrics: Metrics) -> None:
+    ws = await connect(client)
+    request = '{"jsonrpc":"2.0","method":"rpc_discover","id":1}'  # a large answer fills buffers fast
+    for _ in range(3000):
+        if ws.ws.closed or metrics.ws_dropped.get():
+            break
+        await ws.ws.send_str(request)
+        await asyncio.sleep(0)
+    else:
+        raise AssertionError("never dropped")
+    while (message := await ws.ws.receive(timeout=5)).type == aiohttp.WSMsgType.TEXT:
+        pass
+    assert ws.ws.close_code == 1008
