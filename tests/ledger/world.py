@@ -56,6 +56,7 @@ class World:
         self.nonce = 0
         self.last_outcome: Any = None
         self.last_tx = ""
+        self.log: list[tuple[int, list[chain.SignedTx]]] = []  # (block time, txs) of every block
 
     def _account(self, name: str, role: str) -> GenesisAccount:
         key = self.keys[name]
@@ -81,6 +82,7 @@ class World:
     def block(self, txs: list[chain.SignedTx]) -> list[dict[str, Any]]:
         """Execute and commit one block at the current time; returns the decoded results."""
         outcome = execute_block(self.reader, txs, self.ctx())
+        self.log.append((self.time, list(txs)))
         self.reader.commit(outcome.writes)
         self.height += 1
         self.root = outcome.state_root
