@@ -123,6 +123,8 @@ class Replica:
         self._out: list[Action] = []
         self.stats: Counter[tuple[str, str]] = Counter()
         """How many messages got each (verdict, reason)."""
+        self.counters: Counter[str] = Counter()
+        """Events worth a metric: view_changes, new_views, delivered, state_transfer_blocks."""
 
         p = persisted or PersistedState()
         self.view = p.view
@@ -156,6 +158,7 @@ class Replica:
         self._fetch_deadline: int | None = None
         self._fetch_attempt = 0
         self._new_view_msg: NewView | None = None
+        self._own_checkpoint: Checkpoint | None = None
         self._helped: dict[int, int] = {}
 
         self._handlers: dict[type, Callable[[Any], Outcome]] = {
@@ -201,6 +204,10 @@ class Replica:
         self._now += 1
         if self._now % self.config.status_interval_ticks == 0:
             self._broadcast(self._sign(Status(self.view, self.last_delivered, self.id)))
+            if self._own_checkpoint is not None:
+                # Checkpoints are not acknowledged: re-send our latest so that a lost one
+                # cannot leave a peer's window stuck below it.
+                self._broadcast(self._own_checkpoint)
         if self.active:
             if self._pending or self._waiting():
                 if self._timer is None:
@@ -259,6 +266,10 @@ class Replica:
     def next_seq(self) -> int:
         """The seq the next ``propose`` will get."""
         return self._next_seq
+
+    def log_seqs(self) -> list[int]:
+        """Sequence numbers that currently have a slot (all above the stable checkpoint)."""
+        return sorted(self._log)
 
     def status(self) -> ReplicaStatus:
         return ReplicaStatus(
@@ -413,6 +424,7 @@ class Replica:
     def _deliver(self, seq: int, digest: bytes, payload: bytes, cert: Certificate) -> None:
         self.last_delivered = seq
         self.last_digest = digest
+        self.counters["delivered"] += 1
         self._next_seq = max(self._next_seq, seq + 1)
         self._out.append(Deliver(seq, digest, payload, cert))
         if self.active:
@@ -420,7 +432,7 @@ class Replica:
             self._timeout = self.config.view_change_timeout_ticks
             self._timer = None
         if seq % self.config.checkpoint_interval == 0 and seq > self.stable_seq:
-            cp = self._sign(Checkpoint(seq, digest, self.id))
+            cp = self._own_checkpoint = self._sign(Checkpoint(seq, digest, self.id))
             self._broadcast(cp)
             self._add_checkpoint(cp)
 
@@ -477,6 +489,7 @@ class Replica:
             return
         self.view = new_view
         self.active = False
+        self.counters["view_changes"] += 1
         self._timeout = min(self._timeout * self.config.backoff_factor, self.config.max_timeout_ticks)
         self._timer = self._timeout
         self._out.append(Persist(KEY_VIEW, ViewRecord(self.view, False)))
@@ -570,6 +583,7 @@ class Replica:
     def _enter_new_view(self, plan: NewViewPlan, pps: tuple[PrePrepare, ...], nv: NewView) -> None:
         self.active = True
         self._new_view_msg = nv
+        self.counters["new_views"] += 1
         self._timer = None
         self._out.append(Persist(KEY_VIEW, ViewRecord(self.view, True)))
         self._view_changes = {s: vc for s, vc in self._view_changes.items() if vc.view > self.view}
@@ -659,6 +673,7 @@ class Replica:
             if slot is not None:
                 slot.committed, slot.payload = entry.certificate, entry.payload
             self._deliver(entry.seq, entry.digest, entry.payload, entry.certificate)
+            self.counters["state_transfer_blocks"] += 1
             delivered += 1
         if not delivered:
             return _discard(Reason.DUPLICATE, "no new blocks")

@@ -73,6 +73,8 @@ class Cluster:
         self.roundtrip = roundtrip
         self.trace = trace
         self.now = 0
+        self.drop_if: Callable[[int, int, Any], bool] | None = None
+        """Scenario tests: messages for which this returns True are lost."""
         self.target = 0
         self.proposed = 0
         self.nodes = [Node(i, behaviour=byzantine.get(i)) for i in range(n)]
@@ -161,6 +163,9 @@ class Cluster:
                     replica.serve_state(a.to, entries)
 
     def _send(self, node: Node, dst: int, msg: Any) -> None:
+        if self.drop_if is not None and self.drop_if(node.id, dst, msg):
+            self._log(f"{node.id}->{dst} {describe(msg)} dropped by the test")
+            return
         if node.behaviour is not None:
             for d, m in node.behaviour.transform(self, node, dst, msg):
                 self.network.send(self.now, node.id, d, m)

@@ -47,6 +47,8 @@ class SimResult:
     height: int
     byzantine: dict[int, str]
     faults: Counter[str] = field(default_factory=Counter)
+    events: Counter[str] = field(default_factory=Counter)
+    """Protocol events summed over correct replicas (since their last restart)."""
     trace: list[str] | None = None
 
     def summary(self) -> str:
@@ -139,7 +141,8 @@ def run_seed(
         while ev < len(events) and events[ev][0] <= now:
             _, _, kind, arg = events[ev]
             ev += 1
-            faults[kind] += kind in ("crash", "partition")
+            if kind in ("crash", "partition"):
+                faults[kind] += 1
             if kind == "crash":
                 cluster.crash(arg)  # type: ignore[arg-type]
             elif kind == "restart":
@@ -172,6 +175,11 @@ def run_seed(
     faults["dropped"] = cluster.network.dropped
     faults["duplicated"] = cluster.network.duplicated
     faults["injected"] = sum(b.total_injected for b in byzantine.values())
+    events_seen: Counter[str] = Counter()
+    for i in correct:
+        replica = cluster.nodes[i].replica
+        if replica is not None:
+            events_seen.update(replica.counters)
     return SimResult(
         seed=seed,
         n=n,
@@ -181,5 +189,6 @@ def run_seed(
         height=max(cluster.nodes[i].height for i in correct),
         byzantine={i: b.name for i, b in byzantine.items()},
         faults=faults,
+        events=events_seen,
         trace=trace,
     )

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Run the deterministic PBFT simulator over many seeds, or replay one seed with its trace.
+
+    python scripts/simulate.py --n 4 --seeds 1000            # seeds 0..999, n = 4
+    python scripts/simulate.py --n 7 --seeds 500 --start 10000
+    python scripts/simulate.py --n 4 --seed 123 --verbose     # replay one seed, print the trace
+
+Prints seeds/s, faults injected per seed, simulated commits per second of wall time, and every
+failing seed (which replays exactly with --seed N --verbose).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import Counter
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from consensus.sim.runner import run_seed, sim_config  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=4, help="number of validators (default 4)")
+    parser.add_argument("--seeds", type=int, default=200, help="how many seeds to run")
+    parser.add_argument("--start", type=int, default=0, help="first seed")
+    parser.add_argument("--seed", type=int, help="run only this seed")
+    parser.add_argument("--verbose", action="store_true", help="print the trace of each seed")
+    parser.add_argument("--blocks", type=int, help="blocks the clients ask for per seed")
+    parser.add_argument("--unsafe-quorum", type=int,
+                        help="break the protocol on purpose: use this quorum instead of 2f+1")
+    args = parser.parse_args(argv)
+
+    seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
+    config = sim_config(args.n, unsafe_quorum_override=args.unsafe_quorum)
+    totals: Counter[str] = Counter()
+    events: Counter[str] = Counter()
+    failing: list[int] = []
+    commits = deliveries = ticks = 0
+    started = time.perf_counter()
+    for seed in seeds:
+        result = run_seed(seed, args.n, verbose=args.verbose, blocks=args.blocks, config=config)
+        totals.update(result.faults)
+        events.update(result.events)
+        commits += result.height
+        ticks += result.ticks
+        if args.verbose and result.trace:
+            print("\n".join(result.trace))
+        if args.verbose or not result.ok:
+            print(result.summary())
+            for v in result.violations[:5]:
+                print("   ", v)
+        if not result.ok:
+            failing.append(seed)
+    wall = time.perf_counter() - started
+    count = len(seeds)
+    per_seed = {k: v / count for k, v in sorted(totals.items())}
+    node_faults = sum(per_seed.get(k, 0) for k in ("byzantine", "crash", "partition"))
+    msg_faults = sum(per_seed.get(k, 0) for k in ("dropped", "duplicated", "injected"))
+    print(f"n={args.n} seeds={count} (from {seeds[0]}) failing={len(failing)} "
+          f"wall={wall:.1f}s seeds/s={count / wall:.1f}")
+    print("faults per seed: " + " ".join(f"{k}={v:.2f}" for k, v in per_seed.items())
+          + f" | node/network events={node_faults:.2f} message faults={msg_faults:.1f}")
+    print("protocol events per seed (correct replicas): " + " ".join(
+        f"{k}={v / count:.2f}" for k, v in sorted(events.items())))
+    print(f"simulated blocks committed={commits} ({commits / count:.1f}/seed) in {ticks} ticks; "
+          f"commits per wall second={commits / wall:.0f}")
+    if failing:
+        print("FAILING SEEDS: " + " ".join(map(str, failing[:50])))
+        print(f"replay: python scripts/simulate.py --n {args.n} --seed {failing[0]} --verbose")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
