@@ -150,3 +150,11 @@ async def test_client_not_reading_its_answers_is_dropped(client: Client, metrics
     while (message := await ws.ws.receive(timeout=5)).type == aiohttp.WSMsgType.TEXT:
         pass
     assert ws.ws.close_code == 1008
+
+
+async def test_oversized_ws_message_closes_with_1009(client: Client) -> None:
+    ws = await connect(client)
+    await ws.ws.send_str('{"jsonrpc":"2.0","method":"chain_status","id":1,"params":{"x":"' + "a" * 70_000 + '"}}')
+    while (await ws.ws.receive(timeout=5)).type == aiohttp.WSMsgType.TEXT:
+        pass
+    assert ws.ws.close_code == 1009
