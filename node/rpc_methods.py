@@ -452,7 +452,7 @@ def openrpc_document() -> Json:
 
     out = []
     for m in methods:
-        schema = components.pop(m.params.__name__, {"properties": {}, "required": []})
+        schema = components[m.params.__name__]
         required = set(schema.get("required", ()))
         entry: Json = {
             "name": m.name,
@@ -468,6 +468,8 @@ def openrpc_document() -> Json:
         if m.name in WS_METHODS:
             entry["description"] = "WebSocket (/ws) only."
         out.append(entry)
+    for m in methods:  # inlined as params above; keep only the shared types (TxEnvelope, NodeStatus...)
+        components.pop(m.params.__name__, None)
     return {
         "openrpc": "1.2.6",
         "info": {"title": "WarrantChain node", "version": VERSION},

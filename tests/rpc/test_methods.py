@@ -195,4 +195,10 @@ async def test_rpc_discover_lists_every_method(client: Client) -> None:
     assert submit["params"][0]["schema"] == {"$ref": "#/components/schemas/TxEnvelope"}
     assert {"TxEnvelope", "TxBody", "NodeStatus"} <= doc["components"]["schemas"].keys()
     assert {e["code"] for e in submit["errors"]} >= {1002, 1003}
+    by_name = {m["name"]: m for m in doc["methods"]}
+    for name in ("warrant_get", "warrant_trace", "warrant_proof"):  # methods sharing a params type
+        assert [p["name"] for p in by_name[name]["params"]] == ["id"]
+    assert by_name["chain_status"]["params"] == []
+    assert [p["name"] for p in by_name["document_get"]["params"]] == ["id", "doc_type", "number", "issuer_reg_id"]
+    assert not any(name.endswith("Params") for name in doc["components"]["schemas"])
     assert await client.result("rpc.discover") == doc
