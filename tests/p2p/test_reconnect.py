@@ -34,8 +34,10 @@ async def test_dialed_peer_that_restarts_is_relinked(cluster5: Cluster) -> None:
 
         peers = {j: f"ws://127.0.0.1:{nodes[j].mesh.port}" for j in range(3)}
         async with started(make_node(cluster5, 3, peers, port=port)) as back:
-            await eventually(lambda: back.mesh.connected() == {0, 1, 2}, "3 to be relinked")
-            assert all(3 in nodes[i].mesh.connected() for i in range(3))
+            await eventually(
+                lambda: back.mesh.connected() == {0, 1, 2} and all(3 in nodes[i].mesh.connected() for i in range(3)),
+                "3 to be relinked on both ends",
+            )
             assert nodes[1].mesh.send(3, b"welcome back") and back.mesh.send(1, b"thanks")
             await eventually(lambda: back.inbox == [(1, b"welcome back")], "1 -> 3")
             await eventually(lambda: (3, b"thanks") in nodes[1].inbox, "3 -> 1")
