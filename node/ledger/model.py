@@ -168,8 +168,11 @@ class Warrant(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def warrant_id(tx_id: bytes, index: int) -> str:
-    """Id of the ``index``-th warrant created by a transaction: 32 hex digits."""
-    return hashlib.sha256(tx_id + index.to_bytes(2, "big")).hexdigest()[:32]
+    """Id of the ``index``-th warrant created by a transaction: hex SHA-256 (64 digits).
+
+    Full length on purpose: tx ids can be ground for free (the nonce), so a shorter id would let
+    someone find two transactions whose warrants collide at the birthday bound."""
+    return hashlib.sha256(tx_id + index.to_bytes(2, "big")).hexdigest()
 
 
 def document_id(doc_type: str, number: str, issuer_reg_id: str) -> str:

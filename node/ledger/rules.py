@@ -73,8 +73,9 @@ def load_warrant(state: Overlay, wid: str) -> Warrant:
     return model.load(raw, Warrant)  # type: ignore[no-any-return]
 
 
-def save_warrant(state: Overlay, warrant: Warrant) -> None:
-    state.put(model.key_warrant(warrant.id), model.dump(warrant))
+def save_warrant(state: Overlay, warrant: Warrant, new: bool = False) -> None:
+    """Store ``warrant``; ``new`` for one this transaction created (its keys can't exist yet)."""
+    (state.put_new if new else state.put)(model.key_warrant(warrant.id), model.dump(warrant))
 
 
 def require_live(warrant: Warrant) -> None:
@@ -124,9 +125,9 @@ def record(ex: Exec, warrant: Warrant, kind: str, frm: str | None, to: str | Non
     )
 
 
-def hold(state: Overlay, warrant: Warrant) -> None:
+def hold(state: Overlay, warrant: Warrant, new: bool = False) -> None:
     """Index ``warrant`` under its holder's holdings."""
-    state.put(model.key_hold(warrant.holder, warrant.id), b"")
+    (state.put_new if new else state.put)(model.key_hold(warrant.holder, warrant.id), b"")
 
 
 def unhold(state: Overlay, warrant: Warrant) -> None:
@@ -135,12 +136,12 @@ def unhold(state: Overlay, warrant: Warrant) -> None:
 
 
 def open_offer(ex: Exec, warrant: Warrant, to: str, expires: int) -> None:
-    """Make ``warrant`` a pending offer to ``to`` until ``expires`` (exclusive)."""
+    """Make a new ``warrant`` a pending offer to ``to`` until ``expires`` (exclusive)."""
     warrant.status = model.PENDING
     warrant.pending_to = to
     warrant.offer_expires = expires
-    ex.state.put(model.key_incoming(to, warrant.id), b"")
-    ex.state.put(model.key_expiry(expires, warrant.id), b"")
+    ex.state.put_new(model.key_incoming(to, warrant.id), b"")
+    ex.state.put_new(model.key_expiry(expires, warrant.id), b"")
 
 
 def close_offer(state: Overlay, warrant: Warrant) -> None:

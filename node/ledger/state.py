@@ -123,6 +123,13 @@ class Overlay:
             journal.append((key, self._writes.get(key, _MISSING)))
         self._writes[key] = value
 
+    def put_new(self, key: bytes, value: bytes) -> None:
+        """Set a key the caller knows was never written before (it embeds a fresh warrant id,
+        derived from the unique transaction id), sparing the committed-state lookup at finish."""
+        if key not in self._committed and key not in self._writes:
+            self._committed[key] = None
+        self.put(key, value)
+
     def delete(self, key: bytes) -> None:
         self.put(key, None)
 

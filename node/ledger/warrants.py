@@ -78,9 +78,9 @@ def handle_issue(ex: Exec, p: payloads.Issue) -> None:
     )
     record(ex, warrant, "issue", ex.sender, p.to, p.amount)
     open_offer(ex, warrant, p.to, p.offer_expires)
-    hold(state, warrant)
-    state.put(model.key_due(p.maturity + ex.params.overdue_grace_ms, wid), b"")
-    save_warrant(state, warrant)
+    hold(state, warrant, new=True)
+    state.put_new(model.key_due(p.maturity + ex.params.overdue_grace_ms, wid), b"")
+    save_warrant(state, warrant, new=True)
     ex.emit("warrant_issued", warrant=wid, issuer=ex.sender, to=p.to, amount=p.amount, currency=p.currency,
             maturity=p.maturity)
 
@@ -180,8 +180,8 @@ def handle_transfer(ex: Exec, p: payloads.Transfer) -> None:
         children.append(kept)
     _consume(ex, parent, "transfer", p.to, p.amount, children)
     for child in children:
-        hold(state, child)
-        save_warrant(state, child)
+        hold(state, child, new=True)
+        save_warrant(state, child, new=True)
     ex.emit("warrant_transferred", warrant=parent.id, to=p.to, amount=p.amount,
             children=[child.id for child in children])
 
@@ -200,6 +200,6 @@ def handle_split(ex: Exec, p: payloads.Split) -> None:
         record(ex, child, "split", ex.sender, ex.sender, child.amount)
     _consume(ex, parent, "split", ex.sender, parent.amount, children)
     for child in children:
-        hold(state, child)
-        save_warrant(state, child)
+        hold(state, child, new=True)
+        save_warrant(state, child, new=True)
     ex.emit("warrant_split", warrant=parent.id, children=[child.id for child in children], amounts=list(p.amounts))

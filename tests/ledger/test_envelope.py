@@ -107,7 +107,7 @@ def test_amount_zero_or_negative(w: World, amount: int) -> None:
 
 
 def test_amount_over_int64() -> None:
-    payload = {"warrant": "ab" * 16, "to": "wc" + "00" * 20, "amount": 2**63, "offer_expires": 1}
+    payload = {"warrant": "ab" * 32, "to": "wc" + "00" * 20, "amount": 2**63, "offer_expires": 1}
     with pytest.raises(LedgerError) as err:
         check_payload("transfer", payload)
     assert err.value.code is Code.AMOUNT_OUT_OF_RANGE
@@ -120,7 +120,7 @@ def test_amount_over_int64() -> None:
 
 def test_float_amount_refused() -> None:
     with pytest.raises(LedgerError) as err:
-        check_payload("settle", {"warrant": "ab" * 16, "amount": 1.5})
+        check_payload("settle", {"warrant": "ab" * 32, "amount": 1.5})
     assert err.value.code is Code.INVALID_PAYLOAD
 
 

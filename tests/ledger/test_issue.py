@@ -114,7 +114,7 @@ def test_accept_by_someone_else(w: World) -> None:
 
 
 def test_accept_unknown(w: World) -> None:
-    w.fails("UNKNOWN_WARRANT", "sup1", "accept", warrant="00" * 16)
+    w.fails("UNKNOWN_WARRANT", "sup1", "accept", warrant="00" * 32)
 
 
 def test_accept_twice(w: World) -> None:

@@ -55,7 +55,7 @@ def test_lineage_of_a_split_financed_and_settled_tree() -> None:
     tree = queries.lineage(w.reader, A1b)
     assert tree is not None
     assert tree == queries.lineage(w.reader, R) == queries.lineage(w.reader, A2)
-    assert queries.lineage(w.reader, "00" * 16) is None
+    assert queries.lineage(w.reader, "00" * 32) is None
 
     base = {"root": R, "issuer": core, "payee": sup1, "credit_line": bank, "currency": CNY, "issued_at": t0,
             "maturity": maturity, "pending_to": None, "offer_expires": None, "frozen": None}

@@ -38,7 +38,7 @@ def test_freeze_twice(w: World) -> None:
 
 
 def test_freeze_unknown(w: World) -> None:
-    w.fails("UNKNOWN_WARRANT", "reg", "freeze", warrant="00" * 16, reason="x")
+    w.fails("UNKNOWN_WARRANT", "reg", "freeze", warrant="00" * 32, reason="x")
 
 
 def test_freeze_without_reason(w: World) -> None:

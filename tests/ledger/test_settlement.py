@@ -95,7 +95,7 @@ def test_settle_by_a_supplier(w: World) -> None:
 
 
 def test_settle_unknown(w: World) -> None:
-    w.fails("UNKNOWN_WARRANT", "core", "settle", warrant="00" * 16)
+    w.fails("UNKNOWN_WARRANT", "core", "settle", warrant="00" * 32)
 
 
 def test_settle_more_than_outstanding(w: World) -> None:

@@ -75,7 +75,7 @@ def test_transfer_by_non_holder(w: World) -> None:
 
 
 def test_transfer_unknown(w: World) -> None:
-    w.fails("UNKNOWN_WARRANT", "sup1", "transfer", **offer(w, "00" * 16, 5))
+    w.fails("UNKNOWN_WARRANT", "sup1", "transfer", **offer(w, "00" * 32, 5))
 
 
 def test_transfer_consumed(w: World) -> None:
