@@ -1,0 +1,184 @@
+"""``warrantd``: make a node key, build a consortium's genesis, write a local network, run a node."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+from node import codec, crypto
+from node.config import ConfigError, load_config
+from node.errors import WarrantChainError
+from node.genesis import ROLES, parse_genesis
+from node.logs import setup_logging
+
+__all__ = ["main", "write_localnet"]
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"warrantd: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    key = crypto.generate_key()
+    passphrase = args.passphrase.encode() if args.passphrase else None
+    crypto.save_key(args.out, key, passphrase)
+    print(json.dumps({"address": key.address, "pubkey": key.public_key.hex(), "key_file": str(args.out)}))
+    return 0
+
+
+def _member(text: str, what: str, with_role: bool = False) -> dict[str, str]:
+    """Parse ``name=PUBKEY`` (or ``name:role=PUBKEY``) from the command line."""
+    name, sep, pubkey = text.partition("=")
+    if not sep:
+        raise WarrantChainError(f"--{what} {text!r}: write NAME=PUBKEY_HEX" + (" or NAME:ROLE=PUBKEY_HEX" if with_role else ""))
+    role = "supplier"
+    if with_role and ":" in name:
+        name, role = name.split(":", 1)
+        if role not in ROLES:
+            raise WarrantChainError(f"--{what} {text!r}: role must be one of {', '.join(ROLES)}")
+    key = crypto.PublicKey.from_hex(pubkey)
+    entry = {"name": name, "pubkey": key.hex(), "address": key.address}
+    if with_role:
+        entry["role"] = role
+    return entry
+
+
+def build_genesis(chain_id: str, validators: list[str], admins: list[str], accounts: list[str], time_ms: int) -> bytes:
+    """The canonical genesis document from members' public keys (checked like a loaded one)."""
+    document = {
+        "chain_id": chain_id,
+        "genesis_time_ms": time_ms,
+        "validators": [_member(v, "validator") for v in validators],
+        "admins": [{**_member(a, "admin"), "role": "regulator"} for a in admins],
+        "accounts": [_member(a, "account", with_role=True) for a in accounts],
+    }
+    data = codec.canonical(document)
+    parse_genesis(data, "genesis")
+    return data
+
+
+def cmd_genesis(args: argparse.Namespace) -> int:
+    data = build_genesis(args.chain_id, args.validator, args.admin, args.account, args.time_ms or int(time.time() * 1000))
+    Path(args.out).write_bytes(data)
+    print(f"wrote {args.out} (genesis hash {parse_genesis(data).hash().hex()})")
+    return 0
+
+
+def write_localnet(directory: Path, count: int, base_port: int, chain_id: str = "warrant-local") -> list[Path]:
+    """Keys, genesis and configs for ``count`` validators on 127.0.0.1; returns the config paths.
+
+    Ports: p2p ``base_port + i``, RPC ``base_port + 100 + i``. An admin key (admin.pem) is made too.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    keys = []
+    for i in range(count):
+        key = crypto.generate_key()
+        crypto.save_key(directory / f"v{i}.pem", key)
+        keys.append(key)
+    admin = crypto.generate_key()
+    crypto.save_key(directory / "admin.pem", admin)
+    data = build_genesis(
+        chain_id,
+        [f"v{i}={k.public_key.hex()}" for i, k in enumerate(keys)],
+        [f"alliance-admin={admin.public_key.hex()}"],
+        [],
+        int(time.time() * 1000),
+    )
+    (directory / "genesis.json").write_bytes(data)
+    configs = []
+    peers = "\n".join(f'v{j} = "ws://127.0.0.1:{base_port + j}"' for j in range(count))
+    for i in range(count):
+        path = directory / f"v{i}.toml"
+        path.write_text(
+            f"""[node]
+name = "v{i}"
+data_dir = "data/v{i}"
+key_file = "v{i}.pem"
+genesis = "genesis.json"
+log_level = "warning"
+
+[p2p]
+listen = "127.0.0.1:{base_port + i}"
+
+[p2p.peers]
+{peers}
+
+[rpc]
+listen = "127.0.0.1:{base_port + 100 + i}"
+
+[consensus]
+tick_ms = 50
+batch_delay_ms = 5
+view_change_timeout_ms = 2000
+"""
+        )
+        configs.append(path)
+    return configs
+
+
+def cmd_localnet(args: argparse.Namespace) -> int:
+    directory = Path(args.dir)
+    if (directory / "genesis.json").exists():
+        return _fail(f"{directory} already holds a network (genesis.json); choose another --dir or remove it")
+    for path in write_localnet(directory, args.validators, args.base_port, args.chain_id):
+        print(path)
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    setup_logging(config.node.name, args.log_level or config.node.log_level)
+    from node.service import run_node  # the daemon's imports are heavy; keep keygen/genesis fast
+
+    return asyncio.run(run_node(config))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="warrantd", description="WarrantChain validator node")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("keygen", help="create a node or account key file (PEM, mode 0600)")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--passphrase", help="encrypt the key file with this passphrase")
+    p.set_defaults(func=cmd_keygen)
+
+    p = sub.add_parser("genesis", help="build a genesis file from the members' public keys")
+    p.add_argument("--chain-id", required=True)
+    p.add_argument("--validator", action="append", default=[], metavar="NAME=PUBKEY", required=True)
+    p.add_argument("--admin", action="append", default=[], metavar="NAME=PUBKEY", required=True)
+    p.add_argument("--account", action="append", default=[], metavar="NAME:ROLE=PUBKEY")
+    p.add_argument("--time-ms", type=int, default=0, help="genesis time (default: now)")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_genesis)
+
+    p = sub.add_parser("localnet", help="write keys, genesis and configs for a local test network")
+    p.add_argument("--dir", required=True)
+    p.add_argument("--validators", type=int, default=4)
+    p.add_argument("--base-port", type=int, default=26600)
+    p.add_argument("--chain-id", default="warrant-local")
+    p.set_defaults(func=cmd_localnet)
+
+    p = sub.add_parser("start", help="run a node from its config file")
+    p.add_argument("--config", required=True, type=Path)
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=cmd_start)
+
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except WarrantChainError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

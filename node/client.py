@@ -1,0 +1,193 @@
+"""Client SDK (async): sign transactions locally with the user's key and talk JSON-RPC to a node.
+
+Keys never leave the client: a :class:`Wallet` builds and signs each transaction type, a
+:class:`Client` submits it and queries the chain::
+
+    async with Client("http://127.0.0.1:26700/rpc") as client:
+        wallet = Wallet(load_key("core.pem"), await client.chain_id())
+        result = await client.submit(wallet.issue(to=supplier, amount=100_000_000, ...))
+
+The HTTP transport is aiohttp's client; the node's server side of aiohttp lives in node.rpc.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import time
+from typing import Any
+
+import aiohttp
+
+from node import codec, crypto
+from node.chain import SignedTx, sign_tx
+from node.errors import WarrantChainError
+from node.ledger.payloads import check_payload
+
+__all__ = ["RpcCallError", "Client", "Wallet"]
+
+DEFAULT_TTL_MS = 3600 * 1000
+
+
+class RpcCallError(WarrantChainError):
+    """The node answered with a JSON-RPC error (``code``, ``message``, ``data``) or could not be reached."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(f"{message} (code {code})")
+        self.code = code
+        self.message = message
+        self.data = data
+
+    @property
+    def reason(self) -> str | None:
+        return self.data.get("reason") if isinstance(self.data, dict) else None
+
+
+class Wallet:
+    """Builds and signs transactions for one key on one chain."""
+
+    def __init__(self, key: crypto.SigningKey, chain_id: str, ttl_ms: int = DEFAULT_TTL_MS) -> None:
+        self.key = key
+        self.chain_id = chain_id
+        self.ttl_ms = ttl_ms
+
+    @property
+    def address(self) -> str:
+        return self.key.address
+
+    def build(self, tx_type: str, payload: dict[str, Any], *, expires: int | None = None) -> SignedTx:
+        """Sign a transaction of ``tx_type``; the payload is checked here first (LedgerError if wrong)."""
+        payload = {k: v for k, v in payload.items() if v is not None}
+        check_payload(tx_type, payload)
+        body = {
+            "chain_id": self.chain_id,
+            "type": tx_type,
+            "sender": self.key.address,
+            "nonce": secrets.randbits(63),
+            "expires": expires if expires is not None else int(time.time() * 1000) + self.ttl_ms,
+            "payload": payload,
+        }
+        return sign_tx(self.key, body)
+
+    # One method per transaction type (docs/PROTOCOL.md lists their fields).
+    def register_account(self, address: str, role: str, name: str) -> SignedTx:
+        return self.build("register_account", {"address": address, "role": role, "name": name})
+
+    def set_role(self, address: str, role: str) -> SignedTx:
+        return self.build("set_role", {"address": address, "role": role})
+
+    def set_credit_line(self, core: str, limit: int, currency: str = "CNY") -> SignedTx:
+        return self.build("set_credit_line", {"core": core, "limit": limit, "currency": currency})
+
+    def anchor_document(
+        self, doc_type: str, number: str, issuer_reg_id: str, file_hash: str, total: int, currency: str = "CNY"
+    ) -> SignedTx:
+        return self.build(
+            "anchor_document",
+            {"doc_type": doc_type, "number": number, "issuer_reg_id": issuer_reg_id, "hash": file_hash,
+             "total": total, "currency": currency},
+        )
+
+    def issue(
+        self, to: str, amount: int, maturity: int, credit_line: str, documents: list[dict[str, Any]],
+        offer_expires: int, currency: str = "CNY",
+    ) -> SignedTx:
+        return self.build(
+            "issue",
+            {"to": to, "amount": amount, "currency": currency, "maturity": maturity, "credit_line": credit_line,
+             "documents": documents, "offer_expires": offer_expires},
+        )
+
+    def accept(self, warrant: str) -> SignedTx:
+        return self.build("accept", {"warrant": warrant})
+
+    def reject(self, warrant: str) -> SignedTx:
+        return self.build("reject", {"warrant": warrant})
+
+    def transfer(self, warrant: str, to: str, amount: int, offer_expires: int) -> SignedTx:
+        return self.build("transfer", {"warrant": warrant, "to": to, "amount": amount, "offer_expires": offer_expires})
+
+    def split(self, warrant: str, amounts: list[int]) -> SignedTx:
+        return self.build("split", {"warrant": warrant, "amounts": amounts})
+
+    def request_financing(
+        self, warrant: str, financier: str, mode: str, discount_bps: int, advance: int, recourse: bool
+    ) -> SignedTx:
+        return self.build(
+            "request_financing",
+            {"warrant": warrant, "financier": financier, "mode": mode, "discount_bps": discount_bps,
+             "advance": advance, "recourse": recourse},
+        )
+
+    def approve_financing(self, warrant: str) -> SignedTx:
+        return self.build("approve_financing", {"warrant": warrant})
+
+    def reject_financing(self, warrant: str) -> SignedTx:
+        return self.build("reject_financing", {"warrant": warrant})
+
+    def release_pledge(self, warrant: str) -> SignedTx:
+        return self.build("release_pledge", {"warrant": warrant})
+
+    def settle(self, warrant: str, amount: int | None = None) -> SignedTx:
+        return self.build("settle", {"warrant": warrant, "amount": amount})
+
+    def mark_overdue(self, warrant: str) -> SignedTx:
+        return self.build("mark_overdue", {"warrant": warrant})
+
+    def freeze(self, warrant: str, reason: str) -> SignedTx:
+        return self.build("freeze", {"warrant": warrant, "reason": reason})
+
+    def unfreeze(self, warrant: str, reason: str) -> SignedTx:
+        return self.build("unfreeze", {"warrant": warrant, "reason": reason})
+
+
+class Client:
+    """A JSON-RPC connection to one node (``url`` ends in /rpc)."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        self.url = url
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._ids = itertools.count(1)
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def call(self, method: str, **params: Any) -> Any:
+        """Call ``method`` with named params; returns the result or raises RpcCallError."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        request = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+        try:
+            async with self._session.post(
+                self.url, data=codec.encode(request), headers={"Content-Type": "application/json"}
+            ) as response:
+                body = await response.read()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise RpcCallError(-1, f"cannot reach {self.url}: {exc or type(exc).__name__}") from None
+        try:
+            answer = codec.decode(body)
+        except WarrantChainError:
+            raise RpcCallError(-1, f"{self.url} answered HTTP {response.status} with a non-JSON body") from None
+        if "error" in answer:
+            error = answer["error"]
+            raise RpcCallError(error.get("code", -1), error.get("message", ""), error.get("data"))
+        return answer["result"]
+
+    async def submit(self, tx: SignedTx, wait: bool = True, timeout_ms: int = 20_000) -> dict[str, Any]:
+        """Submit a signed transaction; with ``wait`` return once it is committed, with its result."""
+        return await self.call("tx_submit", tx=codec.decode(tx.raw), wait=wait, timeout_ms=timeout_ms)  # type: ignore[no-any-return]
+
+    async def status(self) -> dict[str, Any]:
+        return await self.call("chain_status")  # type: ignore[no-any-return]
+
+    async def chain_id(self) -> str:
+        return str((await self.status())["chain_id"])

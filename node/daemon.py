@@ -1,0 +1,393 @@
+"""The node daemon: wires the replica, the application, the mesh and the RPC together.
+
+One asyncio event loop drives everything. Inputs: frames from peers (``_on_frame``), transactions
+from clients (``submit``), and a clock tick (``_tick_loop``). After each input the replica's
+actions are performed by ``_pump`` in the order the write-ahead rule requires: first every
+Persist (one synced batch) and Deliver (execute + one synced batch per block), then the sends.
+
+Frames on the mesh carry a one-byte tag: ``t`` a transaction being relayed, ``c`` a consensus
+message (consensus.messages wire format).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from consensus.actions import Broadcast, Deliver, Persist, Send, ServeState
+from consensus.config import Config as ConsensusConfig
+from consensus.messages import Certificate as ConsensusCertificate
+from consensus.messages import MalformedMessage, PrePrepare, StateEntry, decode_message, encode_message
+from consensus.persist import PersistedState
+from consensus.replica import Replica
+from node import crypto
+from node.application import Application, Committed, DivergenceError
+from node.chain import SignedTx
+from node.config import NodeConfig, parse_listen
+from node.errors import ChainError, CryptoError, WarrantChainError
+from node.genesis import Genesis, load_genesis
+from node.ledger.genesis import genesis_state
+from node.ledger.payloads import check_payload
+from node.logs import kv
+from node.mempool import Mempool, MempoolError
+from node.p2p import Mesh
+from node.store import Store
+
+__all__ = ["Node", "StartupError"]
+
+TAG_TX = b"t"
+TAG_CONSENSUS = b"c"
+_MAX_HELD = 64
+log = logging.getLogger("warrantd")
+
+
+class StartupError(WarrantChainError):
+    """The node cannot start: a missing or wrong key, genesis, data directory or config."""
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _Signer:
+    def __init__(self, key: crypto.SigningKey) -> None:
+        self._key = key
+
+    def sign(self, data: bytes) -> bytes:
+        return self._key.sign(data)
+
+
+class _Verifier:
+    def __init__(self, keys: tuple[crypto.PublicKey, ...]) -> None:
+        self._keys = keys
+
+    def verify(self, replica: int, data: bytes, sig: bytes) -> bool:
+        try:
+            return 0 <= replica < len(self._keys) and self._keys[replica].verify(sig, data)
+        except CryptoError:
+            return False
+
+
+class Node:
+    """A running validator. ``await start()``, then ``await stopped()``; ``await stop()`` ends it."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.name = config.node.name
+        self.genesis: Genesis = self._load_genesis()
+        self.key = self._load_key()
+        self.validators = self.genesis.validator_set()
+        index = self.validators.index_of(self.key.address)
+        if index is None:
+            raise StartupError(
+                f"key {config.node.key_file} ({self.key.address}) is not a validator in genesis {config.node.genesis}"
+            )
+        self.index = index
+        self.store = self._open_store()
+        params = self.genesis.params
+        self.mempool = Mempool(
+            chain_id=self.genesis.chain_id,
+            max_txs=config.mempool.max_txs,
+            max_bytes=config.mempool.max_bytes,
+            max_ttl_ms=params.max_tx_ttl_ms,
+            is_committed=self.store.has_tx,
+            check_payload=check_payload,
+        )
+        self.app = Application(self.store, self.genesis, self.mempool)
+        self.replica = self._make_replica()
+        self.mesh = self._make_mesh()
+        self.on_commit: list[Callable[[Committed], None]] = []
+        self._waiters: dict[bytes, list[asyncio.Future[Committed]]] = {}
+        self._held: dict[int, tuple[int, PrePrepare]] = {}
+        self._propose_handle: asyncio.TimerHandle | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._stopped = asyncio.Event()
+        self.failure: str | None = None
+        self.commit_latency: list[float] = []
+
+    # -- construction ---------------------------------------------------------------------------
+
+    def _load_genesis(self) -> Genesis:
+        try:
+            return load_genesis(self.config.path(self.config.node.genesis))
+        except ChainError as exc:
+            raise StartupError(str(exc)) from None
+
+    def _load_key(self) -> crypto.SigningKey:
+        env = self.config.node.key_passphrase_env
+        passphrase = os.environ.get(env, "").encode() if env else None
+        try:
+            return crypto.load_key(self.config.path(self.config.node.key_file), passphrase or None)
+        except CryptoError as exc:
+            raise StartupError(str(exc)) from None
+
+    def _open_store(self) -> Store:
+        store = Store(self.config.path(self.config.node.data_dir))
+        genesis_hash = self.genesis.hash()
+        try:
+            if store.initialized:
+                store.check_chain(self.genesis.chain_id, genesis_hash)
+            else:
+                writes, root = genesis_state(self.genesis)
+                store.init_genesis(self.genesis.chain_id, genesis_hash, writes, root, root)
+        except WarrantChainError:
+            store.close()
+            raise
+        return store
+
+    def _make_replica(self) -> Replica:
+        timing = self.config.consensus
+        meta = self.store.meta
+        cert = self.store.certificate(meta.height) if meta.height else None
+        config = ConsensusConfig(
+            n=len(self.validators),
+            checkpoint_interval=self.genesis.params.checkpoint_interval,
+            window=max(timing.window, self.genesis.params.checkpoint_interval),
+            view_change_timeout_ticks=max(2, timing.view_change_timeout_ms // timing.tick_ms),
+            status_interval_ticks=max(1, 1000 // timing.tick_ms),
+            state_request_timeout_ticks=max(2, 2000 // timing.tick_ms),
+        )
+        persisted = PersistedState.from_items(dict(self.store.consensus_records()))
+        return Replica(
+            config,
+            self.index,
+            _Signer(self.key),
+            _Verifier(self.validators.keys),
+            lambda seq, digest, payload: self.app.validate(seq, digest, payload, now_ms()),
+            self.app.digest,
+            self.genesis.chain_id.encode(),
+            persisted=persisted,
+            app_height=meta.height,
+            app_digest=bytes.fromhex(cert.block_hash) if cert else b"",
+        )
+
+    def _make_mesh(self) -> Mesh:
+        p2p = self.config.p2p
+        host, port = parse_listen(p2p.listen)
+        names = {v.name: i for i, v in enumerate(self.validators.validators)}
+        peers: dict[int, str] = {}
+        for name, url in p2p.peers.items():
+            if name not in names:
+                raise StartupError(f"p2p.peers names {name!r}, which is not a validator in genesis")
+            if names[name] != self.index:
+                peers[names[name]] = url
+        ssl_server = ssl_client = None
+        if p2p.tls is not None:
+            ssl_server, ssl_client = self._tls_contexts()
+        return Mesh(
+            index=self.index, key=self.key, validators=self.validators, chain_id=self.genesis.chain_id,
+            genesis_hash=self.genesis.hash(), listen_host=host, listen_port=port, peers=peers,
+            on_message=self._on_frame, max_frame=p2p.max_frame, queue_limit=p2p.queue_limit,
+            ssl_server=ssl_server, ssl_client=ssl_client, log=logging.getLogger("warrantd.p2p"),
+        )
+
+    def _tls_contexts(self) -> tuple[Any, Any]:
+        import ssl
+
+        tls = self.config.p2p.tls
+        assert tls is not None
+        try:
+            server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=self.config.path(tls.ca))
+            server.load_cert_chain(self.config.path(tls.cert), self.config.path(tls.key))
+            client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.config.path(tls.ca))
+            client.check_hostname = False  # identity comes from the genesis-key handshake
+            client.load_cert_chain(self.config.path(tls.cert), self.config.path(tls.key))
+        except (OSError, ssl.SSLError) as exc:
+            raise StartupError(f"p2p.tls: cannot load certificates: {exc}") from None
+        return server, client
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.mesh.start()
+        self._tasks.append(asyncio.create_task(self._tick_loop(), name=f"{self.name}-tick"))
+        log.info(kv("started", index=self.index, height=self.store.meta.height, view=self.replica.view))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks.clear()
+        if self._propose_handle is not None:
+            self._propose_handle.cancel()
+        await self.mesh.stop()
+        self.store.close()
+        for waiters in self._waiters.values():
+            for future in waiters:
+                if not future.done():
+                    future.cancel()
+        self._stopped.set()
+
+    async def stopped(self) -> None:
+        await self._stopped.wait()
+
+    def _fail(self, reason: str) -> None:
+        """Stop loudly: the node must not go on (diverged state, broken store)."""
+        if self.failure is None:
+            self.failure = reason
+            log.critical(kv("halt", reason=reason))
+            asyncio.get_running_loop().create_task(self.stop())
+
+    # -- inputs ---------------------------------------------------------------------------------
+
+    def submit(self, data: bytes | SignedTx) -> SignedTx:
+        """Admit a client transaction and relay it; raises MempoolError with a stable code."""
+        tx, new = self.mempool.add(data, now_ms())
+        if new:
+            self.mesh.broadcast(TAG_TX + tx.raw)
+            self._schedule_proposal()
+        return tx
+
+    def wait_committed(self, tx_id: bytes) -> asyncio.Future[Committed]:
+        """A future resolved with the block that commits ``tx_id``."""
+        future: asyncio.Future[Committed] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(tx_id, []).append(future)
+        return future
+
+    def _on_frame(self, peer: int, data: bytes) -> None:
+        if self.failure is not None:
+            return
+        tag, body = data[:1], data[1:]
+        if tag == TAG_TX:
+            try:
+                tx, new = self.mempool.add(body, now_ms())
+            except MempoolError as exc:
+                log.debug(kv("relay-refused", peer=peer, code=exc.code))
+                return
+            if new:
+                self._schedule_proposal()
+        elif tag == TAG_CONSENSUS:
+            try:
+                msg = decode_message(body)
+            except MalformedMessage as exc:
+                log.info(kv("consensus-malformed", peer=peer, error=exc))
+                return
+            if isinstance(msg, PrePrepare) and msg.seq > self.store.meta.height + 1:
+                # Its header commits to the state after seq-1, which this node has not executed
+                # yet (its last commit is still in flight): hold it until we have.
+                self._hold(peer, msg)
+                return
+            outcome = self.replica.step(msg)
+            if outcome.reason is not None:
+                log.debug(kv("consensus-not-processed", peer=peer, outcome=outcome))
+            self._pump()
+        else:
+            log.info(kv("frame-unknown-tag", peer=peer, tag=tag.hex()))
+
+    def _hold(self, peer: int, msg: PrePrepare) -> None:
+        self._held[msg.seq] = (peer, msg)
+        while len(self._held) > _MAX_HELD:
+            del self._held[max(self._held)]
+
+    def _release_held(self) -> None:
+        height = self.store.meta.height
+        for seq in sorted(self._held):
+            if seq <= height:
+                del self._held[seq]
+            elif seq == height + 1:
+                _, msg = self._held.pop(seq)
+                self.replica.step(msg)
+
+    async def _tick_loop(self) -> None:
+        period = self.config.consensus.tick_ms / 1000
+        while True:
+            await asyncio.sleep(period)
+            if self.failure is not None:
+                return
+            self.replica.note_pending(len(self.mempool) > 0)
+            self.replica.tick()
+            self._pump()
+            self._maybe_propose()
+
+    # -- proposing ------------------------------------------------------------------------------
+
+    def _schedule_proposal(self) -> None:
+        if self._propose_handle is None and self.replica.is_primary():
+            delay = self.config.consensus.batch_delay_ms / 1000
+            self._propose_handle = asyncio.get_running_loop().call_later(delay, self._maybe_propose)
+
+    def _maybe_propose(self) -> None:
+        self._propose_handle = None
+        if self.failure is not None or not self.mempool.pending():
+            return
+        # Propose height h only once h-1 is executed: the header carries the state after it.
+        if not self.replica.can_propose() or self.replica.next_seq != self.app.next_height():
+            return
+        block = self.app.propose(self.index, now_ms())
+        self.replica.propose(block.raw, block.hash)
+        log.info(kv("proposed", height=block.height, txs=len(block.txs), view=self.replica.view))
+        self._pump()
+
+    # -- performing the replica's actions -------------------------------------------------------
+
+    def _pump(self) -> None:
+        view = self.replica.view
+        while True:
+            actions = self.replica.drain()
+            if not actions:
+                break
+            records = {a.key: a.value for a in actions if isinstance(a, Persist)}
+            if records:
+                self.store.put_consensus(records)
+            for action in actions:
+                if isinstance(action, Deliver):
+                    if not self._deliver(action):
+                        return
+            for action in actions:
+                if isinstance(action, Broadcast):
+                    self.mesh.broadcast(TAG_CONSENSUS + encode_message(action.msg))
+                elif isinstance(action, Send):
+                    self.mesh.send(action.to, TAG_CONSENSUS + encode_message(action.msg))
+                elif isinstance(action, ServeState):
+                    self._serve_state(action)
+            self._release_held()
+        if self.replica.view != view:
+            log.warning(kv("view-change", view=self.replica.view, primary=self.replica.view % len(self.validators)))
+            self.mempool.release_in_flight()
+            self._schedule_proposal()
+
+    def _deliver(self, action: Deliver) -> bool:
+        started = time.perf_counter()
+        try:
+            committed = self.app.deliver(action.seq, action.digest, action.payload, action.certificate)
+        except DivergenceError as exc:
+            self._fail(str(exc))
+            return False
+        log.info(kv("committed", height=action.seq, txs=len(committed.block.txs), ms=round((time.perf_counter() - started) * 1000, 1)))
+        for tx in committed.block.txs:
+            for future in self._waiters.pop(tx.id, ()):
+                if not future.done():
+                    future.set_result(committed)
+        for callback in self.on_commit:
+            callback(committed)
+        self._schedule_proposal()
+        return True
+
+    def _serve_state(self, action: ServeState) -> None:
+        entries = []
+        budget = self.config.p2p.max_frame // 4  # payloads travel hex-encoded, with certificates
+        for height in range(action.from_seq, action.to_seq + 1):
+            entry = self.app.committed_entry(height)
+            if entry is None:
+                break
+            payload, digest, cert = entry
+            budget -= len(payload) + 1024
+            if entries and budget < 0:
+                break
+            entries.append(
+                StateEntry(
+                    height, digest, payload,
+                    ConsensusCertificate(
+                        cert.view, height, digest, tuple((i, bytes.fromhex(s)) for i, s in cert.signatures)
+                    ),
+                )
+            )
+        self.replica.serve_state(action.to, entries)

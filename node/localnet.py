@@ -1,0 +1,175 @@
+"""A local network of validator processes on 127.0.0.1, for ``scripts/localnet``, the demo, the
+benchmark and the integration tests: one piece of code starts, kills and restarts them all.
+
+Processes are started with ``python -m node.cli_daemon start`` and always stopped by pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from node.cli_daemon import write_localnet
+from node.client import Client, RpcCallError
+
+__all__ = ["LocalNet", "free_base_port"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_base_port(count: int, rnd: random.Random | None = None) -> int:
+    """A base port B such that B..B+count-1 (p2p) and B+100.. (RPC) are free on 127.0.0.1."""
+    rnd = rnd or random.Random()
+    for _ in range(200):
+        base = rnd.randrange(20000, 60000, 200)
+        if all(_port_free(base + i) and _port_free(base + 100 + i) for i in range(count)):
+            return base
+    raise RuntimeError("no free port range found on 127.0.0.1")
+
+
+class LocalNet:
+    """``count`` validators whose keys, genesis, configs, data and logs live in ``directory``."""
+
+    def __init__(self, directory: Path, count: int = 4, base_port: int | None = None, log_level: str = "info") -> None:
+        self.directory = Path(directory)
+        self.count = count
+        self.log_level = log_level
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._logs: dict[int, IO[bytes]] = {}
+        if (self.directory / "genesis.json").exists():
+            self.base_port = self._read_base_port()
+        else:
+            self.base_port = base_port or free_base_port(count)
+            write_localnet(self.directory, count, self.base_port)
+
+    def _read_base_port(self) -> int:
+        text = (self.directory / "v0.toml").read_text()
+        for line in text.splitlines():
+            if line.startswith("listen") and "127.0.0.1:" in line:
+                return int(line.split("127.0.0.1:")[1].strip().strip('"'))
+        raise RuntimeError(f"{self.directory}/v0.toml has no p2p listen address")
+
+    def rpc_url(self, index: int) -> str:
+        return f"http://127.0.0.1:{self.base_port + 100 + index}/rpc"
+
+    def client(self, index: int) -> Client:
+        return Client(self.rpc_url(index))
+
+    def log_path(self, index: int) -> Path:
+        return self.directory / f"v{index}.log"
+
+    def start(self, index: int) -> None:
+        """Start validator ``index`` (appending to its log file)."""
+        if index in self.procs and self.procs[index].poll() is None:
+            raise RuntimeError(f"v{index} is already running")
+        log = open(self.log_path(index), "ab")
+        self._logs[index] = log
+        env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        self.procs[index] = subprocess.Popen(
+            [sys.executable, "-m", "node.cli_daemon", "start", "--config", str(self.directory / f"v{index}.toml"),
+             "--log-level", self.log_level],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.directory, env=env,
+        )
+
+    def start_all(self) -> None:
+        for index in range(self.count):
+            self.start(index)
+
+    def kill(self, index: int) -> None:
+        """SIGKILL validator ``index`` (a crash: nothing is flushed or closed)."""
+        self._end(index, signal.SIGKILL)
+
+    def stop(self, index: int, timeout: float = 10.0) -> None:
+        """SIGTERM validator ``index`` and wait; SIGKILL if it does not stop in time."""
+        self._end(index, signal.SIGTERM, timeout)
+
+    def _end(self, index: int, sig: int, timeout: float = 10.0) -> None:
+        proc = self.procs.pop(index, None)
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout)
+        log = self._logs.pop(index, None)
+        if log is not None:
+            log.close()
+
+    def stop_all(self) -> None:
+        for index in list(self.procs):
+            self.stop(index)
+
+    def running(self) -> list[int]:
+        return [i for i, p in self.procs.items() if p.poll() is None]
+
+    async def status(self, index: int) -> dict[str, Any] | None:
+        async with self.client(index) as client:
+            try:
+                return await client.status()
+            except RpcCallError:
+                return None
+
+    async def wait_for(self, check: Any, timeout: float, what: str, interval: float = 0.1) -> Any:
+        """Poll the async ``check()`` until it returns a truthy value; raise TimeoutError naming ``what``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = await check()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+            for index, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"v{index} exited with code {proc.returncode}; see {self.log_path(index)}")
+            await asyncio.sleep(interval)
+
+    async def wait_ready(self, indices: list[int] | None = None, timeout: float = 30.0) -> None:
+        """Wait until the given validators answer and each is linked to all the others that run."""
+        targets = self.running() if indices is None else indices
+
+        async def ready() -> bool:
+            for index in targets:
+                status = await self.status(index)
+                if status is None or status["peers"] < len(self.running()) - 1:
+                    return False
+            return True
+
+        await self.wait_for(ready, timeout, f"validators {targets} to be up and linked")
+
+    async def heights(self, indices: list[int] | None = None) -> dict[int, dict[str, Any]]:
+        out = {}
+        for index in self.running() if indices is None else indices:
+            status = await self.status(index)
+            if status is not None:
+                out[index] = status
+        return out
+
+    async def wait_height(self, height: int, indices: list[int] | None = None, timeout: float = 30.0) -> dict[int, dict[str, Any]]:
+        """Wait until every given validator is at ``height`` or above; returns their statuses."""
+        targets = self.running() if indices is None else indices
+
+        async def reached() -> dict[int, dict[str, Any]] | None:
+            statuses = await self.heights(targets)
+            if len(statuses) == len(targets) and all(s["height"] >= height for s in statuses.values()):
+                return statuses
+            return None
+
+        return await self.wait_for(reached, timeout, f"validators {targets} to reach height {height}")  # type: ignore[no-any-return]

@@ -1,0 +1,227 @@
+"""The running service: a Node with its RPC server, and the NodeAPI the RPC calls into.
+
+``run_node(config)`` is what ``warrantd start`` runs: it starts both, stops them cleanly on SIGINT
+or SIGTERM, and returns the process exit code (0 after a clean stop, 3 when the node halted on
+purpose, e.g. on divergent state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import signal
+from typing import Any
+
+from node import codec
+from node.application import Committed
+from node.chain import SignedTx
+from node.config import NodeConfig, parse_listen
+from node.daemon import Node
+from node.errors import StoreError
+from node.ledger import queries
+from node.ledger.model import document_id
+from node.logs import kv
+from node.mempool import MempoolError
+from node.metrics import Metrics
+from node.rpc import RpcLimits, RpcServer
+from node.rpc_methods import ApiError, ErrorCode, NodeStatus
+
+__all__ = ["NodeService", "run_node", "event_routing"]
+
+log = logging.getLogger("warrantd")
+_ADDRESS = re.compile(r"^wc[0-9a-f]{40}$")
+_WARRANT = re.compile(r"^[0-9a-f]{32}$")
+Json = dict[str, Any]
+
+
+def event_routing(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with the "accounts" and "warrants" it concerns, for RPC subscriptions."""
+    accounts: set[str] = set()
+    warrants: set[str] = set()
+
+    def visit(value: Any) -> None:
+        if isinstance(value, str):
+            if _ADDRESS.match(value):
+                accounts.add(value)
+            elif _WARRANT.match(value):
+                warrants.add(value)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+
+    for value in event.values():
+        visit(value)
+    return {**event, "accounts": sorted(accounts), "warrants": sorted(warrants)}
+
+
+class NodeService:
+    """Implements node.rpc_methods.NodeAPI over a running Node."""
+
+    def __init__(self, node: Node, metrics: Metrics) -> None:
+        self.node = node
+        self.metrics = metrics
+        self.rpc: RpcServer | None = None
+        node.on_commit.append(self._on_commit)
+
+    # -- events and metrics ---------------------------------------------------------------------
+
+    def _on_commit(self, committed: Committed) -> None:
+        block = committed.block
+        metrics = self.metrics
+        metrics.height.set(block.height)
+        metrics.view.set(self.node.replica.view)
+        metrics.txs_committed.inc(by=len(block.txs))
+        events: list[dict[str, Any]] = [event_routing(e) for e in committed.outcome.housekeeping]
+        for tx, raw in zip(block.txs, committed.outcome.results):
+            result = codec.decode(raw)
+            if not result["ok"]:
+                metrics.txs_rejected.inc(result["code"])
+            for event in result.get("events", ()):
+                events.append(event_routing({**event, "tx": tx.id_hex, "height": block.height}))
+        if self.rpc is not None:
+            summary = {
+                "height": block.height,
+                "hash": block.hash.hex(),
+                "time_ms": block.header.time_ms,
+                "txs": len(block.txs),
+                "state_root": committed.outcome.state_root.hex(),
+            }
+            self.rpc.publish_block(summary, events)
+
+    # -- NodeAPI --------------------------------------------------------------------------------
+
+    async def status(self) -> NodeStatus:
+        node = self.node
+        meta = node.store.meta
+        peers = len(node.mesh.connected())
+        self.metrics.peers.set(peers)
+        self.metrics.mempool_size.set(len(node.mempool))
+        in_sync = node.failure is None and node.replica.last_delivered >= node.replica.stable_seq
+        return NodeStatus(
+            chain_id=meta.chain_id, height=meta.height, block_hash=meta.block_hash, state_root=meta.state_root,
+            view=node.replica.view, validators=len(node.validators), peers=peers, mempool_size=len(node.mempool),
+            in_sync=in_sync, ready=node.failure is None,
+        )
+
+    async def submit_tx(self, tx: SignedTx) -> None:
+        if self.node.store.has_tx(tx.id):
+            return  # already committed: a retry by a client that missed the answer
+        try:
+            self.node.submit(tx)
+        except MempoolError as exc:
+            self.metrics.txs_rejected.inc(exc.code)
+            code = ErrorCode.BUSY if exc.code == "MEMPOOL_FULL" else ErrorCode.TX_REJECTED
+            raise ApiError(code, exc.message, reason=exc.code) from None
+
+    async def wait_tx(self, tx_id: str) -> Json:
+        tx_bytes = bytes.fromhex(tx_id)
+        found = await self.get_tx(tx_id)
+        if found is not None and found["status"] == "committed":
+            return found
+        await self.node.wait_committed(tx_bytes)
+        result = await self.get_tx(tx_id)
+        assert result is not None
+        return result
+
+    async def get_tx(self, tx_id: str) -> Json | None:
+        tx_bytes = bytes.fromhex(tx_id)
+        location = self.node.store.tx_location(tx_bytes)
+        if location is None:
+            return {"id": tx_id, "status": "pending"} if tx_bytes in self.node.mempool else None
+        block = self.node.store.block(location.height)
+        assert block is not None
+        tx = block.txs[location.index]
+        return {
+            "id": tx_id, "status": "committed", "height": location.height, "index": location.index,
+            "result": codec.decode(bytes(location.result)), "tx": codec.decode(tx.raw),
+        }
+
+    async def get_block(self, *, height: int | None = None, block_hash: str | None = None) -> Json | None:
+        store = self.node.store
+        if block_hash is not None:
+            height = store.height_of(bytes.fromhex(block_hash))
+            if height is None:
+                return None
+        assert height is not None
+        block = store.block(height)
+        if block is None:
+            return None
+        cert = store.certificate(height)
+        return {
+            "hash": block.hash.hex(),
+            "header": codec.decode(codec.encode(block.header)),
+            "txs": [codec.decode(tx.raw) for tx in block.txs],
+            "certificate": None if cert is None else codec.decode(cert.encode()),
+        }
+
+    async def validators(self) -> list[Json]:
+        connected = self.node.mesh.connected()
+        return [
+            {"index": i, "name": v.name, "address": v.address, "pubkey": v.pubkey,
+             "connected": i in connected, "self": i == self.node.index}
+            for i, v in enumerate(self.node.validators.validators)
+        ]
+
+    async def warrant(self, warrant_id: str) -> Json | None:
+        return queries.get_warrant(self.node.store.state, warrant_id)
+
+    async def warrant_trace(self, warrant_id: str) -> Json | None:
+        return queries.lineage(self.node.store.state, warrant_id)
+
+    async def warrant_proof(self, warrant_id: str) -> Json | None:
+        from node.proofs import build_proof
+
+        return build_proof(self.node.store, self.node.genesis, warrant_id)
+
+    async def account(self, address: str) -> Json | None:
+        return queries.get_account(self.node.store.state, address)
+
+    async def holdings(self, address: str) -> Json | None:
+        if queries.get_account(self.node.store.state, address) is None:
+            return None
+        return queries.holdings(self.node.store.state, address)
+
+    async def document(
+        self, *, doc_id: str | None = None, doc_type: str | None = None, number: str | None = None,
+        issuer: str | None = None,
+    ) -> Json | None:
+        if doc_id is None:
+            assert doc_type is not None and number is not None and issuer is not None
+            doc_id = document_id(doc_type, number, issuer)
+        return queries.get_document(self.node.store.state, doc_id)
+
+    async def credit(self, financier: str, core: str) -> Json | None:
+        return queries.get_credit_line(self.node.store.state, core, financier)
+
+
+async def run_node(config: NodeConfig) -> int:
+    """Run a node and its RPC until SIGINT/SIGTERM (exit 0) or a halt (exit 3)."""
+    try:
+        node = Node(config)
+    except StoreError as exc:
+        log.error(kv("startup-failed", error=exc))
+        print(f"warrantd: {exc}")
+        return 2
+    metrics = Metrics()
+    service = NodeService(node, metrics)
+    host, port = parse_listen(config.rpc.listen)
+    rpc = RpcServer(service, metrics, host, port, RpcLimits(max_body_bytes=config.rpc.max_body, max_batch=config.rpc.max_batch))
+    service.rpc = rpc
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await node.start()
+    await rpc.start()
+    print(f"{config.node.name} rpc=http://{host}:{rpc.port}/rpc height={node.store.meta.height}", flush=True)
+    waiter = asyncio.create_task(node.stopped())
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    await rpc.stop()
+    if node.failure is None:
+        await node.stop()
+    stopper.cancel()
+    waiter.cancel()
+    log.warning(kv("stopped", failure=node.failure or "none"))
+    return 3 if node.failure is not None else 0
