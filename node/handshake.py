@@ -80,8 +80,10 @@ class Reason(str, enum.Enum):
     WRONG_DIRECTION = "wrong-direction"  # the connection rule says we dial them, not the reverse
     REFLECTED = "reflected"  # our own nonce came back
     BAD_SIGNATURE = "bad-signature"
-    TIMEOUT = "timeout"  # raised by the I/O layer, listed here so all reasons live in one place
-    CLOSED = "closed"  # likewise: the peer went away mid-handshake
+    # Raised by the I/O layer; listed here so that all reasons live in one place.
+    TIMEOUT = "timeout"  # no complete handshake in time
+    CLOSED = "closed"  # the peer went away mid-handshake
+    BUSY = "busy"  # too many unfinished handshakes from the peer's host
 
 
 class HandshakeError(WarrantChainError):

@@ -46,6 +46,11 @@ __all__ = ["P2PError", "Mesh", "backoff_delay"]
 _POLICY_VIOLATION = 1008
 _UNSUPPORTED_DATA = 1003
 _INTERNAL_ERROR = 1011
+_TRY_AGAIN_LATER = 1013
+# Unauthenticated connections cost memory (up to max_queue frames of max_frame bytes each) until
+# they finish or time out; bounding them per host keeps one host from hoarding memory or crowding
+# out the others. Validators open one link each, so a handful is plenty.
+MAX_PENDING_PER_HOST = 8
 
 
 class P2PError(WarrantChainError):
@@ -135,6 +140,7 @@ class Mesh:
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._pending: collections.Counter[str] = collections.Counter()  # unfinished inbound handshakes by host
         self._random = random.Random()
         self.stats: collections.Counter[str] = collections.Counter()
 
@@ -199,6 +205,11 @@ class Mesh:
         link = self._links.get(peer)
         return (0, 0) if link is None else (len(link.queue), link.queued_bytes)
 
+    @property
+    def pending_handshakes(self) -> int:
+        """Inbound connections that have not finished (or failed) the handshake yet."""
+        return sum(self._pending.values())
+
     def _enqueue(self, link: _Link, data: bytes) -> bool:
         # Tail drop: refusing the new message keeps the promise made by earlier True returns.
         if len(link.queue) >= self._queue_limit or link.queued_bytes + len(data) > self._queue_bytes:
@@ -215,6 +226,7 @@ class Mesh:
         return {
             "max_size": self._max_frame,
             "compression": None,  # no deflate: frames are mostly signatures and hashes, and no zip bombs
+            "max_queue": 4,  # frames buffered unread per link; on_message never blocks, so few are needed
             "ping_interval": self._ping_interval,
             "ping_timeout": self._ping_interval,  # a peer that stops reading is dropped by keepalive
             "close_timeout": 2.0,
@@ -223,8 +235,20 @@ class Mesh:
 
     async def _on_inbound(self, ws: ServerConnection) -> None:
         # Handler of the websockets server: nothing may escape, or websockets logs a traceback.
+        host = _remote(ws).rpartition(":")[0]
+        if self._pending[host] >= MAX_PENDING_PER_HOST:
+            busy = HandshakeError(Reason.BUSY, f"{MAX_PENDING_PER_HOST} handshakes already pending")
+            self._count_refusal(busy, ws, Role.RESPONDER)
+            await ws.close(_TRY_AGAIN_LATER, Reason.BUSY.value)
+            return
+        self._pending[host] += 1
         try:
-            peer = await self._handshake(ws, Role.RESPONDER, None)
+            try:
+                peer = await self._handshake(ws, Role.RESPONDER, None)
+            finally:
+                self._pending[host] -= 1
+                if not self._pending[host]:
+                    del self._pending[host]
             if peer is not None:
                 await self._run_link(peer, ws)
         except Exception:
@@ -285,12 +309,15 @@ class Mesh:
         else:
             self.stats["handshakes_ok"] += 1
             return hs.peer
+        self._count_refusal(error, ws, role)
+        await ws.close(_POLICY_VIOLATION, error.reason.value)
+        return None
+
+    def _count_refusal(self, error: HandshakeError, ws: Connection, role: Role) -> None:
         self.stats["refused"] += 1
         self.stats[f"refused.{error.reason.value}"] += 1
         # The one log line a refused peer gets.
         self._log.warning("p2p %d refused %s (%s): %s", self.index, _remote(ws), role.value, error)
-        await ws.close(_POLICY_VIOLATION, error.reason.value)
-        return None
 
     async def _run_link(self, peer: int, ws: Connection) -> None:
         """Serve an authenticated link until it closes: read frames, and write the queue in a task."""

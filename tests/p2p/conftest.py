@@ -68,8 +68,14 @@ async def eventually(cond: Callable[[], bool], what: str, timeout: float = 5.0) 
 
 
 def make_node(
-    cluster: Cluster, index: int, peers: dict[int, str], port: int = 0, **options: Any
+    cluster: Cluster,
+    index: int,
+    peers: dict[int, str],
+    port: int = 0,
+    on_message: Callable[[int, bytes], None] | None = None,
+    **options: Any,
 ) -> Node:
+    """A mesh (not started) recording what it receives, unless ``on_message`` is given."""
     node: Node
     options.setdefault("handshake_timeout", 1.0)
     options.setdefault("reconnect_max", 0.5)
@@ -82,7 +88,7 @@ def make_node(
         listen_host="127.0.0.1",
         listen_port=port,
         peers=peers,
-        on_message=lambda peer, data: node.inbox.append((peer, data)),
+        on_message=on_message or (lambda peer, data: node.inbox.append((peer, data))),
         on_peer_change=lambda peer, up: node.changes.append((peer, up)),
         **options,
     )

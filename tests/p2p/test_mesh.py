@@ -53,14 +53,23 @@ async def test_send_refuses_unknown_peer_and_oversized_data(cluster5: Cluster) -
 
 
 async def test_a_raising_callback_does_not_drop_the_link(cluster5: Cluster) -> None:
-    async with running_mesh(cluster5, range(2)) as nodes:
-        def explode(peer: int, data: bytes) -> None:
-            raise RuntimeError("daemon bug")
+    def explode(peer: int, data: bytes) -> None:
+        raise RuntimeError("daemon bug")
 
-        nodes[1].mesh._on_message = explode  # the one place a test swaps a callback
-        nodes[0].mesh.send(1, b"boom")
-        await eventually(lambda: nodes[1].mesh.stats["callback_errors"] == 1, "the callback error")
-        assert nodes[1].mesh.connected() == {0} and nodes[0].mesh.connected() == {1}
+    buggy = make_node(cluster5, 1, {}, on_message=explode)
+    try:
+        await buggy.mesh.start()
+        sender = make_node(cluster5, 0, {1: f"ws://127.0.0.1:{buggy.mesh.port}"})
+        try:
+            await sender.mesh.start()
+            await eventually(lambda: sender.mesh.connected() == {1} and buggy.mesh.connected() == {0}, "the link")
+            assert sender.mesh.send(1, b"boom") and sender.mesh.send(1, b"boom again")
+            await eventually(lambda: buggy.mesh.stats["callback_errors"] == 2, "both callback errors")
+            assert buggy.mesh.connected() == {0} and sender.mesh.connected() == {1}
+        finally:
+            await sender.mesh.stop()
+    finally:
+        await buggy.mesh.stop()
 
 
 async def test_stop_closes_everything(cluster5: Cluster) -> None:

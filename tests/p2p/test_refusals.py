@@ -7,6 +7,7 @@ frame (and the attacker who knows no key at all).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ import pytest
 
 from node.crypto import generate_key
 from node.handshake import Handshake, Reason, Role, encode_message, make_hello
+from node.p2p import MAX_PENDING_PER_HOST
 from tests.p2p.conftest import (
     CHAIN_ID,
     GENESIS_HASH,
@@ -196,4 +198,16 @@ async def test_new_link_from_a_peer_replaces_its_old_one(cluster5: Cluster, node
         assert nodes[4].mesh.send(0, b"to the new link")
         assert await second.recv() == b"to the new link"
         assert nodes[4].changes.count((0, True)) == 2 and (0, False) not in nodes[4].changes
+    await assert_mesh_works(nodes)
+
+
+async def test_unfinished_handshakes_per_host_are_bounded(nodes: dict[int, Node]) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        silent = [await stack.enter_async_context(raw_peer(nodes[4])) for _ in range(MAX_PENDING_PER_HOST)]
+        await eventually(lambda: nodes[4].mesh.pending_handshakes == MAX_PENDING_PER_HOST, "pending handshakes")
+        assert await refused(nodes[4]) == (1013, "busy")
+        assert refusals(nodes[4], Reason.BUSY) == 1
+        for ws in silent:
+            await ws.close()
+    await eventually(lambda: nodes[4].mesh.pending_handshakes == 0, "pending handshakes to end")
     await assert_mesh_works(nodes)
