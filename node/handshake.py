@@ -121,7 +121,7 @@ def decode_message(data: object) -> Message:
     if len(data) > MAX_HANDSHAKE_FRAME:
         raise HandshakeError(Reason.MALFORMED, f"{len(data)}-byte frame is too large for a handshake")
     try:
-        return codec.decode(data, Message)  # type: ignore[arg-type]
+        return codec.decode(data, Message)
     except EncodingError as exc:
         raise HandshakeError(Reason.MALFORMED, str(exc)[:200]) from None
 

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import random
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from websockets.asyncio.client import connect
 from websockets.asyncio.connection import Connection
@@ -379,8 +379,8 @@ class Mesh:
             self.stats["callback_errors"] += 1
             self._log.exception("on_peer_change(%d, %s) raised", peer, up)
 
-    def _spawn(self, coro: object, name: str) -> None:
-        task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -395,7 +395,7 @@ def backoff_delay(failures: int, low: float, high: float, rng: random.Random) ->
     so peers that lost their links at the same moment don't redial in lock step, and the delay
     never falls below half the exponential base.
     """
-    base = min(high, low * 2 ** min(failures, 32))
+    base = min(high, low * 2.0 ** min(failures, 32))
     return base / 2 + rng.uniform(0, base / 2)
 
 
