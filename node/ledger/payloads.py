@@ -36,24 +36,24 @@ class _Payload(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     pass
 
 
-class RegisterAccount(_Payload):
+class RegisterAccount(_Payload, frozen=True):
     address: Address
     role: Role
     name: Name
 
 
-class SetRole(_Payload):
+class SetRole(_Payload, frozen=True):
     address: Address
     role: Role
 
 
-class SetCreditLine(_Payload):
+class SetCreditLine(_Payload, frozen=True):
     core: Address
     currency: Currency
     limit: Limit
 
 
-class AnchorDocument(_Payload):
+class AnchorDocument(_Payload, frozen=True):
     doc_type: Annotated[str, Meta(pattern="^[a-z][a-z_]{0,31}$")]  # invoice, contract, delivery_note, ...
     number: Name
     issuer_reg_id: Name  # the document issuer's business registration id
@@ -62,12 +62,12 @@ class AnchorDocument(_Payload):
     currency: Currency
 
 
-class DocAllocation(_Payload):
+class DocAllocation(_Payload, frozen=True):
     doc: Hex32
     amount: Amount
 
 
-class Issue(_Payload):
+class Issue(_Payload, frozen=True):
     to: Address
     amount: Amount
     currency: Currency
@@ -77,23 +77,23 @@ class Issue(_Payload):
     offer_expires: Time
 
 
-class WarrantRef(_Payload):
+class WarrantRef(_Payload, frozen=True):
     warrant: WarrantId
 
 
-class Transfer(_Payload):
+class Transfer(_Payload, frozen=True):
     warrant: WarrantId
     to: Address
     amount: Amount
     offer_expires: Time
 
 
-class Split(_Payload):
+class Split(_Payload, frozen=True):
     warrant: WarrantId
     amounts: Annotated[list[Amount], Meta(min_length=2, max_length=64)]
 
 
-class RequestFinancing(_Payload):
+class RequestFinancing(_Payload, frozen=True):
     warrant: WarrantId
     financier: Address
     mode: Literal["transfer", "pledge"]
@@ -102,12 +102,12 @@ class RequestFinancing(_Payload):
     recourse: bool
 
 
-class Settle(_Payload):
+class Settle(_Payload, frozen=True):
     warrant: WarrantId
     amount: Amount | None = None  # None: everything outstanding
 
 
-class Freeze(_Payload):
+class Freeze(_Payload, frozen=True):
     warrant: WarrantId
     reason: Text
 
