@@ -40,7 +40,7 @@ from node.crypto import SigningKey
 from node.errors import WarrantChainError
 from node.handshake import Handshake, HandshakeError, Reason, Role
 
-__all__ = ["P2PError", "Mesh", "backoff_delay"]
+__all__ = ["MAX_PENDING_PER_HOST", "P2PError", "Mesh", "backoff_delay"]
 
 # Close codes (RFC 6455 section 7.4.1).
 _POLICY_VIOLATION = 1008
