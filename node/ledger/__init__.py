@@ -20,19 +20,19 @@ from node.ledger.payloads import PAYLOADS, check_payload
 from node.ledger.state import DictReader, Overlay
 
 __all__ = [
-    "BlockContext",
-    "BlockOutcome",
-    "TxResult",
     "HANDLERS",
     "PAYLOADS",
+    "BlockContext",
+    "BlockOutcome",
     "Code",
+    "DictReader",
     "LedgerError",
-    "number_of",
+    "Overlay",
+    "TxResult",
     "apply",
     "check_envelope",
     "check_payload",
     "execute_block",
     "genesis_state",
-    "DictReader",
-    "Overlay",
+    "number_of",
 ]

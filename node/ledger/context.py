@@ -24,7 +24,7 @@ class BlockContext:
 class Exec:
     """One transaction's execution: the state, who signed, and the events it produced so far."""
 
-    __slots__ = ("state", "tx_id", "tx_hex", "sender", "height", "time", "params", "events")
+    __slots__ = ("events", "height", "params", "sender", "state", "time", "tx_hex", "tx_id")
 
     def __init__(self, state: Overlay, tx_id: bytes, sender: str, ctx: BlockContext) -> None:
         self.state = state

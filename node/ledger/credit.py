@@ -8,7 +8,7 @@ from node.ledger.errors import Code
 from node.ledger.model import CreditLine
 from node.ledger.rules import fail, require_account, require_sender
 
-__all__ = ["handle_set_credit_line", "load_credit", "use_credit", "restore_credit"]
+__all__ = ["handle_set_credit_line", "load_credit", "restore_credit", "use_credit"]
 
 
 def handle_set_credit_line(ex: Exec, p: payloads.SetCreditLine) -> None:

@@ -24,7 +24,7 @@ from node.ledger.housekeeping import run_housekeeping
 from node.ledger.payloads import check_payload
 from node.ledger.state import Overlay, StateReaderLike
 
-__all__ = ["HANDLERS", "TxResult", "BlockOutcome", "apply", "execute_block", "check_envelope"]
+__all__ = ["HANDLERS", "BlockOutcome", "TxResult", "apply", "check_envelope", "execute_block"]
 
 HANDLERS: dict[str, Callable[[Exec, Any], None]] = {
     "register_account": accounts.handle_register_account,

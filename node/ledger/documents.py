@@ -10,7 +10,7 @@ from node.ledger.errors import Code
 from node.ledger.model import Allocation, Document
 from node.ledger.rules import fail, require_sender
 
-__all__ = ["handle_anchor_document", "load_document", "allocate", "release"]
+__all__ = ["allocate", "handle_anchor_document", "load_document", "release"]
 
 
 def handle_anchor_document(ex: Exec, p: payloads.AnchorDocument) -> None:

@@ -27,7 +27,7 @@ from node.ledger.rules import (
     unhold,
 )
 
-__all__ = ["handle_request_financing", "handle_approve_financing", "handle_reject_financing", "handle_release_pledge"]
+__all__ = ["handle_approve_financing", "handle_reject_financing", "handle_release_pledge", "handle_request_financing"]
 
 
 def handle_request_financing(ex: Exec, p: payloads.RequestFinancing) -> None:

@@ -11,7 +11,6 @@ from typing import Any
 
 from node.ledger import model
 from node.ledger.context import BlockContext, Exec
-from node.ledger.rules import save_warrant
 from node.ledger.settlement import mark_overdue
 from node.ledger.state import Overlay
 from node.ledger.warrants import return_offer

@@ -17,7 +17,7 @@ from node import codec
 from node.errors import EncodingError
 from node.ledger.errors import Code, LedgerError
 
-__all__ = ["PAYLOADS", "check_payload", "Amount"]
+__all__ = ["PAYLOADS", "Amount", "check_payload"]
 
 Amount = Annotated[int, Meta(gt=0, le=codec.INT64_MAX)]
 Limit = Annotated[int, Meta(ge=0, le=codec.INT64_MAX)]

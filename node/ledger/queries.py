@@ -24,7 +24,7 @@ from node.ledger import model
 from node.ledger.model import Account, CreditLine, Document, Warrant
 from node.ledger.state import StateReaderLike
 
-__all__ = ["get_account", "get_warrant", "lineage", "holdings", "get_document", "get_credit_line"]
+__all__ = ["get_account", "get_credit_line", "get_document", "get_warrant", "holdings", "lineage"]
 
 
 def _plain(record: Any) -> dict[str, Any]:

@@ -14,22 +14,22 @@ from node.ledger.model import Account, HistoryEntry, Warrant
 from node.ledger.state import Overlay
 
 __all__ = [
+    "close_offer",
     "fail",
     "get_account",
-    "require_admin",
-    "require_sender",
-    "require_account",
-    "load_warrant",
-    "save_warrant",
-    "require_live",
-    "require_not_frozen",
-    "require_unlocked",
-    "require_movable",
-    "record",
     "hold",
-    "unhold",
+    "load_warrant",
     "open_offer",
-    "close_offer",
+    "record",
+    "require_account",
+    "require_admin",
+    "require_live",
+    "require_movable",
+    "require_not_frozen",
+    "require_sender",
+    "require_unlocked",
+    "save_warrant",
+    "unhold",
 ]
 
 

@@ -28,7 +28,7 @@ from node.ledger.rules import (
     unhold,
 )
 
-__all__ = ["handle_settle", "handle_mark_overdue", "mark_overdue"]
+__all__ = ["handle_mark_overdue", "handle_settle", "mark_overdue"]
 
 
 def handle_settle(ex: Exec, p: payloads.Settle) -> None:

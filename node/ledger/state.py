@@ -24,12 +24,12 @@ from typing import Protocol
 
 __all__ = [
     "ACC_KEY",
-    "StateReaderLike",
     "DictReader",
     "Overlay",
+    "StateReaderLike",
     "element",
-    "root_of",
     "full_accumulator",
+    "root_of",
 ]
 
 ACC_KEY = b"~acc"
@@ -94,7 +94,7 @@ def full_accumulator(pairs: Iterator[tuple[bytes, bytes]]) -> int:
 class Overlay:
     """Uncommitted writes over committed state, with savepoints and the root update."""
 
-    __slots__ = ("_base", "_writes", "_committed", "_journal")
+    __slots__ = ("_base", "_committed", "_journal", "_writes")
 
     def __init__(self, base: StateReaderLike) -> None:
         self._base = base

@@ -38,11 +38,11 @@ from node.ledger.rules import (
 )
 
 __all__ = [
-    "handle_issue",
     "handle_accept",
+    "handle_issue",
     "handle_reject",
-    "handle_transfer",
     "handle_split",
+    "handle_transfer",
     "return_offer",
 ]
 

@@ -182,7 +182,7 @@ def test_issuance_offer_expires_at_block_start(w: World) -> None:
         "tx": "", "height": w.height, "time": 0, "type": "expire", "from": w.addr("sup1"), "to": w.addr("core"),
         "amount": 1_000_000}
     assert queries.get_credit_line(w.reader, w.addr("core"), w.addr("bank"))["used"] == 0  # type: ignore[index]
-    assert not any(k.startswith(b"exp/") or k.startswith(b"due/") for k in w.reader.data)
+    assert not any(k.startswith((b"exp/", b"due/")) for k in w.reader.data)
     w.fails("WARRANT_TERMINAL", "sup1", "accept", warrant=wid)
 
 

@@ -57,7 +57,7 @@ def test_settle_partially_in_lineage_order(w: World) -> None:
 
 
 def test_settle_one_warrant(w: World) -> None:
-    root, sent, a, b = tree(w)
+    _root, sent, _a, _b = tree(w)
     w.advance(10 * DAY)
     events = w.ok("core", "settle", warrant=sent, amount=100)
     assert events[0]["payments"] == [{"warrant": sent, "holder": w.addr("sup2"), "amount": 100, "status": "active"}]
@@ -99,14 +99,14 @@ def test_settle_unknown(w: World) -> None:
 
 
 def test_settle_more_than_outstanding(w: World) -> None:
-    root, sent, a, b = tree(w)
+    root, sent, _a, _b = tree(w)
     w.advance(10 * DAY)
     w.fails("AMOUNT_EXCEEDS_OUTSTANDING", "core", "settle", warrant=root, amount=1_001)
     w.fails("AMOUNT_EXCEEDS_OUTSTANDING", "core", "settle", warrant=sent, amount=301)
 
 
 def test_settle_frozen(w: World) -> None:
-    root, sent, a, b = tree(w)
+    root, sent, _a, _b = tree(w)
     w.ok("reg", "freeze", warrant=sent, reason="garnishment")
     w.advance(10 * DAY)
     w.fails("WARRANT_FROZEN", "core", "settle", warrant=sent)
@@ -148,7 +148,7 @@ def _direct(w: World, who: str, wid: str) -> tuple[bool, str]:
 
 
 def test_mark_overdue_by_hand(w: World) -> None:
-    root, sent, a, b = tree(w)
+    root, _sent, a, _b = tree(w)
     w.advance(10 * DAY + GRACE - 1)
     assert _direct(w, "reg", a) == (False, "NOT_YET_OVERDUE")
     w.advance(1)
@@ -158,12 +158,12 @@ def test_mark_overdue_by_hand(w: World) -> None:
 
 
 def test_mark_overdue_too_early_in_a_block(w: World) -> None:
-    root, sent, a, b = tree(w)
+    _root, sent, _a, _b = tree(w)
     w.fails("NOT_YET_OVERDUE", "sup2", "mark_overdue", warrant=sent)
 
 
 def test_overdue_cannot_move(w: World) -> None:
-    root, sent, a, b = tree(w)
+    _root, _sent, a, _b = tree(w)
     w.advance(10 * DAY + GRACE)
     w.block([])
     w.fails("WARRANT_NOT_ACTIVE", "sup1", "split", warrant=a, amounts=[100, 100])
