@@ -8,7 +8,7 @@ exercised too. After every step the invariants of DESIGN.md section 6 are checke
 incremental state root is compared with one recomputed from scratch, and the whole block log is
 replayed on a fresh state (same root) and replayed without its first transaction (another root).
 
-Settings: 150 examples, derandomized (the same examples on every run), no deadline; raise with
+Settings: 300 examples, derandomized (the same examples on every run), no deadline; raise with
 ``LEDGER_EXAMPLES=1000`` for a longer search.
 """
 
@@ -25,7 +25,7 @@ from node.ledger import Code, model
 from node.ledger.state import ACC_KEY, full_accumulator, root_of
 from tests.ledger.world import DAY, HOUR, World
 
-EXAMPLES = int(os.environ.get("LEDGER_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("LEDGER_EXAMPLES", "300"))
 ACTORS = ["core", "core2", "sup1", "sup2", "sup3", "bank", "bank2", "reg"]
 KINDS = ["issue", "accept", "reject", "transfer", "split", "request_financing", "approve_financing",
          "reject_financing", "release_pledge", "settle", "freeze", "unfreeze", "mark_overdue", "wait"]
