@@ -669,8 +669,12 @@ class Replica:
                 return _discard(Reason.MALFORMED, f"payload digest at seq {entry.seq}")
             if not self._check.certificate_ok(entry.certificate, entry.seq, entry.digest):
                 return _discard(Reason.MALFORMED, f"bad certificate at seq {entry.seq}")
-            slot = self._log.get(entry.seq)
-            if slot is not None:
+            if entry.seq > self.stable_seq:
+                # Remember the block so a late pre-prepare for it is not re-validated
+                # (and one with another digest is refused as a conflict).
+                slot = self._log.get(entry.seq) or self._log.setdefault(
+                    entry.seq, Slot(entry.seq, view=self.view)
+                )
                 slot.committed, slot.payload = entry.certificate, entry.payload
             self._deliver(entry.seq, entry.digest, entry.payload, entry.certificate)
             self.counters["state_transfer_blocks"] += 1
