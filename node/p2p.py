@@ -316,8 +316,9 @@ class Mesh:
     def _count_refusal(self, error: HandshakeError, ws: Connection, role: Role) -> None:
         self.stats["refused"] += 1
         self.stats[f"refused.{error.reason.value}"] += 1
-        # The one log line a refused peer gets.
-        self._log.warning("p2p %d refused %s (%s): %s", self.index, _remote(ws), role.value, error)
+        # The one log line a refused peer gets (not news while we are shutting down ourselves).
+        level = logging.DEBUG if self._closing else logging.WARNING
+        self._log.log(level, "p2p %d refused %s (%s): %s", self.index, _remote(ws), role.value, error)
 
     async def _run_link(self, peer: int, ws: Connection) -> None:
         """Serve an authenticated link until it closes: read frames, and write the queue in a task."""
