@@ -7,7 +7,9 @@ Shapes (docs/LEDGER.md has them with examples):
   ``outstanding`` (amount - paid);
 - ``lineage``       → the tree from the warrant's root issuance: each node is a warrant dict
   with ``children`` replaced by a list of child nodes; ``documents`` of the root list the backing;
-- ``holdings``      → ``{address, held: [warrant dict without history], incoming: [...]}``;
+- ``holdings``      → ``{address, held: [warrant dict without history], incoming: [...],
+  held_outstanding, incoming_outstanding}`` (totals in fen; ``held_outstanding`` leaves out offers
+  the account made that are still pending);
 - ``get_document``  → Document fields with ``allocations`` ``[{ref: warrant id, amount}]``;
 - ``get_credit_line`` → CreditLine fields plus ``available`` (limit - used).
 
@@ -81,10 +83,14 @@ def _listed(reader: StateReaderLike, prefix: bytes) -> list[dict[str, Any]]:
 def holdings(reader: StateReaderLike, address: str) -> dict[str, Any]:
     """Live warrants the account holds (including offers it made that are still pending) and
     offers made to it."""
+    held = _listed(reader, b"hold/" + address.encode() + b"/")
+    incoming = _listed(reader, b"in/" + address.encode() + b"/")
     return {
         "address": address,
-        "held": _listed(reader, b"hold/" + address.encode() + b"/"),
-        "incoming": _listed(reader, b"in/" + address.encode() + b"/"),
+        "held": held,
+        "incoming": incoming,
+        "held_outstanding": sum(w["outstanding"] for w in held if w["status"] != "pending"),
+        "incoming_outstanding": sum(w["outstanding"] for w in incoming),
     }
 
 

@@ -36,6 +36,9 @@ def test_transfer_with_split(w: World) -> None:
     rest = w.warrant(kept)
     assert (rest["status"], rest["holder"], rest["amount"]) == ("active", w.addr("sup1"), 700)
     assert queries.holdings(w.reader, w.addr("sup2"))["incoming"][0]["id"] == sent
+    mine = queries.holdings(w.reader, w.addr("sup1"))
+    assert (mine["held_outstanding"], len(mine["held"])) == (700, 2)  # the pending offer is listed, not counted
+    assert queries.holdings(w.reader, w.addr("sup2"))["incoming_outstanding"] == 300
     w.ok("sup2", "accept", warrant=sent)
     assert w.warrant(sent)["holder"] == w.addr("sup2") and w.status(sent) == "active"
     assert [x["id"] for x in queries.holdings(w.reader, w.addr("sup2"))["held"]] == [sent]
