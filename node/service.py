@@ -31,7 +31,7 @@ __all__ = ["NodeService", "run_node", "event_routing"]
 
 log = logging.getLogger("warrantd")
 _ADDRESS = re.compile(r"^wc[0-9a-f]{40}$")
-_WARRANT = re.compile(r"^[0-9a-f]{32}$")
+_WARRANT = re.compile(r"^[0-9a-f]{64}$")
 Json = dict[str, Any]
 
 
