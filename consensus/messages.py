@@ -381,19 +381,19 @@ def describe(msg: Any) -> str:
     if isinstance(msg, Checkpoint):
         return f"{name}(s={msg.seq} d={_d(msg.digest)} from={msg.sender})"
     if isinstance(msg, ViewChange):
-        seqs = ",".join(str(p.pre_prepare.seq) for p in msg.prepared)
-        return f"{name}(v={msg.view} stable={msg.stable_seq} P=[{seqs}] from={msg.sender})"
+        pset = ",".join(str(p.pre_prepare.seq) for p in msg.prepared)
+        return f"{name}(v={msg.view} stable={msg.stable_seq} P=[{pset}] from={msg.sender})"
     if isinstance(msg, NewView):
         vcs = ",".join(str(vc.sender) for vc in msg.view_changes)
-        seqs = [p.seq for p in msg.pre_prepares]
-        span = f"{seqs[0]}..{seqs[-1]}" if seqs else "-"
+        oset = [p.seq for p in msg.pre_prepares]
+        span = f"{oset[0]}..{oset[-1]}" if oset else "-"
         return f"{name}(v={msg.view} V=[{vcs}] O={span} from={msg.sender})"
     if isinstance(msg, Status):
         return f"{name}(v={msg.view} height={msg.seq} from={msg.sender})"
     if isinstance(msg, StateRequest):
         return f"{name}({msg.from_seq}..{msg.to_seq} from={msg.sender})"
     if isinstance(msg, StateResponse):
-        seqs = [e.seq for e in msg.entries]
-        span = f"{seqs[0]}..{seqs[-1]}" if seqs else "-"
+        got = [e.seq for e in msg.entries]
+        span = f"{got[0]}..{got[-1]}" if got else "-"
         return f"{name}({span} from={msg.sender})"
     return f"{name}(?)"

@@ -119,9 +119,10 @@ class Checker:
         max_s = max(chosen, default=min_s)
         proposals = []
         for seq in range(min_s + 1, max_s + 1):
-            proof = chosen.get(seq)
-            if proof is None:
+            best_proof = chosen.get(seq)
+            if best_proof is None:
                 proposals.append((seq, self.null_digest, b""))
             else:
-                proposals.append((seq, proof.pre_prepare.digest, proof.pre_prepare.payload))
+                pp = best_proof.pre_prepare
+                proposals.append((seq, pp.digest, pp.payload))
         return NewViewPlan(min_s, best.stable_digest, best.checkpoint_proof, tuple(proposals))

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     totals: Counter[str] = Counter()
     events: Counter[str] = Counter()
     failing: list[int] = []
-    commits = deliveries = ticks = 0
+    commits = ticks = worst_recovery = 0
     started = time.perf_counter()
     for seed in seeds:
         result = run_seed(seed, args.n, verbose=args.verbose, blocks=args.blocks, config=config)
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         events.update(result.events)
         commits += result.height
         ticks += result.ticks
+        worst_recovery = max(worst_recovery, result.recovery_ticks)
         if args.verbose and result.trace:
             print("\n".join(result.trace))
         if args.verbose or not result.ok:
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     print("protocol events per seed (correct replicas): " + " ".join(
         f"{k}={v / count:.2f}" for k, v in sorted(events.items())))
     print(f"simulated blocks committed={commits} ({commits / count:.1f}/seed) in {ticks} ticks; "
-          f"commits per wall second={commits / wall:.0f}")
+          f"commits per wall second={commits / wall:.0f}; "
+          f"slowest recovery after faults stopped={worst_recovery} ticks (bound 4000)")
     if failing:
         print("FAILING SEEDS: " + " ".join(map(str, failing[:50])))
         print(f"replay: python scripts/simulate.py --n {args.n} --seed {failing[0]} --verbose")

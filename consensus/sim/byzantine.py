@@ -2,7 +2,7 @@
 thing most of the time) and tampers with what it sends; it can only sign as itself.
 
 * :class:`EquivocatingPrimary` -- as primary, sends different proposals to two halves of the
-  backups, each backed by its own commit vote.
+  backups, each backed by its own commit vote; as new primary, hides the NewView from one half.
 * :class:`ConflictingVoter` -- prepares, commits and checkpoints for conflicting digests.
 * :class:`Replayer` -- re-sends old messages (its own and others', validly signed).
 * :class:`GarbageSender` -- random bytes, bad signatures, unknown senders, impersonation,
@@ -19,6 +19,7 @@ from consensus.messages import (
     Certificate,
     Checkpoint,
     Commit,
+    NewView,
     PrePrepare,
     PreparedProof,
     Prepare,
@@ -73,6 +74,9 @@ class EquivocatingPrimary(Behaviour):
     name = "equivocating-primary"
 
     def transform(self, cluster: Cluster, node: Node, dst: int, msg: Any) -> list[tuple[int, Any]]:
+        if isinstance(msg, NewView) and self._other_half(msg.view, 0, dst):
+            self.injected += 1
+            return []  # half the backups never hear that the view started
         if not isinstance(msg, PrePrepare) or not msg.payload:
             if isinstance(msg, Commit) and self._other_half(msg.view, msg.seq, dst):
                 return []  # its honest commit goes to the first half only

@@ -47,6 +47,8 @@ class SimResult:
     height: int
     byzantine: dict[int, str]
     faults: Counter[str] = field(default_factory=Counter)
+    recovery_ticks: int = 0
+    """Ticks from the end of the faults until every correct replica had the same full height."""
     events: Counter[str] = field(default_factory=Counter)
     """Protocol events summed over correct replicas (since their last restart)."""
     trace: list[str] | None = None
@@ -190,5 +192,6 @@ def run_seed(
         byzantine={i: b.name for i, b in byzantine.items()},
         faults=faults,
         events=events_seen,
+        recovery_ticks=cluster.now - fault_end,
         trace=trace,
     )
