@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -182,6 +183,58 @@ class Client:
             raise RpcCallError(error.get("code", -1), error.get("message", ""), error.get("data"))
         return answer["result"]
 
+    async def batch(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+        """Send several calls in one JSON-RPC batch; each answer is its result or an RpcCallError."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        first = next(self._ids)
+        request = [
+            {"jsonrpc": "2.0", "id": first + i, "method": method, "params": params}
+            for i, (method, params) in enumerate(calls)
+        ]
+        for _ in range(len(calls)):
+            next(self._ids)
+        try:
+            async with self._session.post(
+                self.url, data=codec.encode(request), headers={"Content-Type": "application/json"}
+            ) as response:
+                body = await response.read()
+            answers = codec.decode(body)
+        except (aiohttp.ClientError, TimeoutError, OSError, WarrantChainError) as exc:
+            raise RpcCallError(-1, f"batch to {self.url} failed: {exc or type(exc).__name__}") from None
+        if not isinstance(answers, list):
+            error = answers.get("error", {}) if isinstance(answers, dict) else {}
+            raise RpcCallError(error.get("code", -1), error.get("message", "batch refused"), error.get("data"))
+        by_id = {answer.get("id"): answer for answer in answers}
+        out: list[Any] = []
+        for i in range(len(calls)):
+            answer = by_id.get(first + i, {"error": {"code": -1, "message": "no answer in the batch"}})
+            if "error" in answer:
+                error = answer["error"]
+                out.append(RpcCallError(error.get("code", -1), error.get("message", ""), error.get("data")))
+            else:
+                out.append(answer["result"])
+        return out
+
+    async def subscribe(self, topic: str, **params: Any) -> AsyncIterator[dict[str, Any]]:
+        """Yield the notifications of one subscription (``blocks``, ``account``, ``warrant``) over /ws."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        url = self.url.rsplit("/", 1)[0] + "/ws"
+        async with self._session.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=5)) as ws:
+            await ws.send_bytes(codec.encode(
+                {"jsonrpc": "2.0", "id": 1, "method": "subscribe", "params": {"topic": topic, **params}}
+            ))
+            async for message in ws:
+                if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                    break
+                data = codec.decode(message.data)
+                if data.get("id") == 1 and "error" in data:
+                    error = data["error"]
+                    raise RpcCallError(error.get("code", -1), error.get("message", ""), error.get("data"))
+                if data.get("method") == "subscription":
+                    yield data["params"]["result"]
+
     async def submit(self, tx: SignedTx, wait: bool = True, timeout_ms: int = 20_000) -> dict[str, Any]:
         """Submit a signed transaction; with ``wait`` return once it is committed, with its result."""
         return await self.call("tx_submit", tx=codec.decode(tx.raw), wait=wait, timeout_ms=timeout_ms)  # type: ignore[no-any-return]
@@ -191,3 +244,38 @@ class Client:
 
     async def chain_id(self) -> str:
         return str((await self.status())["chain_id"])
+
+    # Queries (docs/PROTOCOL.md, "RPC methods"); each raises RpcCallError, NOT_FOUND (1001) included.
+    async def tx(self, tx_id: str) -> dict[str, Any]:
+        return await self.call("tx_get", id=tx_id)  # type: ignore[no-any-return]
+
+    async def block(self, height: int | None = None, block_hash: str | None = None) -> dict[str, Any]:
+        if block_hash is not None:
+            return await self.call("chain_getBlock", hash=block_hash)  # type: ignore[no-any-return]
+        return await self.call("chain_getBlock", height=height)  # type: ignore[no-any-return]
+
+    async def validators(self) -> list[dict[str, Any]]:
+        return await self.call("chain_validators")  # type: ignore[no-any-return]
+
+    async def warrant(self, warrant_id: str) -> dict[str, Any]:
+        return await self.call("warrant_get", id=warrant_id)  # type: ignore[no-any-return]
+
+    async def trace(self, warrant_id: str) -> dict[str, Any]:
+        return await self.call("warrant_trace", id=warrant_id)  # type: ignore[no-any-return]
+
+    async def proof(self, warrant_id: str) -> dict[str, Any]:
+        return await self.call("warrant_proof", id=warrant_id)  # type: ignore[no-any-return]
+
+    async def account(self, address: str) -> dict[str, Any]:
+        return await self.call("account_get", address=address)  # type: ignore[no-any-return]
+
+    async def holdings(self, address: str) -> dict[str, Any]:
+        return await self.call("account_holdings", address=address)  # type: ignore[no-any-return]
+
+    async def document(self, doc_id: str | None = None, **business_key: str) -> dict[str, Any]:
+        """By ``doc_id``, or by ``doc_type=``, ``number=``, ``issuer_reg_id=``."""
+        params = {"id": doc_id} if doc_id is not None else business_key
+        return await self.call("document_get", **params)  # type: ignore[no-any-return]
+
+    async def credit(self, financier: str, core: str) -> dict[str, Any]:
+        return await self.call("credit_get", financier=financier, core=core)  # type: ignore[no-any-return]
