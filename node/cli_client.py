@@ -1,0 +1,546 @@
+"""``warrant``: the command line of enterprises, banks and regulators.
+
+Keys stay on the user's machine: every operation is signed locally (node.client.Wallet) with the
+key file given by ``--key`` and submitted to the node at ``--rpc`` (default ``$WARRANT_RPC``, else
+http://127.0.0.1:26700/rpc), waiting until it is committed. ``warrant proof verify`` works offline
+from the genesis file alone. docs/PROTOCOL.md ("Command line") lists every command.
+
+Input formats:
+
+- **amounts** in yuan with at most two decimals (``400000``, ``400000.5``, ``400000.00``), or in fen
+  with the suffix ``fen`` (``40000000fen``). Parsed as text with :mod:`decimal`, never as floats.
+- **times** as ``+30s`` / ``+10m`` / ``+2h`` / ``+90d`` from now, an ISO 8601 date or date-time
+  (UTC unless it names an offset), or milliseconds since the epoch.
+
+Exit status: 0 success; 1 the chain refused (a ledger code, a rejected transaction, not found, an
+invalid proof); 2 bad input (usage, amount, key file); 3 the node could not be reached, timed out
+or failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from node import crypto
+from node.chain import SignedTx
+from node.client import Client, RpcCallError, Wallet
+from node.errors import WarrantChainError
+from node.genesis import ROLES, load_genesis
+from node.ledger.errors import LedgerError
+from node.proofs import VerifyReport, verify_bundle
+
+__all__ = ["main", "parse_amount", "parse_time", "format_amount", "render_tree"]
+
+DEFAULT_RPC = "http://127.0.0.1:26700/rpc"
+DEFAULT_OFFER_MS = 7 * 24 * 3600 * 1000
+_AMOUNT_FIELDS = frozenset({"amount", "total", "advance", "limit", "used", "available", "outstanding", "paid"})
+# Node-side failures (unreachable, internal error, timeout, busy, not ready) exit 3; input errors 2.
+_NODE_FAILURES = frozenset({-1, -32603, 1003, 1004, 1005})
+_INPUT_ERRORS = frozenset({-32700, -32600, -32601, -32602})
+Json = dict[str, Any]
+
+
+class CliError(WarrantChainError):
+    """What the command line tells the user before exiting with ``status``."""
+
+    def __init__(self, message: str, status: int = 2) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# -- input and output formats ---------------------------------------------------------------------
+
+def parse_amount(text: str) -> int:
+    """Fen from ``"400000.00"`` (yuan, at most 2 decimals) or ``"40000000fen"``."""
+    value = text.strip().replace("_", "")
+    if value.endswith("fen"):
+        digits = value[:-3]
+        if not digits.isdigit():
+            raise CliError(f"amount {text!r}: fen are a whole number, e.g. 40000000fen")
+        return int(digits)
+    if not re.fullmatch(r"\d+(\.\d{1,2})?", value):
+        raise CliError(f"amount {text!r}: write yuan with at most two decimals (400000.00) or fen (40000000fen)")
+    try:
+        return int(Decimal(value) * 100)
+    except InvalidOperation:
+        raise CliError(f"amount {text!r} is not a number") from None
+
+
+def format_amount(fen: int) -> str:
+    """``123456`` fen -> ``"1234.56"`` yuan (integer arithmetic only)."""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}{whole}.{cents:02d}"
+
+
+_UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def parse_time(text: str, now_ms: int | None = None) -> int:
+    """Milliseconds since the epoch from ``+30s``/``+2h``/``+90d``, ISO 8601, or a number of ms."""
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    value = text.strip()
+    relative = re.fullmatch(r"\+(\d+)([smhd])", value)
+    if relative:
+        return now + int(relative[1]) * _UNITS[relative[2]]
+    if value.isdigit():
+        return int(value)
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"time {text!r}: use +30s/+2h/+90d, an ISO 8601 date(-time), or epoch milliseconds") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _field(name: str, value: Any) -> str:
+    if name in _AMOUNT_FIELDS and isinstance(value, int):
+        return f"{name}={format_amount(value)}"
+    return f"{name}={value}"
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+def _short(text: str | None, width: int = 12) -> str:
+    return "-" if not text else text[:width] + ("…" if len(text) > width else "")
+
+
+# -- talking to the node ---------------------------------------------------------------------------
+
+def _rpc_failure(exc: RpcCallError) -> CliError:
+    reason = f" [{exc.reason}]" if exc.reason else ""
+    status = 3 if exc.code in _NODE_FAILURES else 2 if exc.code in _INPUT_ERRORS else 1
+    return CliError(f"{exc.message} (code {exc.code}){reason}", status)
+
+
+async def _with_client(args: argparse.Namespace, work: Callable[[Client], Awaitable[int]]) -> int:
+    async with Client(args.rpc, timeout=args.timeout) as client:
+        try:
+            return await work(client)
+        except RpcCallError as exc:
+            raise _rpc_failure(exc) from None
+
+
+def _load_key(path: Path) -> crypto.SigningKey:
+    passphrase = os.environ.get("WARRANT_PASSPHRASE")
+    return crypto.load_key(path, passphrase.encode() if passphrase else None)
+
+
+async def _submit(args: argparse.Namespace, client: Client, tx: SignedTx) -> int:
+    result = await client.submit(tx, wait=True, timeout_ms=int(args.timeout * 1000))
+    if args.json:
+        _print_json(result)
+    outcome = result["result"]
+    if not outcome["ok"]:
+        raise CliError(
+            f"refused at height {result['height']} (tx {tx.id_hex}): {outcome['code']}: {outcome.get('message', '')}", 1
+        )
+    if not args.json:
+        print(f"committed tx {tx.id_hex} at height {result['height']} (index {result['index']}): OK")
+        for event in outcome.get("events", []):
+            fields = " ".join(_field(k, v) for k, v in sorted(event.items()) if k != "type")
+            print(f"  {event['type']}: {fields}")
+    return 0
+
+
+# -- transaction commands: each maps its arguments to one Wallet method -----------------------------
+
+async def _offer_expiry(args: argparse.Namespace, client: Client, maturity: int | None = None) -> int:
+    if args.offer_expires:
+        return parse_time(args.offer_expires)
+    if maturity is None:
+        maturity = int((await client.warrant(args.warrant))["maturity"])
+    return min(maturity, int(time.time() * 1000) + DEFAULT_OFFER_MS)
+
+
+async def _issue(args: argparse.Namespace, client: Client, wallet: Wallet) -> SignedTx:
+    amount = parse_amount(args.amount)
+    maturity = parse_time(args.maturity)
+    documents = []
+    for spec in args.doc:
+        doc, _, part = spec.partition(":")
+        documents.append({"doc": doc, "amount": parse_amount(part) if part else amount})
+    return wallet.issue(args.to, amount, maturity, args.credit_line, documents,
+                        await _offer_expiry(args, client, maturity), args.currency)
+
+
+async def _anchor(args: argparse.Namespace, client: Client, wallet: Wallet) -> SignedTx:
+    if (args.file is None) == (args.hash is None):
+        raise CliError("anchor: give exactly one of --file (hashed here) or --hash")
+    if args.file is not None:
+        try:
+            file_hash = hashlib.sha256(Path(args.file).read_bytes()).hexdigest()
+        except OSError as exc:
+            raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
+    else:
+        file_hash = args.hash
+    return wallet.anchor_document(args.type, args.number, args.issuer_reg_id, file_hash, parse_amount(args.total),
+                                  args.currency)
+
+
+async def _transfer(args: argparse.Namespace, client: Client, wallet: Wallet) -> SignedTx:
+    return wallet.transfer(args.warrant, args.to, parse_amount(args.amount), await _offer_expiry(args, client))
+
+
+Builder = Callable[[argparse.Namespace, Client, Wallet], Awaitable[SignedTx]]
+
+
+def _simple(build: Callable[[argparse.Namespace, Wallet], SignedTx]) -> Builder:
+    async def builder(args: argparse.Namespace, client: Client, wallet: Wallet) -> SignedTx:
+        return build(args, wallet)
+    return builder
+
+
+_TX_COMMANDS: dict[str, tuple[str, Builder]] = {
+    "register-account": ("register an account (alliance admin)",
+                         _simple(lambda a, w: w.register_account(a.address, a.role, a.name))),
+    "set-role": ("change an account's role (alliance admin)", _simple(lambda a, w: w.set_role(a.address, a.role))),
+    "credit-line": ("set a credit line for a core enterprise (financier)",
+                    _simple(lambda a, w: w.set_credit_line(a.core, parse_amount(a.limit), a.currency))),
+    "anchor": ("anchor a trade document by business key (any account)", _anchor),
+    "issue": ("issue a warrant to a tier-1 supplier (core enterprise)", _issue),
+    "accept": ("accept a warrant offered to you", _simple(lambda a, w: w.accept(a.warrant))),
+    "reject": ("reject a warrant offered to you", _simple(lambda a, w: w.reject(a.warrant))),
+    "transfer": ("transfer (part of) a warrant you hold", _transfer),
+    "split": ("split a warrant you hold into parts",
+              _simple(lambda a, w: w.split(a.warrant, [parse_amount(x) for x in a.amounts]))),
+    "finance-request": ("ask a financier to finance a warrant you hold", _simple(
+        lambda a, w: w.request_financing(a.warrant, a.financier, a.mode, a.discount_bps, parse_amount(a.advance),
+                                         a.recourse))),
+    "finance-approve": ("approve a financing request (financier)",
+                        _simple(lambda a, w: w.approve_financing(a.warrant))),
+    "finance-reject": ("reject a financing request (financier)", _simple(lambda a, w: w.reject_financing(a.warrant))),
+    "release-pledge": ("release a pledged warrant (pledgee)", _simple(lambda a, w: w.release_pledge(a.warrant))),
+    "settle": ("settle a warrant at or after maturity (issuer)", _simple(
+        lambda a, w: w.settle(a.warrant, parse_amount(a.amount) if a.amount else None))),
+    "mark-overdue": ("mark a warrant overdue (any account)", _simple(lambda a, w: w.mark_overdue(a.warrant))),
+    "freeze": ("freeze a warrant (regulator)", _simple(lambda a, w: w.freeze(a.warrant, a.reason))),
+    "unfreeze": ("unfreeze a warrant (regulator)", _simple(lambda a, w: w.unfreeze(a.warrant, a.reason))),
+}
+
+
+def _tx_arguments(name: str, p: argparse.ArgumentParser) -> None:
+    warrant_ops = {"accept", "reject", "transfer", "split", "finance-request", "finance-approve", "finance-reject",
+                   "release-pledge", "settle", "mark-overdue", "freeze", "unfreeze"}
+    if name in warrant_ops:
+        p.add_argument("warrant", help="warrant id (64 hex)")
+    if name in ("register-account", "set-role"):
+        p.add_argument("address", help="account address (wc + 40 hex; `warrant address --key` prints it)")
+        p.add_argument("--role", required=True, choices=ROLES)
+    if name == "register-account":
+        p.add_argument("--name", required=True, help="the enterprise's name")
+    if name in ("credit-line", "anchor", "issue"):
+        p.add_argument("--currency", default="CNY")
+    if name == "credit-line":
+        p.add_argument("--core", required=True, help="core enterprise address")
+        p.add_argument("--limit", required=True, help="amount, e.g. 5000000.00")
+    if name == "anchor":
+        p.add_argument("--type", required=True, help="document type: invoice, contract, delivery_note, ...")
+        p.add_argument("--number", required=True)
+        p.add_argument("--issuer-reg-id", required=True, help="the document issuer's business registration id")
+        p.add_argument("--total", required=True, help="amount, e.g. 400000.00")
+        p.add_argument("--file", help="the document file (its SHA-256 is anchored)")
+        p.add_argument("--hash", help="SHA-256 of the file, hex")
+    if name == "issue":
+        p.add_argument("--to", required=True, help="the supplier's address")
+        p.add_argument("--amount", required=True)
+        p.add_argument("--maturity", required=True, help="+90d, 2027-03-31, or epoch ms")
+        p.add_argument("--credit-line", required=True, help="address of the financier whose line is used")
+        p.add_argument("--doc", action="append", required=True, metavar="DOC_ID[:AMOUNT]",
+                       help="backing document and the amount allocated from it (default: the whole amount)")
+    if name in ("issue", "transfer"):
+        p.add_argument("--offer-expires", help="default: maturity or 7 days, whichever is first")
+    if name == "transfer":
+        p.add_argument("--to", required=True)
+        p.add_argument("--amount", required=True)
+    if name == "split":
+        p.add_argument("amounts", nargs="+", help="the parts; they must add up to the warrant's amount")
+    if name == "finance-request":
+        p.add_argument("--financier", required=True)
+        p.add_argument("--mode", required=True, choices=["transfer", "pledge"])
+        p.add_argument("--advance", required=True)
+        p.add_argument("--discount-bps", type=int, default=0, help="discount rate in basis points (0-10000)")
+        p.add_argument("--recourse", action="store_true", help="the financier has recourse to the applicant")
+    if name == "settle":
+        p.add_argument("--amount", help="default: everything outstanding")
+    if name in ("freeze", "unfreeze"):
+        p.add_argument("--reason", required=True)
+
+
+def _run_tx(build: Builder) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        key = _load_key(args.key)
+
+        async def work(client: Client) -> int:
+            wallet = Wallet(key, await client.chain_id())
+            try:
+                tx = await build(args, client, wallet)
+            except LedgerError as exc:  # the payload check Wallet runs before signing
+                raise CliError(f"not sent: {exc}") from None
+            return await _submit(args, client, tx)
+
+        return asyncio.run(_with_client(args, work))
+    return run
+
+
+# -- queries --------------------------------------------------------------------------------------
+
+def _query(fetch: Callable[[argparse.Namespace, Client], Awaitable[Any]]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        async def work(client: Client) -> int:
+            _print_json(await fetch(args, client))
+            return 0
+        return asyncio.run(_with_client(args, work))
+    return run
+
+
+def _block(args: argparse.Namespace, client: Client) -> Awaitable[Any]:
+    if re.fullmatch(r"[0-9a-f]{64}", args.ref):
+        return client.block(block_hash=args.ref)
+    if not args.ref.isdigit():
+        raise CliError(f"block {args.ref!r}: give a height or a 64-hex block hash")
+    return client.block(height=int(args.ref))
+
+
+def _document(args: argparse.Namespace, client: Client) -> Awaitable[Any]:
+    if args.id:
+        return client.document(args.id)
+    if not (args.type and args.number and args.issuer_reg_id):
+        raise CliError("document: give an ID, or --type, --number and --issuer-reg-id")
+    return client.document(doc_type=args.type, number=args.number, issuer_reg_id=args.issuer_reg_id)
+
+
+_QUERIES: dict[str, tuple[str, Callable[[argparse.Namespace, Client], Awaitable[Any]]]] = {
+    "status": ("the node's chain head and health", lambda a, c: c.status()),
+    "block": ("a block by height or hash", _block),
+    "tx": ("a transaction and its result", lambda a, c: c.tx(a.id)),
+    "warrant": ("a warrant with its history", lambda a, c: c.warrant(a.id)),
+    "account": ("an account", lambda a, c: c.account(a.address)),
+    "holdings": ("the warrants an account holds and is offered", lambda a, c: c.holdings(a.address)),
+    "document": ("an anchored document, by id or business key", _document),
+    "credit": ("a credit line", lambda a, c: c.credit(a.financier, a.core)),
+}
+
+
+# -- trace ----------------------------------------------------------------------------------------
+
+def _describe(node: Json, names: dict[str, str]) -> str:
+    holder = node["holder"]
+    who = f"{names[holder]} ({_short(holder)})" if names.get(holder) else holder
+    parts = [_short(node["id"]), f"{format_amount(node['amount'])} {node['currency']}", node["status"], f"holder {who}"]
+    if node.get("paid"):
+        parts.append(f"paid {format_amount(node['paid'])}")
+    if node.get("pending_to"):
+        parts.append(f"offered to {_short(node['pending_to'])}")
+    financing = node.get("financing")
+    if financing and financing["status"] in ("requested", "pledged", "approved"):
+        parts.append(f"financing {financing['mode']} {financing['status']} by {_short(financing['financier'])}")
+    if node.get("frozen"):
+        parts.append(f"FROZEN ({node['frozen']['reason']})")
+    return "  ".join(parts)
+
+
+def render_tree(root: Json, names: dict[str, str] | None = None, mark: str | None = None) -> list[str]:
+    """The lineage as lines with box-drawing branches; the warrant ``mark`` is flagged with ◀."""
+    names = names or {}
+    lines: list[str] = []
+
+    def visit(node: Json, prefix: str, branch: str) -> None:
+        flag = "  ◀" if node["id"] == mark else ""
+        lines.append(f"{prefix}{branch}{_describe(node, names)}{flag}")
+        children = node.get("children", [])
+        inner = prefix + ("" if not branch else "    " if branch == "└── " else "│   ")
+        for i, child in enumerate(children):
+            visit(child, inner, "└── " if i == len(children) - 1 else "├── ")
+
+    visit(root, "", "")
+    return lines
+
+
+def _holders(node: Json) -> set[str]:
+    out = {node["holder"]}
+    for child in node.get("children", []):
+        out |= _holders(child)
+    return out
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    async def work(client: Client) -> int:
+        tree = await client.trace(args.id)
+        if args.json:
+            _print_json(tree)
+            return 0
+        names: dict[str, str] = {}
+        for address in sorted(_holders(tree)):
+            try:
+                names[address] = (await client.account(address)).get("name", "")
+            except RpcCallError:
+                names[address] = ""
+        documents = ", ".join(f"{_short(d['ref'])} {format_amount(d['amount'])}" for d in tree.get("documents", []))
+        print(f"issuance {tree['id']} by {tree['issuer']}, matures {_iso(tree['maturity'])}; backed by {documents}")
+        for line in render_tree(tree, names, args.id):
+            print(line)
+        return 0
+
+    return asyncio.run(_with_client(args, work))
+
+
+# -- keys and proofs ------------------------------------------------------------------------------
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    key = crypto.generate_key()
+    passphrase = os.environ.get("WARRANT_PASSPHRASE")
+    crypto.save_key(args.out, key, passphrase.encode() if passphrase else None)
+    print(json.dumps({"address": key.address, "pubkey": key.public_key.hex(), "key_file": str(args.out)}))
+    return 0
+
+
+def cmd_address(args: argparse.Namespace) -> int:
+    print(_load_key(args.key).address)
+    return 0
+
+
+def cmd_proof_export(args: argparse.Namespace) -> int:
+    async def work(client: Client) -> int:
+        bundle = await client.proof(args.id)
+        # Compact canonical JSON: no byte of the file is insignificant, so any change is detectable.
+        data = json.dumps(bundle, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        Path(args.out).write_bytes(data)
+        print(f"wrote {args.out}: {len(bundle['transactions'])} transactions, {len(bundle['headers'])} headers, "
+              f"{len(data)} bytes")
+        return 0
+
+    return asyncio.run(_with_client(args, work))
+
+
+def _summary(report: VerifyReport) -> list[str]:
+    lineage = " → ".join(_short(w) for w in report.lineage)
+    lines = [
+        f"VALID: warrant {report.warrant} on chain {report.chain_id}",
+        f"  amount {format_amount(report.amount or 0)} (derived from the signed transactions); lineage {lineage}",
+        f"  {len(report.transactions)} transactions, {report.headers} headers, "
+        f"{report.signatures} validator signatures checked against the genesis validator set",
+    ]
+    for tx in sorted(report.transactions, key=lambda t: (t.height, t.index)):
+        outcome = "ok" if tx.ok else "outcome not yet certified"
+        lines.append(f"  #{tx.height:<6} {_iso(tx.time_ms)}  {tx.type:<18} by {tx.sender}  {outcome}")
+    return lines
+
+
+def cmd_proof_verify(args: argparse.Namespace) -> int:
+    genesis = load_genesis(args.genesis)
+    try:
+        bundle = json.loads(Path(args.file).read_bytes())
+    except OSError as exc:
+        raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        print(f"INVALID: {args.file} is not a JSON proof bundle ({exc})")
+        return 1
+    report = verify_bundle(bundle, genesis)
+    if not report.ok:
+        print(f"INVALID: {report.reason}")
+        return 1
+    for line in _summary(report):
+        print(line)
+    if report.unproven and not args.allow_pending:
+        print(f"INCOMPLETE: the outcome of {len(report.unproven)} transaction(s) is not yet committed by a later "
+              "block; export again after the next block, or pass --allow-pending")
+        return 1
+    return 0
+
+
+# -- the parser -----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="warrant", description="WarrantChain client: sign locally, submit, query, verify")
+    parser.add_argument("--rpc", default=os.environ.get("WARRANT_RPC", DEFAULT_RPC),
+                        help="node JSON-RPC URL (default $WARRANT_RPC or %(default)s)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the node / a commit")
+    parser.add_argument("--json", action="store_true", help="print the node's full JSON answers")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("keygen", help="create a key file (PEM; encrypted if $WARRANT_PASSPHRASE is set)")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_keygen)
+    p = sub.add_parser("address", help="print the address of a key file")
+    p.add_argument("--key", required=True, type=Path)
+    p.set_defaults(func=cmd_address)
+
+    for name, (summary, build) in _TX_COMMANDS.items():
+        p = sub.add_parser(name, help=summary)
+        p.add_argument("--key", required=True, type=Path, help="your key file (PEM)")
+        _tx_arguments(name, p)
+        p.set_defaults(func=_run_tx(build))
+
+    for name, (summary, fetch) in _QUERIES.items():
+        p = sub.add_parser(name, help=summary)
+        if name in ("tx", "warrant"):
+            p.add_argument("id")
+        elif name == "block":
+            p.add_argument("ref", metavar="HEIGHT|HASH")
+        elif name in ("account", "holdings"):
+            p.add_argument("address")
+        elif name == "document":
+            p.add_argument("id", nargs="?")
+            p.add_argument("--type")
+            p.add_argument("--number")
+            p.add_argument("--issuer-reg-id")
+        elif name == "credit":
+            p.add_argument("--financier", required=True)
+            p.add_argument("--core", required=True)
+        p.set_defaults(func=_query(fetch))
+
+    p = sub.add_parser("trace", help="print a warrant's lineage as a tree")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_trace)
+
+    proof = sub.add_parser("proof", help="export or verify a warrant's proof bundle").add_subparsers(
+        dest="proof_command", required=True, metavar="SUBCOMMAND")
+    p = proof.add_parser("export", help="fetch a warrant's proof bundle from the node")
+    p.add_argument("id")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(func=cmd_proof_export)
+    p = proof.add_parser("verify", help="verify a proof bundle offline, trusting only the genesis file")
+    p.add_argument("file", type=Path)
+    p.add_argument("--genesis", required=True, type=Path)
+    p.add_argument("--allow-pending", action="store_true",
+                   help="accept a bundle whose newest transactions' outcomes are not yet certified")
+    p.set_defaults(func=cmd_proof_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        print(f"warrant: {exc}", file=sys.stderr)
+        return exc.status
+    except WarrantChainError as exc:  # key files, genesis files, local payload checks
+        print(f"warrant: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
