@@ -219,9 +219,20 @@ class Replica:
             else:
                 self._timer = None
         else:
-            self._timer = (self._timer or self._timeout) - 1
-            if self._timer <= 0:
-                self.start_view_change(self.view + 1)
+            # PBFT 4.5.2: the new-view timer only starts once 2f+1 replicas (us included) want
+            # this view, so a replica that ran ahead alone waits for the others instead of
+            # racing on through views nobody else is in.
+            if self._timer is None:
+                if self._view_change_count() >= self.config.quorum:
+                    self._timer = self._timeout
+            else:
+                self._timer -= 1
+                if self._timer <= 0:
+                    self.start_view_change(self.view + 1)
+            if self._now % self.config.status_interval_ticks == 0:
+                own = self._view_changes.get(self.id)
+                if own is not None and own.view == self.view:
+                    self._broadcast(own)  # view changes are not acknowledged: re-send
         self.maybe_fetch_state()
         self._flush_stash()
 
@@ -491,7 +502,7 @@ class Replica:
         self.active = False
         self.counters["view_changes"] += 1
         self._timeout = min(self._timeout * self.config.backoff_factor, self.config.max_timeout_ticks)
-        self._timer = self._timeout
+        self._timer = None  # starts with 2f+1 view changes for this view (see tick)
         self._out.append(Persist(KEY_VIEW, ViewRecord(self.view, False)))
         self._view_changes = {s: vc for s, vc in self._view_changes.items() if vc.view >= new_view}
         self._broadcast_view_change()
@@ -524,6 +535,9 @@ class Replica:
         self.maybe_join_view_change()
         self.maybe_new_view()
         return PROCESSED
+
+    def _view_change_count(self) -> int:
+        return sum(1 for vc in self._view_changes.values() if vc.view == self.view)
 
     def maybe_join_view_change(self) -> None:
         """f+1 replicas want a higher view: join the smallest view among such a set."""
@@ -691,7 +705,6 @@ class Replica:
     def _resume(self) -> None:
         """After a restart: re-send the votes we had already signed (same digests only)."""
         if not self.active:
-            self._timer = self._timeout
             self._broadcast_view_change()
         else:
             primary = self.config.primary(self.view)

@@ -111,20 +111,31 @@ def test_timeouts_back_off_and_reset_after_progress() -> None:
     cfg = small_config(view_change_timeout_ticks=10, backoff_factor=2)
     cluster = Cluster(4, config=cfg)
     cluster.crash(0)
-    cluster.crash(1)  # more than f down: no view can start, every view change times out
-    for i in (2, 3):
+    cluster.drop_if = lambda src, dst, msg: isinstance(msg, NewView)  # no view ever starts
+    for i in (1, 2, 3):
         cluster.replica(i).note_pending(True)
     timeouts = []
-    for _ in range(120):
+    for _ in range(200):
         cluster.tick()
         cluster.deliver_all()
         timeouts.append(cluster.replica(2).status().timeout_ticks)
-    assert sorted(set(timeouts)) == [10, 20, 40, 80]  # doubles at each failed view change
-    cluster.restart(1)
+    seen = sorted(set(timeouts))
+    assert seen == [10 * 2**k for k in range(len(seen))] and len(seen) >= 4  # doubles each time
+    cluster.drop_if = None
     cluster.restart(0)
     cluster.request(1)
     cluster.tick_until(all_at_least(cluster, 1, [1, 2, 3]), limit=1000)
     assert cluster.replica(2).status().timeout_ticks == 10  # progress resets it
+
+
+def test_a_replica_alone_in_a_higher_view_waits_for_the_others() -> None:
+    """PBFT 4.5.2: the new-view timer starts only with 2f+1 view changes for that view."""
+    cluster = Cluster(4, config=small_config(view_change_timeout_ticks=10))
+    r = cluster.replica(3)
+    r.start_view_change(1)
+    cluster.drop_if = lambda src, dst, msg: True  # nobody hears it
+    cluster.tick(500)
+    assert r.view == 1 and not r.active
 
 
 def test_f_plus_1_view_changes_pull_a_replica_into_the_higher_view() -> None:
