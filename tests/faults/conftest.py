@@ -1,0 +1,41 @@
+"""Fixtures for fault tests: real validator processes on 127.0.0.1, stopped by pid even on failure
+(and resumed first, if a test paused one with SIGSTOP)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import AsyncIterator
+
+import pytest
+
+from node import crypto
+from node.client import Wallet
+from node.localnet import LocalNet
+
+CHAIN_ID = "warrant-local"
+
+
+@pytest.fixture()
+async def idle_net(tmp_path) -> AsyncIterator[LocalNet]:
+    """Four validators' keys, genesis and configs; no process started yet."""
+    cluster = LocalNet(tmp_path / "net", 4)
+    try:
+        yield cluster
+    finally:
+        for proc in list(cluster.procs.values()):
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGCONT)
+        cluster.stop_all()
+
+
+@pytest.fixture()
+async def net(idle_net: LocalNet) -> LocalNet:
+    idle_net.start_all()
+    await idle_net.wait_ready(timeout=60)
+    return idle_net
+
+
+@pytest.fixture()
+def admin(idle_net: LocalNet) -> Wallet:
+    return Wallet(crypto.load_key(idle_net.directory / "admin.pem"), CHAIN_ID)
