@@ -106,6 +106,27 @@ def parse_time(text: str, now_ms: int | None = None) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type=`` that reports our parse errors as usage errors, before any RPC."""
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except CliError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def _allocation(text: str) -> tuple[str, int | None]:
+    doc, _, part = text.partition(":")
+    return doc, parse_amount(part) if part else None
+
+
+_AMOUNT = _argument(parse_amount)
+_TIME = _argument(parse_time)
+_ALLOCATION = _argument(_allocation)
+
+
 def _iso(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
@@ -165,20 +186,16 @@ async def _submit(args: argparse.Namespace, client: Client, tx: SignedTx) -> int
 # -- transaction commands: each maps its arguments to one Wallet method -----------------------------
 
 async def _offer_expiry(args: argparse.Namespace, client: Client, maturity: int | None = None) -> int:
-    if args.offer_expires:
-        return parse_time(args.offer_expires)
+    if args.offer_expires is not None:
+        return int(args.offer_expires)
     if maturity is None:
         maturity = int((await client.warrant(args.warrant))["maturity"])
     return min(maturity, int(time.time() * 1000) + DEFAULT_OFFER_MS)
 
 
 async def _issue(args: argparse.Namespace, client: Client, wallet: Wallet) -> SignedTx:
-    amount = parse_amount(args.amount)
-    maturity = parse_time(args.maturity)
-    documents = []
-    for spec in args.doc:
-        doc, _, part = spec.partition(":")
-        documents.append({"doc": doc, "amount": parse_amount(part) if part else amount})
+    amount, maturity = args.amount, args.maturity
+    documents = [{"doc": doc, "amount": amount if part is None else part} for doc, part in args.doc]
     return wallet.issue(args.to, amount, maturity, args.credit_line, documents,
                         await _offer_expiry(args, client, maturity), args.currency)
 
@@ -193,12 +210,12 @@ async def _anchor(args: argparse.Namespace, client: Client, wallet: Wallet) -> S
             raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
     else:
         file_hash = args.hash
-    return wallet.anchor_document(args.type, args.number, args.issuer_reg_id, file_hash, parse_amount(args.total),
+    return wallet.anchor_document(args.type, args.number, args.issuer_reg_id, file_hash, args.total,
                                   args.currency)
 
 
 async def _transfer(args: argparse.Namespace, client: Client, wallet: Wallet) -> SignedTx:
-    return wallet.transfer(args.warrant, args.to, parse_amount(args.amount), await _offer_expiry(args, client))
+    return wallet.transfer(args.warrant, args.to, args.amount, await _offer_expiry(args, client))
 
 
 Builder = Callable[[argparse.Namespace, Client, Wallet], Awaitable[SignedTx]]
@@ -215,23 +232,22 @@ _TX_COMMANDS: dict[str, tuple[str, Builder]] = {
                          _simple(lambda a, w: w.register_account(a.address, a.role, a.name))),
     "set-role": ("change an account's role (alliance admin)", _simple(lambda a, w: w.set_role(a.address, a.role))),
     "credit-line": ("set a credit line for a core enterprise (financier)",
-                    _simple(lambda a, w: w.set_credit_line(a.core, parse_amount(a.limit), a.currency))),
+                    _simple(lambda a, w: w.set_credit_line(a.core, a.limit, a.currency))),
     "anchor": ("anchor a trade document by business key (any account)", _anchor),
     "issue": ("issue a warrant to a tier-1 supplier (core enterprise)", _issue),
     "accept": ("accept a warrant offered to you", _simple(lambda a, w: w.accept(a.warrant))),
     "reject": ("reject a warrant offered to you", _simple(lambda a, w: w.reject(a.warrant))),
     "transfer": ("transfer (part of) a warrant you hold", _transfer),
     "split": ("split a warrant you hold into parts",
-              _simple(lambda a, w: w.split(a.warrant, [parse_amount(x) for x in a.amounts]))),
+              _simple(lambda a, w: w.split(a.warrant, a.amounts))),
     "finance-request": ("ask a financier to finance a warrant you hold", _simple(
-        lambda a, w: w.request_financing(a.warrant, a.financier, a.mode, a.discount_bps, parse_amount(a.advance),
-                                         a.recourse))),
+        lambda a, w: w.request_financing(a.warrant, a.financier, a.mode, a.discount_bps, a.advance, a.recourse))),
     "finance-approve": ("approve a financing request (financier)",
                         _simple(lambda a, w: w.approve_financing(a.warrant))),
     "finance-reject": ("reject a financing request (financier)", _simple(lambda a, w: w.reject_financing(a.warrant))),
     "release-pledge": ("release a pledged warrant (pledgee)", _simple(lambda a, w: w.release_pledge(a.warrant))),
     "settle": ("settle a warrant at or after maturity (issuer)", _simple(
-        lambda a, w: w.settle(a.warrant, parse_amount(a.amount) if a.amount else None))),
+        lambda a, w: w.settle(a.warrant, a.amount))),
     "mark-overdue": ("mark a warrant overdue (any account)", _simple(lambda a, w: w.mark_overdue(a.warrant))),
     "freeze": ("freeze a warrant (regulator)", _simple(lambda a, w: w.freeze(a.warrant, a.reason))),
     "unfreeze": ("unfreeze a warrant (regulator)", _simple(lambda a, w: w.unfreeze(a.warrant, a.reason))),
@@ -252,36 +268,36 @@ def _tx_arguments(name: str, p: argparse.ArgumentParser) -> None:
         p.add_argument("--currency", default="CNY")
     if name == "credit-line":
         p.add_argument("--core", required=True, help="core enterprise address")
-        p.add_argument("--limit", required=True, help="amount, e.g. 5000000.00")
+        p.add_argument("--limit", required=True, type=_AMOUNT, help="amount, e.g. 5000000.00")
     if name == "anchor":
         p.add_argument("--type", required=True, help="document type: invoice, contract, delivery_note, ...")
         p.add_argument("--number", required=True)
         p.add_argument("--issuer-reg-id", required=True, help="the document issuer's business registration id")
-        p.add_argument("--total", required=True, help="amount, e.g. 400000.00")
+        p.add_argument("--total", required=True, type=_AMOUNT, help="amount, e.g. 400000.00")
         p.add_argument("--file", help="the document file (its SHA-256 is anchored)")
         p.add_argument("--hash", help="SHA-256 of the file, hex")
     if name == "issue":
         p.add_argument("--to", required=True, help="the supplier's address")
-        p.add_argument("--amount", required=True)
-        p.add_argument("--maturity", required=True, help="+90d, 2027-03-31, or epoch ms")
+        p.add_argument("--amount", required=True, type=_AMOUNT)
+        p.add_argument("--maturity", required=True, type=_TIME, help="+90d, 2027-03-31, or epoch ms")
         p.add_argument("--credit-line", required=True, help="address of the financier whose line is used")
-        p.add_argument("--doc", action="append", required=True, metavar="DOC_ID[:AMOUNT]",
+        p.add_argument("--doc", action="append", required=True, type=_ALLOCATION, metavar="DOC_ID[:AMOUNT]",
                        help="backing document and the amount allocated from it (default: the whole amount)")
     if name in ("issue", "transfer"):
-        p.add_argument("--offer-expires", help="default: maturity or 7 days, whichever is first")
+        p.add_argument("--offer-expires", type=_TIME, help="default: maturity or 7 days, whichever is first")
     if name == "transfer":
         p.add_argument("--to", required=True)
-        p.add_argument("--amount", required=True)
+        p.add_argument("--amount", required=True, type=_AMOUNT)
     if name == "split":
-        p.add_argument("amounts", nargs="+", help="the parts; they must add up to the warrant's amount")
+        p.add_argument("amounts", nargs="+", type=_AMOUNT, help="the parts; they must add up to the warrant's amount")
     if name == "finance-request":
         p.add_argument("--financier", required=True)
         p.add_argument("--mode", required=True, choices=["transfer", "pledge"])
-        p.add_argument("--advance", required=True)
+        p.add_argument("--advance", required=True, type=_AMOUNT)
         p.add_argument("--discount-bps", type=int, default=0, help="discount rate in basis points (0-10000)")
         p.add_argument("--recourse", action="store_true", help="the financier has recourse to the applicant")
     if name == "settle":
-        p.add_argument("--amount", help="default: everything outstanding")
+        p.add_argument("--amount", type=_AMOUNT, help="default: everything outstanding")
     if name in ("freeze", "unfreeze"):
         p.add_argument("--reason", required=True)
 
