@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ class Load:
     wait_ms: int = 15_000
     committed: list[Committed] = field(default_factory=list)
     failed: int = 0
+    errors: collections.Counter[str] = field(default_factory=collections.Counter)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -61,8 +63,9 @@ class Load:
             async with self.net.client(index) as client:
                 try:
                     answer = await client.submit(tx, timeout_ms=self.wait_ms)
-                except RpcCallError:
+                except RpcCallError as exc:
                     self.failed += 1
+                    self.errors[exc.reason or ("unreachable" if exc.code == -1 else str(exc.code))] += 1
                     await asyncio.sleep(0.05)
                     continue
             assert answer["result"]["ok"], answer

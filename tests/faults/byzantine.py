@@ -1,0 +1,250 @@
+"""A byzantine validator for fault tests: the real daemon (node.daemon.Node) run inside the test
+process with validator 3's genesis key, whose mesh is wrapped so that what it sends can be
+tampered with, plus an injector of replays, conflicting votes and garbage.
+
+It follows the protocol where the test needs it to (view changes, so that the test can make it
+primary) and lies where the test wants it to:
+
+* equivocation: as primary, it sends one backup (a different one per seq) a *different valid
+  block* for the same seq (same parent and roots, one transaction fewer, a later time) with its
+  own commit vote for it, and the others the real block;
+* conflicting votes: its prepares, commits and checkpoints carry a wrong digest half the time,
+  and it votes for random digests at real seqs;
+* replay: old consensus messages, its own and other validators' commits rebuilt from the
+  certificates of committed blocks, sent again;
+* garbage: frames with unknown tags, bytes that are not JSON, unknown message types, bad
+  signatures, impersonation (another validator's index, its own signature), unknown senders,
+  out-of-range integers, payloads that don't match their digest, forged state responses, junk
+  transactions.
+
+Every kind of injection is counted in ``Byzantine.counts``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import hashlib
+import json
+import random
+from dataclasses import replace
+from typing import Any
+
+from consensus.messages import (
+    Certificate,
+    Checkpoint,
+    Commit,
+    MalformedMessage,
+    PrePrepare,
+    Prepare,
+    StateEntry,
+    StateResponse,
+    decode_message,
+    encode_message,
+    signing_bytes,
+)
+from node import chain
+from node.config import load_config
+from node.daemon import TAG_CONSENSUS, TAG_TX, Node
+from node.localnet import LocalNet
+from node.p2p import Mesh
+
+INDEX = 3
+
+
+def _evil(digest: bytes) -> bytes:
+    return hashlib.sha256(b"evil" + digest).digest()
+
+
+class TamperingMesh:
+    """Wraps the node's Mesh; everything the daemon sends goes through :meth:`Byzantine.transform`."""
+
+    def __init__(self, mesh: Mesh, byzantine: Byzantine) -> None:
+        self.inner = mesh
+        self.byzantine = byzantine
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def stop(self) -> None:
+        await self.inner.stop()
+
+    def connected(self) -> set[int]:
+        return self.inner.connected()
+
+    def send(self, peer: int, data: bytes) -> bool:
+        ok = False
+        for dst, frame in self.byzantine.transform(peer, data):
+            ok = self.inner.send(dst, frame) or ok
+        return ok
+
+    def broadcast(self, data: bytes) -> int:
+        return sum(self.send(peer, data) for peer in sorted(self.inner.connected()))
+
+
+class Byzantine:
+    def __init__(self, net: LocalNet, rng: random.Random) -> None:
+        self.net = net
+        self.rng = rng
+        self.node = Node(load_config(net.directory / f"v{INDEX}.toml"))
+        self.domain = self.node.genesis.chain_id.encode()
+        self.node.mesh = TamperingMesh(self.node.mesh, self)  # type: ignore[assignment]
+        self.mesh: TamperingMesh = self.node.mesh  # type: ignore[assignment]
+        self.equivocate = False
+        self.conflicting_votes = False
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.sent: list[bytes] = []  # consensus frames it sent, for replay
+        self._injector: asyncio.Task[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.node.start()
+
+    async def stop(self) -> None:
+        await self.stop_injecting()
+        if self.node.failure is None:
+            await self.node.stop()
+        else:
+            await self.node.stopped()
+
+    def start_injecting(self, interval: float = 0.05) -> None:
+        self._injector = asyncio.create_task(self._inject_loop(interval))
+
+    async def stop_injecting(self) -> None:
+        if self._injector is not None:
+            self._injector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._injector
+            self._injector = None
+
+    # -- signing --------------------------------------------------------------------------------
+
+    def sign(self, msg: Any) -> Any:
+        return replace(msg, sig=self.node.key.sign(signing_bytes(self.domain, replace(msg, sig=b""))))
+
+    def frame(self, msg: Any) -> bytes:
+        return TAG_CONSENSUS + encode_message(msg)
+
+    # -- tampering with what the daemon sends -----------------------------------------------------
+
+    def transform(self, peer: int, data: bytes) -> list[tuple[int, bytes]]:
+        if data[:1] != TAG_CONSENSUS:
+            return [(peer, data)]
+        try:
+            msg = decode_message(data[1:])
+        except MalformedMessage:
+            return [(peer, data)]
+        if len(self.sent) < 500:
+            self.sent.append(data)
+        else:
+            self.sent[self.rng.randrange(500)] = data
+        if isinstance(msg, PrePrepare) and msg.payload and msg.sender == INDEX and self.equivocate:
+            return self._equivocate(peer, msg)
+        if isinstance(msg, (Prepare, Commit, Checkpoint)) and self.conflicting_votes and self.rng.random() < 0.5:
+            self.counts["conflicting vote (own vote, wrong digest)"] += 1
+            return [(peer, self.frame(self.sign(replace(msg, digest=_evil(msg.digest)))))]
+        return [(peer, data)]
+
+    def _equivocate(self, peer: int, msg: PrePrepare) -> list[tuple[int, bytes]]:
+        backups = [i for i in range(self.net.count) if i != INDEX]
+        fooled = backups[msg.seq % len(backups)]
+        if peer != fooled:
+            return [(peer, self.frame(msg))]
+        real = chain.decode_block(msg.payload)
+        header = real.header
+        other = chain.make_block(
+            chain_id=header.chain_id, height=header.height, time_ms=header.time_ms + 1,
+            parent=bytes.fromhex(header.parent), proposer=header.proposer, txs=real.txs[:-1],
+            state_root=bytes.fromhex(header.state_root), results_root=bytes.fromhex(header.results_root),
+        )
+        evil = self.sign(PrePrepare(msg.view, msg.seq, other.hash, other.raw, INDEX))
+        vote = self.sign(Commit(msg.view, msg.seq, other.hash, INDEX))
+        self.counts["equivocating pre-prepare (a second valid block for the seq)"] += 1
+        return [(peer, self.frame(evil)), (peer, self.frame(vote))]
+
+    # -- injections -----------------------------------------------------------------------------
+
+    async def _inject_loop(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            peers = sorted(self.mesh.connected())
+            if not peers:
+                continue
+            peer = self.rng.choice(peers)
+            choice = self.rng.randrange(4)
+            if choice == 0 and self.sent:
+                self.counts["replay of its own old message"] += 1
+                self.mesh.inner.send(peer, self.rng.choice(self.sent))
+            elif choice == 1:
+                await self._replay_certificate(peer)
+            elif choice == 2:
+                self._random_vote(peer)
+            else:
+                self._garbage(peer)
+
+    async def _replay_certificate(self, peer: int) -> None:
+        height = self.node.store.meta.height
+        if height < 1:
+            return
+        cert = self.node.store.certificate(self.rng.randint(1, height))
+        if cert is None:
+            return
+        for sender, sig in cert.signatures:
+            commit = Commit(cert.view, cert.height, bytes.fromhex(cert.block_hash), sender, bytes.fromhex(sig))
+            self.mesh.inner.send(peer, self.frame(commit))
+        self.counts["replay of other validators' old commits"] += 1
+
+    def _random_vote(self, peer: int) -> None:
+        replica = self.node.replica
+        seq = replica.last_delivered + self.rng.randint(1, 5)
+        digest = hashlib.sha256(b"random%d" % self.rng.getrandbits(32)).digest()
+        kind = self.rng.choice([Prepare, Commit])
+        self.mesh.inner.send(peer, self.frame(self.sign(kind(replica.view, seq, digest, INDEX))))
+        self.counts["vote for a random digest at a real seq"] += 1
+
+    def _garbage(self, peer: int) -> None:
+        rng = self.rng
+        replica = self.node.replica
+        view, seq = replica.view, replica.last_delivered + 1
+        digest = hashlib.sha256(b"g%d" % rng.getrandbits(32)).digest()
+        kind = rng.randrange(10)
+        if kind == 0:
+            name, frame = "random bytes", bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 200)))
+        elif kind == 1:
+            name, frame = "consensus frame that is not a message", TAG_CONSENSUS + rng.choice([
+                b"", b"{", b"[]", b"null", b'{"type":"Nope"}', b'{"type":1}', b"\xff\xfe\x00",
+                b'{"type":"Prepare"}', b'{"type":"Commit","view":-1,"seq":1,"digest":"00","sender":3,"sig":""}',
+                b"[" * 5000 + b"]" * 5000,
+            ])
+        elif kind == 2:
+            name = "out-of-range integers"
+            body = {"type": "Prepare", "view": 2**64, "seq": -1, "digest": digest.hex(), "sender": INDEX, "sig": "00"}
+            frame = TAG_CONSENSUS + json.dumps(body).encode()
+        elif kind == 3:
+            name, frame = "bad signature", self.frame(Prepare(view, seq, digest, INDEX, bytes(64)))
+        elif kind == 4:
+            other = rng.choice([i for i in range(self.net.count) if i != INDEX])
+            name = "impersonation (another index, own signature)"
+            frame = self.frame(replace(self.sign(Commit(view, seq, digest, INDEX)), sender=other))
+        elif kind == 5:
+            name, frame = "unknown sender", self.frame(Prepare(view, seq, digest, 9, b"x"))
+        elif kind == 6:
+            name = "pre-prepare whose payload is not its digest"
+            frame = self.frame(self.sign(PrePrepare(view, seq, digest, b'{"header":{}}', INDEX)))
+        elif kind == 7:
+            name = "forged state response (certificate signed by itself only)"
+            cert = Certificate(view, seq, digest, tuple((INDEX, b"s") for _ in range(3)))
+            frame = self.frame(self.sign(StateResponse((StateEntry(seq, digest, b"forged", cert),), INDEX)))
+        elif kind == 8:
+            name = "junk transaction frame"
+            frame = TAG_TX + rng.choice([b"", b"{}", b"not json", b'{"body":{},"pubkey":"00","sig":"00"}'])
+        else:
+            name = "unknown frame tag"
+            frame = bytes([rng.choice(b"abdefxyz\x00\xff")]) + b"hello"
+        self.counts[f"garbage: {name}"] += 1
+        self.mesh.inner.send(peer, frame)
