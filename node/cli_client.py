@@ -41,7 +41,7 @@ from node.genesis import ROLES, load_genesis
 from node.ledger.errors import LedgerError
 from node.proofs import VerifyReport, verify_bundle
 
-__all__ = ["main", "parse_amount", "parse_time", "format_amount", "render_tree"]
+__all__ = ["format_amount", "main", "parse_amount", "parse_time", "render_tree"]
 
 DEFAULT_RPC = "http://127.0.0.1:26700/rpc"
 DEFAULT_OFFER_MS = 7 * 24 * 3600 * 1000
@@ -102,7 +102,7 @@ def parse_time(text: str, now_ms: int | None = None) -> int:
     except ValueError:
         raise CliError(f"time {text!r}: use +30s/+2h/+90d, an ISO 8601 date(-time), or epoch milliseconds") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
+        moment = moment.replace(tzinfo=dt.UTC)
     return int(moment.timestamp() * 1000)
 
 
@@ -128,7 +128,7 @@ _ALLOCATION = _argument(_allocation)
 
 
 def _iso(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _field(name: str, value: Any) -> str:
@@ -453,8 +453,8 @@ def _summary(report: VerifyReport) -> list[str]:
     lines = [
         f"VALID: warrant {report.warrant} on chain {report.chain_id}",
         f"  amount {format_amount(report.amount or 0)} (derived from the signed transactions); lineage {lineage}",
-        f"  {len(report.transactions)} transactions, {report.headers} headers, "
-        f"{report.signatures} validator signatures checked against the genesis validator set",
+        (f"  {len(report.transactions)} transactions, {report.headers} headers, "
+         f"{report.signatures} validator signatures checked against the genesis validator set"),
     ]
     for tx in sorted(report.transactions, key=lambda t: (t.height, t.index)):
         outcome = "ok" if tx.ok else "outcome not yet certified"

@@ -33,7 +33,14 @@ from typing import Annotated, Any
 import msgspec
 
 from node import codec, merkle
-from node.chain import Block, BlockHeader, Certificate, SignedTx, TxEnvelope, tx_from_envelope
+from node.chain import (
+    Block,
+    BlockHeader,
+    Certificate,
+    SignedTx,
+    TxEnvelope,
+    tx_from_envelope,
+)
 from node.errors import ChainError, EncodingError, WarrantChainError
 from node.genesis import Genesis
 from node.ledger import model
@@ -101,6 +108,7 @@ class _Reader:
         self.store = store
         self.blocks: dict[int, Block] = {}
         self.headers: dict[int, Json] = {}
+        self._results: dict[int, list[bytes] | None] = {}
 
     def block(self, height: int) -> Block:
         if height not in self.blocks:
@@ -118,14 +126,21 @@ class _Reader:
         return cert
 
     def results(self, height: int) -> list[bytes] | None:
-        """The stored results of block ``height``, or None if a later duplicate overwrote one."""
-        out = []
-        for tx in self.block(height).txs:
-            location = self.store.tx_location(tx.id)
-            if location is None or location.height != height:
-                return None
-            out.append(bytes(location.result))
-        return out
+        """The stored results of block ``height``, or None if one is not available.
+
+        Results are stored per transaction id; if a faulty primary had a committed transaction
+        included again (recorded as DUPLICATE_TX), the index points at the later block and the
+        first result is gone, so that block's results can't be proven (the bundle says so).
+        """
+        if height not in self._results:
+            out: list[bytes] = []
+            for tx in self.block(height).txs:
+                location = self.store.tx_location(tx.id)
+                if location is None or location.height != height:
+                    break
+                out.append(bytes(location.result))
+            self._results[height] = out if len(out) == len(self.block(height).txs) else None
+        return self._results[height]
 
     def certify_results(self, height: int) -> bool:
         """Add the headers that authenticate block ``height``'s results; False if none exist yet."""

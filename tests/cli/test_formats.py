@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from node import crypto
-from node.cli_client import CliError, format_amount, main, parse_amount, parse_time, render_tree
+from node.cli_client import (
+    CliError,
+    format_amount,
+    main,
+    parse_amount,
+    parse_time,
+    render_tree,
+)
 
 
 @pytest.mark.parametrize(("text", "fen"), [

@@ -21,7 +21,7 @@ from node.ledger.model import document_id, warrant_id
 from node.ledger.payloads import check_payload
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md"
-_BLOCK = re.compile(r"^```(\w+) vector:([\w-]+)\n(.*?)\n```$", re.S | re.M)
+_BLOCK = re.compile(r"^```(\w+) vector:([\w-]+)\n(.*?)\n```$", re.DOTALL | re.MULTILINE)
 
 
 def _vectors() -> dict[str, Any]:
