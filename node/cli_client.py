@@ -505,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=summary)
         p.add_argument("--key", required=True, type=Path, help="your key file (PEM)")
         _tx_arguments(name, p)
-        p.set_defaults(func=_run_tx(build))
+        p.set_defaults(func=_run_tx(build), build=build)  # build(args, client, wallet) -> SignedTx
 
     for name, (summary, fetch) in _QUERIES.items():
         p = sub.add_parser(name, help=summary)

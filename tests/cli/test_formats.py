@@ -99,3 +99,42 @@ def test_proof_verify_of_a_file_that_is_not_a_bundle(tmp_path: Path, capsys: pyt
     junk.write_text('{"version": 1}')
     assert main(["proof", "verify", str(junk), "--genesis", str(tmp_path / "net" / "genesis.json")]) == 1
     assert "malformed proof bundle" in capsys.readouterr().out
+
+
+W = "ab" * 32
+A = "wc" + "1" * 40
+COMMANDS = {
+    "register-account": [A, "--role", "core", "--name", "Core Ltd"],
+    "set-role": [A, "--role", "financier"],
+    "credit-line": ["--core", A, "--limit", "5000000.00"],
+    "anchor": ["--type", "invoice", "--number", "N-1", "--issuer-reg-id", "R-1", "--hash", "cd" * 32, "--total", "400000"],
+    "issue": ["--to", A, "--amount", "400000.00", "--maturity", "+90d", "--credit-line", A, "--doc", f"{W}:300000",
+              "--doc", f"{'ef' * 32}:100000.00", "--offer-expires", "+1d"],
+    "accept": [W], "reject": [W],
+    "transfer": [W, "--to", A, "--amount", "10.5", "--offer-expires", "+1d"],
+    "split": [W, "1.00", "2fen"],
+    "finance-request": [W, "--financier", A, "--mode", "pledge", "--advance", "9.99", "--discount-bps", "250"],
+    "finance-approve": [W], "finance-reject": [W], "release-pledge": [W],
+    "settle": [W, "--amount", "0.01"], "mark-overdue": [W],
+    "freeze": [W, "--reason", "court order"], "unfreeze": [W, "--reason", "lifted"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_operation_signs_its_transaction_type(command: str, tmp_path: Path) -> None:
+    import asyncio
+
+    from node.cli_client import build_parser
+    from node.client import Wallet
+
+    args = build_parser().parse_args([command, "--key", str(tmp_path / "unused.pem"), *COMMANDS[command]])
+    wallet = Wallet(crypto.generate_key(), "warrant-local")
+    tx = asyncio.run(args.build(args, None, wallet))  # none of these needs the node
+    tx.verify()
+    expected = {"credit-line": "set_credit_line", "anchor": "anchor_document", "finance-request": "request_financing",
+                "finance-approve": "approve_financing", "finance-reject": "reject_financing"}
+    assert tx.body.type == expected.get(command, command.replace("-", "_"))
+    if command == "issue":
+        assert [d["amount"] for d in tx.body.payload["documents"]] == [300_000_00, 100_000_00]
+    if command == "split":
+        assert tx.body.payload["amounts"] == [100, 2]
