@@ -492,23 +492,32 @@ def build_parser() -> argparse.ArgumentParser:
                         help="node JSON-RPC URL (default $WARRANT_RPC or %(default)s)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the node / a commit")
     parser.add_argument("--json", action="store_true", help="print the node's full JSON answers")
+    # The same options after the command (`warrant issue ... --json`); SUPPRESS keeps the values
+    # given before it when they are not repeated.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--rpc", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--timeout", type=float, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("keygen", help="create a key file (PEM; encrypted if $WARRANT_PASSPHRASE is set)")
+    def command(name: str, help: str, under: Any = sub) -> argparse.ArgumentParser:
+        return under.add_parser(name, help=help, parents=[common])  # type: ignore[no-any-return]
+
+    p = command("keygen", "create a key file (PEM; encrypted if $WARRANT_PASSPHRASE is set)")
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_keygen)
-    p = sub.add_parser("address", help="print the address of a key file")
+    p = command("address", "print the address of a key file")
     p.add_argument("--key", required=True, type=Path)
     p.set_defaults(func=cmd_address)
 
     for name, (summary, build) in _TX_COMMANDS.items():
-        p = sub.add_parser(name, help=summary)
+        p = command(name, summary)
         p.add_argument("--key", required=True, type=Path, help="your key file (PEM)")
         _tx_arguments(name, p)
         p.set_defaults(func=_run_tx(build), build=build)  # build(args, client, wallet) -> SignedTx
 
     for name, (summary, fetch) in _QUERIES.items():
-        p = sub.add_parser(name, help=summary)
+        p = command(name, summary)
         if name in ("tx", "warrant"):
             p.add_argument("id")
         elif name == "block":
@@ -525,17 +534,17 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--core", required=True)
         p.set_defaults(func=_query(fetch))
 
-    p = sub.add_parser("trace", help="print a warrant's lineage as a tree")
+    p = command("trace", "print a warrant's lineage as a tree")
     p.add_argument("id")
     p.set_defaults(func=cmd_trace)
 
-    proof = sub.add_parser("proof", help="export or verify a warrant's proof bundle").add_subparsers(
+    proof = command("proof", "export or verify a warrant's proof bundle").add_subparsers(
         dest="proof_command", required=True, metavar="SUBCOMMAND")
-    p = proof.add_parser("export", help="fetch a warrant's proof bundle from the node")
+    p = command("export", "fetch a warrant's proof bundle from the node", proof)
     p.add_argument("id")
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_proof_export)
-    p = proof.add_parser("verify", help="verify a proof bundle offline, trusting only the genesis file")
+    p = command("verify", "verify a proof bundle offline, trusting only the genesis file", proof)
     p.add_argument("file", type=Path)
     p.add_argument("--genesis", required=True, type=Path)
     p.add_argument("--allow-pending", action="store_true",
