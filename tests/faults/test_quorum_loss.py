@@ -66,3 +66,4 @@ async def test_two_of_four_down_stops_commits_until_they_return(net: LocalNet, a
     more = await register_accounts(net, admin, 2)
     await net.wait_height(max(r["height"] for r in more), timeout=30)
     assert await assert_same_chain(net, [0, 1, 2, 3]) >= found["height"]
+
