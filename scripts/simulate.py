@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blocks", type=int, help="blocks the clients ask for per seed")
     parser.add_argument("--unsafe-quorum", type=int,
                         help="break the protocol on purpose: use this quorum instead of 2f+1")
+    parser.add_argument("--unsafe-amnesia", action="store_true",
+                        help="break the protocol on purpose: restart replicas without their record")
     args = parser.parse_args(argv)
 
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
@@ -42,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     commits = ticks = worst_recovery = 0
     started = time.perf_counter()
     for seed in seeds:
-        result = run_seed(seed, args.n, verbose=args.verbose, blocks=args.blocks, config=config)
+        result = run_seed(seed, args.n, verbose=args.verbose, blocks=args.blocks, config=config,
+                          unsafe_amnesia=args.unsafe_amnesia)
         totals.update(result.faults)
         events.update(result.events)
         commits += result.height

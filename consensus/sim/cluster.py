@@ -53,11 +53,14 @@ class Cluster:
         validate: Callable[[int, int, bytes, bytes], bool] | None = None,
         roundtrip: bool = False,
         trace: list[str] | None = None,
+        unsafe_amnesia: bool = False,
     ) -> None:
         """Args:
             validate: ``validate(replica, seq, digest, payload)``; default accepts everything.
             roundtrip: pass every message and persist record through its byte encoding.
             trace: if a list, every event is appended to it as a line of text.
+            unsafe_amnesia: TESTS ONLY -- restart replicas *without* their persisted record, to
+                show that the checker catches what the write-ahead record prevents.
         """
         self.config = config or Config(n=n)
         self.n = n
@@ -72,6 +75,7 @@ class Cluster:
         self.validate = validate
         self.roundtrip = roundtrip
         self.trace = trace
+        self.unsafe_amnesia = unsafe_amnesia
         self.now = 0
         self.drop_if: Callable[[int, int, Any], bool] | None = None
         """Scenario tests: messages for which this returns True are lost."""
@@ -84,6 +88,8 @@ class Cluster:
     # ------------------------------------------------------------------ lifecycle
 
     def _start(self, node: Node) -> None:
+        if self.unsafe_amnesia:
+            node.disk.clear()
         if self.roundtrip:
             items = {k: r.encode() for k, r in node.disk.items()}
             persisted = PersistedState.from_items(items) if items else None

@@ -69,6 +69,7 @@ def run_seed(
     blocks: int | None = None,
     progress_bound: int = 4000,
     config: Config | None = None,
+    unsafe_amnesia: bool = False,
 ) -> SimResult:
     rng = random.Random(f"warrantchain-sim/{n}/{seed}")
     f = (n - 1) // 3
@@ -127,6 +128,7 @@ def run_seed(
         byzantine=byzantine,
         roundtrip=rng.random() < 0.05,
         trace=trace,
+        unsafe_amnesia=unsafe_amnesia,
     )
     if trace is not None:
         trace.append(
