@@ -2,7 +2,8 @@
 thing most of the time) and tampers with what it sends; it can only sign as itself.
 
 * :class:`EquivocatingPrimary` -- as primary, sends different proposals to two halves of the
-  backups, each backed by its own commit vote; as new primary, hides the NewView from one half.
+  backups, each backed by its own commit vote; as new primary, sends one half a NewView built
+  from another valid set of view changes (another O), or nothing.
 * :class:`ConflictingVoter` -- prepares, commits and checkpoints for conflicting digests.
 * :class:`Replayer` -- re-sends old messages (its own and others', validly signed).
 * :class:`GarbageSender` -- random bytes, bad signatures, unknown senders, impersonation,
@@ -73,10 +74,17 @@ class Behaviour:
 class EquivocatingPrimary(Behaviour):
     name = "equivocating-primary"
 
+    def __init__(self, rng: random.Random) -> None:
+        super().__init__(rng)
+        self.view_changes: dict[int, ViewChange] = {}
+
     def transform(self, cluster: Cluster, node: Node, dst: int, msg: Any) -> list[tuple[int, Any]]:
         if isinstance(msg, NewView) and self._other_half(msg.view, 0, dst):
+            # The other half gets a NewView built from another valid V (so another O set), or
+            # never hears that the view started.
             self.injected += 1
-            return []  # half the backups never hear that the view started
+            alt = self._alternative_new_view(cluster, node, msg)
+            return [] if alt is None else [(dst, alt)]
         if not isinstance(msg, PrePrepare) or not msg.payload:
             if isinstance(msg, Commit) and self._other_half(msg.view, msg.seq, dst):
                 return []  # its honest commit goes to the first half only
@@ -88,6 +96,25 @@ class EquivocatingPrimary(Behaviour):
         commit = _sign(cluster, node, Commit(msg.view, msg.seq, evil.digest, node.id))
         self.injected += 1
         return [(dst, evil), (dst, commit)]
+
+    def observe(self, payload: Any) -> None:
+        if isinstance(payload, ViewChange):
+            self.view_changes[payload.sender] = payload
+
+    def _alternative_new_view(self, cluster: Cluster, node: Node, nv: NewView) -> NewView | None:
+        pool = {vc.sender: vc for vc in self.view_changes.values() if vc.view == nv.view}
+        for vc in nv.view_changes:
+            pool.setdefault(vc.sender, vc)
+        q = cluster.config.quorum
+        if len(pool) <= q:
+            return None
+        subset = tuple(sorted(pool.values(), key=lambda vc: vc.sender)[-q:])
+        if any(cluster.proofs.view_change_problem(vc) for vc in subset):
+            return None
+        plan = cluster.proofs.plan_new_view(subset)
+        pps = tuple(_sign(cluster, node, PrePrepare(nv.view, s, d, p, node.id))
+                    for s, d, p in plan.proposals)
+        return _sign(cluster, node, NewView(nv.view, subset, pps, node.id))  # type: ignore[no-any-return]
 
     def _other_half(self, view: int, seq: int, dst: int) -> bool:
         return hash((view, seq, dst, 7919)) % 2 == 1
