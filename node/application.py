@@ -150,9 +150,6 @@ class Application:
                 return str(exc)
         return None
 
-    def validate(self, seq: int, digest: bytes, payload: bytes, now_ms: int) -> bool:
-        return self.check_proposal(seq, digest, payload, now_ms) is None
-
     # -- executing a committed block ------------------------------------------------------------
 
     def deliver(self, seq: int, digest: bytes, payload: bytes, certificate: ConsensusCertificate) -> Committed:

@@ -103,6 +103,7 @@ class Node:
         self.on_commit: list[Callable[[Committed], None]] = []
         self._waiters: dict[bytes, list[asyncio.Future[Committed]]] = {}
         self._held: dict[int, tuple[int, PrePrepare]] = {}
+        self._view = (self.replica.view, True)
         self._propose_handle: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = asyncio.Event()
@@ -157,13 +158,19 @@ class Node:
             self.index,
             _Signer(self.key),
             _Verifier(self.validators.keys),
-            lambda seq, digest, payload: self.app.validate(seq, digest, payload, now_ms()),
+            self._validate,
             self.app.digest,
             self.genesis.chain_id.encode(),
             persisted=persisted,
             app_height=meta.height,
             app_digest=bytes.fromhex(cert.block_hash) if cert else b"",
         )
+
+    def _validate(self, seq: int, digest: bytes, payload: bytes) -> bool:
+        reason = self.app.check_proposal(seq, digest, payload, now_ms())
+        if reason is not None:
+            log.warning(kv("proposal-refused", seq=seq, reason=reason))
+        return reason is None
 
     def _make_mesh(self) -> Mesh:
         p2p = self.config.p2p
@@ -329,7 +336,6 @@ class Node:
     # -- performing the replica's actions -------------------------------------------------------
 
     def _pump(self) -> None:
-        view = self.replica.view
         while True:
             actions = self.replica.drain()
             if not actions:
@@ -349,8 +355,12 @@ class Node:
                 elif isinstance(action, ServeState):
                     self._serve_state(action)
             self._release_held()
-        if self.replica.view != view:
-            log.warning(kv("view-change", view=self.replica.view, primary=self.replica.view % len(self.validators)))
+        status = self.replica.status()
+        if (status.view, status.active) != self._view:
+            # A view change started or ended: what the old primary proposed but did not get
+            # committed may be proposed again by the new one.
+            self._view = (status.view, status.active)
+            log.warning(kv("view-change" if not status.active else "new-view", view=status.view, primary=status.primary))
             self.mempool.release_in_flight()
             self._schedule_proposal()
 
