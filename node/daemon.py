@@ -5,8 +5,9 @@ from clients (``submit``), and a clock tick (``_tick_loop``). After each input t
 actions are performed by ``_pump`` in the order the write-ahead rule requires: first every
 Persist (one synced batch) and Deliver (execute + one synced batch per block), then the sends.
 
-Frames on the mesh carry a one-byte tag: ``t`` a transaction being relayed, ``c`` a consensus
-message (consensus.messages wire format).
+Frames on the mesh carry a one-byte tag: ``t`` transactions being relayed (each as a 4-byte
+big-endian length and its bytes; what clients submit in one burst travels in one frame), ``c`` a
+consensus message (consensus.messages wire format).
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ class Node:
         self._waiters: dict[bytes, list[asyncio.Future[Committed]]] = {}
         self._held: dict[int, tuple[int, PrePrepare]] = {}
         self._view = (self.replica.view, True)
+        self._relay_out: list[bytes] = []
+        self._relay_bytes = 0
         self._propose_handle: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = asyncio.Event()
@@ -249,9 +252,41 @@ class Node:
         """Admit a client transaction and relay it; raises MempoolError with a stable code."""
         tx, new = self.mempool.add(data, now_ms())
         if new:
-            self.mesh.broadcast(TAG_TX + tx.raw)
+            self._relay(tx)
             self._schedule_proposal()
         return tx
+
+    def _relay(self, tx: SignedTx) -> None:
+        """Queue ``tx`` for the peers; the queue goes out as one frame when this burst ends."""
+        if not self._relay_out:
+            asyncio.get_running_loop().call_soon(self._flush_relay)
+        self._relay_out.append(len(tx.raw).to_bytes(4, "big") + tx.raw)
+        self._relay_bytes += len(tx.raw) + 4
+        if self._relay_bytes > self.config.p2p.max_frame // 2:
+            self._flush_relay()
+
+    def _flush_relay(self) -> None:
+        if self._relay_out:
+            self.mesh.broadcast(TAG_TX + b"".join(self._relay_out))
+            self._relay_out.clear()
+            self._relay_bytes = 0
+
+    def _admit_relayed(self, peer: int, body: bytes) -> None:
+        """Admit the transactions of a relay frame; a malformed frame is dropped from there on."""
+        offset, now, end = 0, now_ms(), len(body)
+        while offset < end:
+            size = int.from_bytes(body[offset : offset + 4], "big")
+            if offset + 4 + size > end or size == 0:
+                log.info(kv("relay-malformed", peer=peer, offset=offset))
+                return
+            try:
+                _, new = self.mempool.add(body[offset + 4 : offset + 4 + size], now)
+            except MempoolError as exc:
+                log.debug(kv("relay-refused", peer=peer, code=exc.code))
+            else:
+                if new:
+                    self._schedule_proposal()
+            offset += 4 + size
 
     def wait_committed(self, tx_id: bytes) -> asyncio.Future[Committed]:
         """A future resolved with the block that commits ``tx_id``."""
@@ -264,13 +299,7 @@ class Node:
             return
         tag, body = data[:1], data[1:]
         if tag == TAG_TX:
-            try:
-                tx, new = self.mempool.add(body, now_ms())
-            except MempoolError as exc:
-                log.debug(kv("relay-refused", peer=peer, code=exc.code))
-                return
-            if new:
-                self._schedule_proposal()
+            self._admit_relayed(peer, body)
         elif tag == TAG_CONSENSUS:
             try:
                 msg = decode_message(body)
