@@ -270,6 +270,14 @@ class Cluster:
     def block(self, i: int, seq: int) -> StateEntry:
         return self.nodes[i].store[seq]
 
+    def flush(self, i: int) -> None:
+        """Perform node i's pending actions (after calling its replica directly)."""
+        self._process(self.nodes[i])
+
+    def note(self, line: str) -> None:
+        """Add a line to the trace (if tracing)."""
+        self._log(line)
+
     def _log(self, line: str) -> None:
         if self.trace is not None:
             self.trace.append(f"t={self.now} {line}")

@@ -160,7 +160,7 @@ def run_seed(
             for i in range(n):
                 cluster.restart(i)
             net.loss = net.duplicate = 0.0
-            cluster._log("faults stop")
+            cluster.note("faults stop")
         cluster.target = min(blocks, now // request_every + 1)
         cluster.step()
         if violations and not verbose:
