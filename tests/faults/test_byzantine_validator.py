@@ -13,7 +13,6 @@ import pytest
 
 from node.client import Wallet
 from node.localnet import LocalNet
-
 from tests.integration.helpers import assert_same_chain
 
 from .byzantine import INDEX, Byzantine
@@ -41,7 +40,7 @@ async def _make_primary(net: LocalNet, load: Load, paused: set[int]) -> int:
         os.kill(net.procs[primary].pid, signal.SIGSTOP)
         paused.add(primary)
         try:
-            async def moved_on(old: int = view) -> int | None:
+            async def moved_on(old: int = view, others: list[int] = others) -> int | None:
                 new = await _view(net, others)
                 return new if new > old else None
 

@@ -10,7 +10,6 @@ import pytest
 
 from node.client import Wallet
 from node.localnet import LocalNet
-
 from tests.integration.helpers import assert_same_chain
 
 from .load import Load, assert_all_found, wait_converged

@@ -10,7 +10,6 @@ import pytest
 from node import crypto
 from node.client import Wallet
 from node.localnet import LocalNet
-
 from tests.integration.helpers import assert_same_chain, register_accounts
 
 # The one place a bounded wait is itself the assertion: "never commits" can't be observed, only

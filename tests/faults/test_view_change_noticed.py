@@ -12,7 +12,6 @@ import pytest
 
 from node.client import Wallet
 from node.localnet import LocalNet
-
 from tests.integration.helpers import register_accounts
 
 

@@ -9,7 +9,6 @@ import pytest
 
 from node.client import Wallet
 from node.localnet import LocalNet
-
 from tests.integration.helpers import assert_same_chain, register_accounts
 
 
