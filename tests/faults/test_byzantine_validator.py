@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from node import crypto
 from node.client import Wallet
 from node.localnet import LocalNet
 from tests.integration.helpers import assert_same_chain
@@ -40,6 +41,13 @@ async def _make_primary(net: LocalNet, load: Load, paused: set[int]) -> int:
         os.kill(net.procs[primary].pid, signal.SIGSTOP)
         paused.add(primary)
         try:
+            # Backups change view only while a request waits; the load's clients may all be
+            # waiting on the paused node's answer, so give the others one to wait for.
+            key = crypto.generate_key()
+            nudge = load.admin.register_account(key.address, "supplier", f"nudge-{key.address[2:10]}")
+            for index in others:
+                async with net.client(index) as client:
+                    await client.submit(nudge, wait=False)
             async def moved_on(old: int = view, others: list[int] = others) -> int | None:
                 new = await _view(net, others)
                 return new if new > old else None
