@@ -224,11 +224,12 @@ def _unsigned(msg: Any) -> Any:
 
 # --------------------------------------------------------------------------- codec
 
-# Field specs: "int", "bytes", "pair" (int, bytes), ("tuple", spec) or a dataclass type.
+# Field specs: "int", "bytes", "payload" (bytes; a blob on the wire), "pair" (int, bytes),
+# ("tuple", spec) or a dataclass type.
 _SPECS: dict[type, tuple[tuple[str, Any], ...]] = {
     Certificate: (("view", "int"), ("seq", "int"), ("digest", "bytes"),
                   ("signatures", ("tuple", "pair"))),
-    PrePrepare: (("view", "int"), ("seq", "int"), ("digest", "bytes"), ("payload", "bytes"),
+    PrePrepare: (("view", "int"), ("seq", "int"), ("digest", "bytes"), ("payload", "payload"),
                  ("sender", "int"), ("sig", "bytes")),
     Prepare: (("view", "int"), ("seq", "int"), ("digest", "bytes"), ("sender", "int"),
               ("sig", "bytes")),
@@ -243,7 +244,7 @@ _SPECS: dict[type, tuple[tuple[str, Any], ...]] = {
               ("pre_prepares", ("tuple", PrePrepare)), ("sender", "int"), ("sig", "bytes")),
     Status: (("view", "int"), ("seq", "int"), ("sender", "int"), ("sig", "bytes")),
     StateRequest: (("from_seq", "int"), ("to_seq", "int"), ("sender", "int"), ("sig", "bytes")),
-    StateEntry: (("seq", "int"), ("digest", "bytes"), ("payload", "bytes"),
+    StateEntry: (("seq", "int"), ("digest", "bytes"), ("payload", "payload"),
                  ("certificate", Certificate)),
     StateResponse: (("entries", ("tuple", StateEntry)), ("sender", "int"), ("sig", "bytes")),
 }
@@ -254,24 +255,32 @@ MESSAGE_TYPES: dict[str, type] = {
 }
 
 
-def _enc(value: Any, spec: Any) -> Any:
+def _enc(value: Any, spec: Any, blobs: dict[bytes, int] | None = None) -> Any:
     if spec == "int":
         return value
-    if spec == "bytes":
+    if spec == "payload" and blobs is not None:
+        # On the wire a payload is an index into the blobs that follow the JSON, each block once
+        # however many pre-prepares in a NewView or ViewChange repeat it.
+        return blobs.setdefault(value, len(blobs))
+    if spec in ("bytes", "payload"):
         return value.hex()
     if spec == "pair":
         return [value[0], value[1].hex()]
     if isinstance(spec, tuple):
-        return [_enc(v, spec[1]) for v in value]
-    return {name: _enc(getattr(value, name), sub) for name, sub in _SPECS[spec]}
+        return [_enc(v, spec[1], blobs) for v in value]
+    return {name: _enc(getattr(value, name), sub, blobs) for name, sub in _SPECS[spec]}
 
 
-def _dec(data: Any, spec: Any) -> Any:
+def _dec(data: Any, spec: Any, blobs: list[bytes] | None = None) -> Any:
     if spec == "int":
         if type(data) is not int or not 0 <= data <= MAX_INT:
             raise MalformedMessage(f"expected an integer in 0..2**63-1, got {data!r:.40}")
         return data
-    if spec == "bytes":
+    if spec == "payload" and blobs is not None:
+        if type(data) is not int or not 0 <= data < len(blobs):
+            raise MalformedMessage("expected the index of a payload blob")
+        return blobs[data]
+    if spec in ("bytes", "payload"):
         if type(data) is not str or len(data) % 2 or data != data.lower():
             raise MalformedMessage("expected lowercase hex")
         try:
@@ -285,11 +294,11 @@ def _dec(data: Any, spec: Any) -> Any:
     if isinstance(spec, tuple):
         if type(data) is not list:
             raise MalformedMessage("expected a list")
-        return tuple(_dec(v, spec[1]) for v in data)
+        return tuple(_dec(v, spec[1], blobs) for v in data)
     fields = _SPECS[spec]
     if type(data) is not dict or set(data) != {name for name, _ in fields}:
         raise MalformedMessage(f"expected the fields of {spec.__name__}")
-    return spec(*(_dec(data[name], sub) for name, sub in fields))
+    return spec(*(_dec(data[name], sub, blobs) for name, sub in fields))
 
 
 def to_jsonable(obj: Any) -> dict[str, Any]:
@@ -306,17 +315,59 @@ def _canonical(data: Any) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
 
+_BLOBS_MARK = b"\x00"
+_LEN = struct.Struct(">I")
+
+
 def encode_message(msg: Message) -> bytes:
-    """Canonical wire bytes of ``msg``."""
-    body = to_jsonable(msg)
+    """Canonical wire bytes of ``msg``.
+
+    A message without payloads is canonical JSON. One that carries payloads (blocks) is
+    ``0x00 || len(json) || json || (len(blob) || blob)*`` with 4-byte big-endian lengths: the
+    JSON names each payload by its index among the blobs, so blocks travel as raw bytes, once.
+    """
+    blobs: dict[bytes, int] = {}
+    body = _enc(msg, type(msg), blobs)
     body["type"] = type(msg).__name__
-    return _canonical(body)
+    text = _canonical(body)
+    if not blobs:
+        return text
+    parts = [_BLOBS_MARK, _LEN.pack(len(text)), text]
+    for blob in blobs:  # dicts keep insertion order: index order
+        parts += [_LEN.pack(len(blob)), blob]
+    return b"".join(parts)
+
+
+def _split_blobs(data: bytes) -> tuple[bytes, list[bytes] | None]:
+    """The JSON part and the blobs of a wire message (None when it has no blob section)."""
+    if not data.startswith(_BLOBS_MARK):
+        return data, None
+    view = memoryview(data)
+    if len(data) < 5:
+        raise MalformedMessage("truncated message header")
+    (size,) = _LEN.unpack_from(data, 1)
+    offset = 5 + size
+    if offset > len(data):
+        raise MalformedMessage("truncated message")
+    text, blobs = bytes(view[5:offset]), []
+    while offset < len(data):
+        if offset + 4 > len(data):
+            raise MalformedMessage("truncated payload length")
+        (size,) = _LEN.unpack_from(data, offset)
+        if offset + 4 + size > len(data):
+            raise MalformedMessage("truncated payload")
+        blobs.append(bytes(view[offset + 4 : offset + 4 + size]))
+        offset += 4 + size
+    return text, blobs
 
 
 def decode_message(data: bytes) -> Message:
     """Parse wire bytes; any problem raises :class:`MalformedMessage` (and nothing else)."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise MalformedMessage("wire data must be bytes")
+    text, blobs = _split_blobs(bytes(data))
     try:
-        body = json.loads(data)
+        body = json.loads(text)
     except (ValueError, UnicodeDecodeError, RecursionError, TypeError) as exc:
         raise MalformedMessage(f"not JSON: {exc}") from None
     if type(body) is not dict or type(body.get("type")) is not str:
@@ -325,9 +376,10 @@ def decode_message(data: bytes) -> Message:
     if cls is None:
         raise MalformedMessage("unknown message type")
     try:
-        return from_jsonable(cls, body)  # type: ignore[no-any-return]
+        msg = _dec(body, cls, blobs if blobs is not None else [])
     except RecursionError:
         raise MalformedMessage("nested too deeply") from None
+    return msg  # type: ignore[no-any-return]
 
 
 def check_well_formed(msg: Any, digest_size: int) -> None:
@@ -342,7 +394,7 @@ def _check(value: Any, spec: Any, digest_size: int, name: str = "") -> None:
     if spec == "int":
         if type(value) is not int or not 0 <= value <= MAX_INT:
             raise MalformedMessage(f"{name}: expected an integer in 0..2**63-1")
-    elif spec == "bytes":
+    elif spec in ("bytes", "payload"):
         if type(value) is not bytes:
             raise MalformedMessage(f"{name}: expected bytes")
         if name.endswith("digest") and len(value) != digest_size:

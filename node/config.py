@@ -42,7 +42,9 @@ class TlsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class P2PSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     listen: _Listen
     peers: dict[str, str] = {}  # validator name in genesis -> ws://host:port (or wss://)
-    max_frame: _Positive = 8 << 20
+    # Consensus messages carry whole blocks (raw, each once per message), and a NewView carries
+    # the prepared ones of a view change: 16 MiB holds several blocks of genesis' max_block_bytes.
+    max_frame: _Positive = 16 << 20
     queue_limit: _Positive = 4096
     tls: TlsSection | None = None
 
@@ -61,8 +63,8 @@ class ConsensusSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class MempoolSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    max_txs: _Positive = 50_000
-    max_bytes: _Positive = 256 << 20
+    max_txs: _Positive = 20_000  # beyond this, clients get MEMPOOL_FULL (BUSY) and retry
+    max_bytes: _Positive = 64 << 20
 
 
 class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

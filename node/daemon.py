@@ -43,6 +43,8 @@ __all__ = ["Node", "StartupError"]
 TAG_TX = b"t"
 TAG_CONSENSUS = b"c"
 _MAX_HELD = 64
+_RELAY_FRAME_BYTES = 1 << 20  # a relay frame goes out at this size even mid-burst
+_STATE_FRAME_BYTES = 8 << 20  # blocks per state-transfer answer, roughly
 log = logging.getLogger("warrantd")
 
 
@@ -192,6 +194,7 @@ class Node:
             index=self.index, key=self.key, validators=self.validators, chain_id=self.genesis.chain_id,
             genesis_hash=self.genesis.hash(), listen_host=host, listen_port=port, peers=peers,
             on_message=self._on_frame, max_frame=p2p.max_frame, queue_limit=p2p.queue_limit,
+            queue_bytes=2 * p2p.max_frame,
             ssl_server=ssl_server, ssl_client=ssl_client, log=logging.getLogger("warrantd.p2p"),
         )
 
@@ -262,7 +265,7 @@ class Node:
             asyncio.get_running_loop().call_soon(self._flush_relay)
         self._relay_out.append(len(tx.raw).to_bytes(4, "big") + tx.raw)
         self._relay_bytes += len(tx.raw) + 4
-        if self._relay_bytes > self.config.p2p.max_frame // 2:
+        if self._relay_bytes > _RELAY_FRAME_BYTES:
             self._flush_relay()
 
     def _flush_relay(self) -> None:
@@ -412,7 +415,7 @@ class Node:
 
     def _serve_state(self, action: ServeState) -> None:
         entries = []
-        budget = self.config.p2p.max_frame // 4  # payloads travel hex-encoded, with certificates
+        budget = min(_STATE_FRAME_BYTES, self.config.p2p.max_frame // 2)
         for height in range(action.from_seq, action.to_seq + 1):
             entry = self.app.committed_entry(height)
             if entry is None:

@@ -40,7 +40,7 @@ class ChainParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Rules every validator must apply identically."""
 
     max_block_txs: _Positive = 2000
-    max_block_bytes: _Positive = 4 * 1024 * 1024
+    max_block_bytes: _Positive = 2 * 1024 * 1024
     max_tx_ttl_ms: _Positive = 24 * 3600 * 1000  # how far in the future a tx's `expires` may lie
     max_clock_drift_ms: _Positive = 30_000  # how far a proposed block time may lead a backup's clock
     overdue_grace_ms: int = 3 * 24 * 3600 * 1000

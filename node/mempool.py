@@ -34,7 +34,7 @@ class MempoolError(WarrantChainError):
 class VerifiedCache:
     """Bounded memory of (tx id, signature) pairs whose signature has been verified."""
 
-    def __init__(self, limit: int = 200_000) -> None:
+    def __init__(self, limit: int = 100_000) -> None:
         self._seen: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self._limit = limit
 

@@ -91,7 +91,7 @@ class Store:
             # The bloom filter makes "is this transaction id committed?" cheap when it is not
             # (every admission asks); the block cache keeps hot state in memory.
             self._db = plyvel.DB(
-                self.path, create_if_missing=True, bloom_filter_bits=10, lru_cache_size=64 << 20
+                self.path, create_if_missing=True, bloom_filter_bits=10, lru_cache_size=32 << 20
             )
         except (plyvel.Error, OSError) as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
