@@ -112,7 +112,7 @@ listen = "127.0.0.1:{base_port + i}"
 listen = "127.0.0.1:{base_port + 100 + i}"
 
 [consensus]
-tick_ms = 50
+tick_ms = 100
 batch_delay_ms = 5
 view_change_timeout_ms = 2000
 """

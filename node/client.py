@@ -12,6 +12,7 @@ The HTTP transport is aiohttp's client; the node's server side of aiohttp lives 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import secrets
 import time
@@ -216,8 +217,17 @@ class Client:
                 out.append(answer["result"])
         return out
 
-    async def subscribe(self, topic: str, **params: Any) -> AsyncIterator[dict[str, Any]]:
-        """Yield the notifications of one subscription (``blocks``, ``account``, ``warrant``) over /ws."""
+    @contextlib.asynccontextmanager
+    async def subscribe(self, topic: str, **params: Any) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        """Subscribe over /ws to ``blocks``, or an ``account``'s or a ``warrant``'s events.
+
+        The subscription is live when the ``async with`` body starts, so nothing committed after
+        that is missed::
+
+            async with client.subscribe("account", address=a) as events:
+                ... submit ...
+                event = await anext(events)
+        """
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         url = self.url.rsplit("/", 1)[0] + "/ws"
@@ -225,15 +235,20 @@ class Client:
             await ws.send_bytes(codec.encode(
                 {"jsonrpc": "2.0", "id": 1, "method": "subscribe", "params": {"topic": topic, **params}}
             ))
-            async for message in ws:
-                if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                    break
-                data = codec.decode(message.data)
-                if data.get("id") == 1 and "error" in data:
-                    error = data["error"]
-                    raise RpcCallError(error.get("code", -1), error.get("message", ""), error.get("data"))
-                if data.get("method") == "subscription":
-                    yield data["params"]["result"]
+            answer = codec.decode((await ws.receive()).data)
+            if "error" in answer:
+                error = answer["error"]
+                raise RpcCallError(error.get("code", -1), error.get("message", ""), error.get("data"))
+
+            async def notifications() -> AsyncIterator[dict[str, Any]]:
+                async for message in ws:
+                    if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                        return
+                    data = codec.decode(message.data)
+                    if data.get("method") == "subscription":
+                        yield data["params"]["result"]
+
+            yield notifications()
 
     async def submit(self, tx: SignedTx, wait: bool = True, timeout_ms: int = 20_000) -> dict[str, Any]:
         """Submit a signed transaction; with ``wait`` return once it is committed, with its result."""

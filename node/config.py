@@ -56,7 +56,7 @@ class RpcSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class ConsensusSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    tick_ms: _Positive = 50
+    tick_ms: _Positive = 100
     batch_delay_ms: int = 5  # how long the primary waits for more transactions before proposing
     view_change_timeout_ms: _Positive = 2000
     window: _Positive = 100

@@ -242,6 +242,11 @@ class RpcServer:
 
     # ---- events ---------------------------------------------------------------------------------
 
+    @property
+    def wants_events(self) -> bool:
+        """Whether any connection subscribes to an account or a warrant (events cost work to route)."""
+        return any(sub.topic != "blocks" for conn in self._conns for sub in conn.subs.values())
+
     def publish_block(self, block: Mapping[str, Any], events: Sequence[Mapping[str, Any]] = ()) -> None:
         """Notify subscribers of a committed block and its ledger events. Never blocks.
 
