@@ -14,9 +14,10 @@ import msgspec
 from node import codec
 from node.errors import EncodingError, WarrantChainError
 
-__all__ = ["ConfigError", "NodeConfig", "load_config", "parse_listen"]
+__all__ = ["DEFAULT_MAX_FRAME", "ConfigError", "NodeConfig", "load_config", "parse_listen"]
 
 _Positive = Annotated[int, msgspec.Meta(ge=1)]
+DEFAULT_MAX_FRAME = 16 << 20
 _Listen = Annotated[str, msgspec.Meta(pattern=r"^[^:\s]+:\d{1,5}$")]
 
 
@@ -44,7 +45,7 @@ class P2PSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     peers: dict[str, str] = {}  # validator name in genesis -> ws://host:port (or wss://)
     # Consensus messages carry whole blocks (raw, each once per message), and a NewView carries
     # the prepared ones of a view change: 16 MiB holds several blocks of genesis' max_block_bytes.
-    max_frame: _Positive = 16 << 20
+    max_frame: _Positive = DEFAULT_MAX_FRAME
     queue_limit: _Positive = 4096
     tls: TlsSection | None = None
 

@@ -29,6 +29,7 @@ from consensus.messages import (
     signing_bytes,
 )
 from node import crypto
+from node.config import DEFAULT_MAX_FRAME
 from node.daemon import TAG_CONSENSUS, TAG_TX
 from node.genesis import load_genesis
 from node.handshake import encode_message as encode_handshake
@@ -121,7 +122,8 @@ class _TestPeer:
             genesis_hash=genesis.hash(), listen_host="127.0.0.1", listen_port=net.base_port + 3,
             peers={i: f"ws://127.0.0.1:{net.base_port + i}" for i in RUNNING},
             on_message=lambda peer, data: None, on_peer_change=self._changed, log=logging.getLogger("test-peer"),
-            max_frame=16 << 20,  # so that it can send frames over the validators' 8 MiB limit
+            max_frame=2 * DEFAULT_MAX_FRAME,  # so that it can send frames over the validators' limit
+            queue_bytes=8 * DEFAULT_MAX_FRAME,
         )
 
     def _changed(self, peer: int, up: bool) -> None:
@@ -186,11 +188,11 @@ async def test_garbage_after_the_handshake_is_dropped_or_refused(cluster: LocalN
         await asyncio.sleep(0.5)
         assert not peer.downs, f"well-sized binary garbage should be dropped, not cut links: {dict(peer.downs)}"
 
-        # A frame over the validators' 8 MiB limit: they close the link (websockets close 1009),
+        # A frame over the validators' limit: they close the link (websockets close 1009),
         # then dial validator 3 again by themselves.
         for target in RUNNING:
-            assert peer.mesh.send(target, TAG_CONSENSUS + b"\x00" * (8 << 20))
-            TRIED["post-handshake: frame over the 8 MiB limit"] += 1
+            assert peer.mesh.send(target, TAG_CONSENSUS + b"\x00" * DEFAULT_MAX_FRAME)
+            TRIED["post-handshake: frame over the frame limit"] += 1
 
         async def refused_and_relinked() -> bool:
             return all(peer.downs[i] for i in RUNNING) and peer.mesh.connected() >= set(RUNNING)
