@@ -168,7 +168,7 @@ class Application:
             raise DivergenceError(
                 f"block {seq} was certified on parent {header.parent[:16]} / state {header.state_root[:16]}, "
                 f"but this node has {meta.block_hash[:16]} / {meta.state_root[:16]}: its state diverged; "
-                "stop it, restore its data directory from a healthy member, and restart"
+                "keep its data directory for investigation and see docs/OPERATIONS.md (halt)"
             )
         if not all(self._signature_ok(tx) for tx in block.txs):  # only a faulty quorum could commit this
             raise DivergenceError(f"block {seq} was certified with a transaction whose signature is invalid")

@@ -29,7 +29,7 @@ from node import crypto
 from node.application import Application, Committed, DivergenceError
 from node.chain import SignedTx
 from node.config import NodeConfig, parse_listen
-from node.errors import ChainError, CryptoError, WarrantChainError
+from node.errors import ChainError, CryptoError, StoreError, WarrantChainError
 from node.genesis import Genesis, load_genesis
 from node.ledger.genesis import genesis_state
 from node.ledger.payloads import check_payload
@@ -113,7 +113,6 @@ class Node:
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = asyncio.Event()
         self.failure: str | None = None
-        self.commit_latency: list[float] = []
 
     # -- construction ---------------------------------------------------------------------------
 
@@ -206,6 +205,7 @@ class Node:
         try:
             server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=self.config.path(tls.ca))
             server.load_cert_chain(self.config.path(tls.cert), self.config.path(tls.key))
+            server.verify_mode = ssl.CERT_REQUIRED  # mutual TLS: dialers show a consortium certificate too
             client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.config.path(tls.ca))
             client.check_hostname = False  # identity comes from the genesis-key handshake
             client.load_cert_chain(self.config.path(tls.cert), self.config.path(tls.key))
@@ -341,10 +341,15 @@ class Node:
             await asyncio.sleep(period)
             if self.failure is not None:
                 return
-            self.replica.note_pending(len(self.mempool) > 0)
-            self.replica.tick()
-            self._pump()
-            self._maybe_propose()
+            try:
+                self.replica.note_pending(len(self.mempool) > 0)
+                self.replica.tick()
+                self._pump()
+                self._maybe_propose()
+            except Exception as exc:  # a bug must stop the node loudly, not stop its clock quietly
+                log.exception(kv("tick-failed", error=exc))
+                self._fail(f"internal error: {exc!r}")
+                return
 
     # -- proposing ------------------------------------------------------------------------------
 
@@ -374,7 +379,11 @@ class Node:
                 break
             records = {a.key: a.value for a in actions if isinstance(a, Persist)}
             if records:
-                self.store.put_consensus(records)
+                try:
+                    self.store.put_consensus(records)
+                except StoreError as exc:  # nothing of this batch may be sent unpersisted
+                    self._fail(str(exc))
+                    return
             for action in actions:
                 if isinstance(action, Deliver):
                     if not self._deliver(action):
@@ -400,7 +409,7 @@ class Node:
         started = time.perf_counter()
         try:
             committed = self.app.deliver(action.seq, action.digest, action.payload, action.certificate)
-        except DivergenceError as exc:
+        except (DivergenceError, StoreError) as exc:
             self._fail(str(exc))
             return False
         log.info(kv("committed", height=action.seq, txs=len(committed.block.txs), ms=round((time.perf_counter() - started) * 1000, 1)))

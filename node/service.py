@@ -11,6 +11,8 @@ import asyncio
 import logging
 import re
 import signal
+import sys
+import time
 from typing import Any
 
 from node import codec
@@ -63,6 +65,8 @@ class NodeService:
         self.metrics = metrics
         self.rpc: RpcServer | None = None
         node.on_commit.append(self._on_commit)
+        metrics.height.set(node.store.meta.height)
+        metrics.view.set(node.replica.view)
 
     # -- events and metrics ---------------------------------------------------------------------
 
@@ -72,6 +76,11 @@ class NodeService:
         metrics.height.set(block.height)
         metrics.view.set(self.node.replica.view)
         metrics.txs_committed.inc(by=len(block.txs))
+        metrics.peers.set(len(self.node.mesh.connected()))
+        metrics.mempool_size.set(len(self.node.mempool))
+        metrics.in_sync.set(1)
+        if block.txs:  # a block's time is when its primary proposed it
+            metrics.commit_latency.observe(max(0.0, time.time() - block.header.time_ms / 1000))
         routed = self.rpc is not None and self.rpc.wants_events
         events: list[dict[str, Any]] = [event_routing(e) for e in committed.outcome.housekeeping] if routed else []
         for tx, raw in zip(block.txs, committed.outcome.results):
@@ -205,7 +214,7 @@ async def run_node(config: NodeConfig) -> int:
         node = Node(config)
     except StoreError as exc:
         log.error(kv("startup-failed", error=exc))
-        print(f"warrantd: {exc}")
+        print(f"warrantd: {exc}", file=sys.stderr)
         return 2
     metrics = Metrics()
     service = NodeService(node, metrics)
@@ -216,8 +225,14 @@ async def run_node(config: NodeConfig) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await node.start()
-    await rpc.start()
+    try:
+        await node.start()
+        await rpc.start()
+    except OSError as exc:  # typically a listen address already in use
+        print(f"warrantd: cannot listen ({exc.strerror or exc}); check p2p.listen and rpc.listen", file=sys.stderr)
+        await rpc.stop()
+        await node.stop()
+        return 2
     print(f"{config.node.name} rpc=http://{host}:{rpc.port}/rpc height={node.store.meta.height}", flush=True)
     waiter = asyncio.create_task(node.stopped())
     stopper = asyncio.create_task(stop.wait())

@@ -20,6 +20,7 @@ of blocks and metadata that agrees with them, never half a block.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Annotated
@@ -192,7 +193,7 @@ class Store:
         )
         key = _h(height)
         prefix = b'{"height":' + str(height).encode() + b',"index":'
-        with self._db.write_batch(sync=True) as batch:
+        with self._writing(f"block {height}"), self._db.write_batch(sync=True) as batch:
             batch.put(_BLOCK + key, block.raw)
             batch.put(_HASH + block.hash, key)
             batch.put(_CERT + key, certificate.encode())
@@ -202,6 +203,14 @@ class Store:
             batch.put(_META, codec.encode(new_meta))
         self._meta = new_meta
         return new_meta
+
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """Turn LevelDB's write failures (disk full, I/O error) into a StoreError naming ``what``."""
+        try:
+            yield
+        except plyvel.Error as exc:
+            raise StoreError(f"cannot write {what} to {self.path}: {exc}") from None
 
     @staticmethod
     def _put_state(batch: plyvel.WriteBatch, writes: Mapping[bytes, bytes | None]) -> None:
@@ -256,7 +265,7 @@ class Store:
 
     def put_consensus(self, records: Mapping[bytes, bytes | None]) -> None:
         """Durably apply the replica's Persist records (before its messages are sent)."""
-        with self._db.write_batch(sync=True) as batch:
+        with self._writing("the consensus record"), self._db.write_batch(sync=True) as batch:
             for key, value in records.items():
                 if value is None:
                     batch.delete(_CONSENSUS + key)

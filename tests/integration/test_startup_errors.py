@@ -1,0 +1,86 @@
+"""`warrantd start` refuses bad setups with a clear message and exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from node import crypto
+from node.cli_daemon import write_localnet
+from node.localnet import ROOT, free_base_port
+
+
+def _start(config: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli_daemon", "start", "--config", str(config)],
+        capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture()
+def network(tmp_path: Path) -> Path:
+    write_localnet(tmp_path, 4, free_base_port(4))
+    return tmp_path
+
+
+def _assert_refused(result: subprocess.CompletedProcess[str], fragment: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert fragment in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_config(tmp_path: Path) -> None:
+    _assert_refused(_start(tmp_path / "nope.toml"), "cannot read config file")
+
+
+def test_config_with_a_wrong_field(network: Path) -> None:
+    config = network / "v0.toml"
+    config.write_text(config.read_text().replace("[consensus]", "[consensus]\nspeed = 11"))
+    _assert_refused(_start(config), "unknown field `speed`")
+
+
+def test_missing_key_file(network: Path) -> None:
+    (network / "v0.pem").unlink()
+    _assert_refused(_start(network / "v0.toml"), "cannot read key file")
+
+
+def test_key_that_is_not_a_validator(network: Path) -> None:
+    (network / "v0.pem").unlink()
+    crypto.save_key(network / "v0.pem", crypto.generate_key())
+    _assert_refused(_start(network / "v0.toml"), "is not a validator in genesis")
+
+
+def test_broken_genesis(network: Path) -> None:
+    (network / "genesis.json").write_text('{"chain_id": "x"}')
+    _assert_refused(_start(network / "v0.toml"), "missing required field")
+
+
+def test_data_directory_of_another_chain(network: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    other = tmp_path_factory.mktemp("other")
+    write_localnet(other, 4, free_base_port(4), chain_id="another-chain")
+    # Give v0 of the first network the data directory of a node of the other chain.
+    from node.cli_daemon import main  # noqa: F401  (the package must import cleanly)
+    from node.genesis import load_genesis
+    from node.ledger.genesis import genesis_state
+    from node.store import Store
+
+    genesis = load_genesis(other / "genesis.json")
+    with Store(network / "data" / "v0") as store:
+        writes, root = genesis_state(genesis)
+        store.init_genesis(genesis.chain_id, genesis.hash(), writes, root, root)
+    _assert_refused(_start(network / "v0.toml"), "belongs to chain 'another-chain'")
+
+
+def test_listen_address_in_use(network: Path) -> None:
+    config = network / "v0.toml"
+    rpc_port = int(config.read_text().split("[rpc]")[1].split(":")[1].split('"')[0])
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", rpc_port))
+        blocker.listen()
+        _assert_refused(_start(config), "cannot listen")
