@@ -329,6 +329,10 @@ def encode_message(msg: Message) -> bytes:
     blobs: dict[bytes, int] = {}
     body = _enc(msg, type(msg), blobs)
     body["type"] = type(msg).__name__
+    return _frame(body, blobs)
+
+
+def _frame(body: dict[str, Any], blobs: dict[bytes, int]) -> bytes:
     text = _canonical(body)
     if not blobs:
         return text
@@ -336,6 +340,29 @@ def encode_message(msg: Message) -> bytes:
     for blob in blobs:  # dicts keep insertion order: index order
         parts += [_LEN.pack(len(blob)), blob]
     return b"".join(parts)
+
+
+def pack(fields: dict[str, tuple[Any, Any]]) -> bytes:
+    """Frame ``{name: (value, spec)}`` like a wire message (JSON, then each distinct payload once
+    as a raw blob); ``None`` values stay null. Used for the persisted record, so a slot's block is
+    stored once, not hex-encoded in both its pre-prepare and its prepared proof."""
+    blobs: dict[bytes, int] = {}
+    body = {name: None if value is None else _enc(value, spec, blobs) for name, (value, spec) in fields.items()}
+    return _frame(body, blobs)
+
+
+def unpack(data: bytes) -> tuple[Any, list[bytes]]:
+    """The JSON body and the blobs of :func:`pack`'s bytes; raises :class:`MalformedMessage`."""
+    text, blobs = _split_blobs(bytes(data))
+    try:
+        return json.loads(text), blobs or []
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedMessage(f"not JSON: {exc}") from None
+
+
+def unpack_value(data: Any, spec: Any, blobs: list[bytes]) -> Any:
+    """Decode one field of :func:`unpack`'s body (``spec`` as in :func:`pack`)."""
+    return None if data is None else _dec(data, spec, blobs)
 
 
 def _split_blobs(data: bytes) -> tuple[bytes, list[bytes] | None]:

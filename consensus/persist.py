@@ -37,7 +37,10 @@ from consensus.messages import (
     PrePrepare,
     PreparedProof,
     from_jsonable,
+    pack,
     to_jsonable,
+    unpack,
+    unpack_value,
 )
 
 __all__ = [
@@ -94,10 +97,10 @@ class SlotRecord:
     proof: PreparedProof | None
 
     def encode(self) -> bytes:
-        return _dumps({
-            "view": self.view,
-            "pre_prepare": None if self.pre_prepare is None else to_jsonable(self.pre_prepare),
-            "proof": None if self.proof is None else to_jsonable(self.proof),
+        return pack({
+            "view": (self.view, "int"),
+            "pre_prepare": (self.pre_prepare, PrePrepare),
+            "proof": (self.proof, PreparedProof),
         })
 
 
@@ -107,6 +110,13 @@ Record = Union[ViewRecord, CheckpointRecord, SlotRecord]
 def decode_record(key: bytes, value: bytes) -> Record:
     """Inverse of ``record.encode()`` for the record stored under ``key``."""
     try:
+        if key.startswith(SLOT_PREFIX):
+            body, blobs = unpack(value)
+            return SlotRecord(
+                unpack_value(body["view"], "int", blobs),
+                unpack_value(body["pre_prepare"], PrePrepare, blobs),
+                unpack_value(body["proof"], PreparedProof, blobs),
+            )
         body = json.loads(value)
         if key == KEY_VIEW:
             return ViewRecord(int(body["view"]), bool(body["active"]))
@@ -115,13 +125,6 @@ def decode_record(key: bytes, value: bytes) -> Record:
                 int(body["seq"]),
                 bytes.fromhex(body["digest"]),
                 tuple(from_jsonable(Checkpoint, c) for c in body["proof"]),
-            )
-        if key.startswith(SLOT_PREFIX):
-            pp, proof = body["pre_prepare"], body["proof"]
-            return SlotRecord(
-                int(body["view"]),
-                None if pp is None else from_jsonable(PrePrepare, pp),
-                None if proof is None else from_jsonable(PreparedProof, proof),
             )
     except (ValueError, KeyError, TypeError, MalformedMessage) as exc:
         raise MalformedMessage(f"corrupt persisted record {key!r}: {exc}") from None

@@ -30,7 +30,7 @@ from node.store import Store
 __all__ = ["NULL_DIGEST", "DivergenceError", "Committed", "Application"]
 
 NULL_DIGEST = hashlib.sha256(b"").digest()
-_DECODED_CACHE = 4  # proposals in flight whose decoding is reused by digest/validate/deliver
+_DECODED_CACHE = 2  # proposals in flight whose decoding is reused by digest/validate/deliver
 
 
 class DivergenceError(WarrantChainError):

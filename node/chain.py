@@ -82,13 +82,14 @@ class TxEnvelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class SignedTx:
     """A decoded transaction with its derived bytes computed once (id, canonical bytes)."""
 
-    __slots__ = ("body", "body_bytes", "id", "pubkey", "sig", "raw")
+    # The signed bytes are not kept: a node holds thousands of these, and re-encoding the body for
+    # the one verification each gets costs about a microsecond.
+    __slots__ = ("body", "id", "pubkey", "sig", "raw")
 
     def __init__(self, body: TxBody, pubkey: bytes, sig: bytes) -> None:
         codec.check_value(body.payload, "$.body.payload")
         self.body = body
-        self.body_bytes = codec.encode(body)
-        self.id: bytes = hashlib.sha256(self.body_bytes).digest()
+        self.id: bytes = hashlib.sha256(codec.encode(body)).digest()
         self.pubkey = pubkey
         self.sig = sig
         self.raw: bytes = codec.encode(self.envelope())
@@ -96,6 +97,11 @@ class SignedTx:
     @property
     def id_hex(self) -> str:
         return self.id.hex()
+
+    @property
+    def body_bytes(self) -> bytes:
+        """The canonical body: what the signature covers and the id hashes."""
+        return codec.encode(self.body)
 
     def envelope(self) -> TxEnvelope:
         return TxEnvelope(body=self.body, pubkey=self.pubkey.hex(), sig=self.sig.hex())

@@ -64,8 +64,8 @@ class ConsensusSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class MempoolSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    max_txs: _Positive = 20_000  # beyond this, clients get MEMPOOL_FULL (BUSY) and retry
-    max_bytes: _Positive = 64 << 20
+    max_txs: _Positive = 10_000  # beyond this, clients get MEMPOOL_FULL (BUSY) and retry
+    max_bytes: _Positive = 32 << 20
 
 
 class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -283,7 +283,7 @@ class Node:
                 log.info(kv("relay-malformed", peer=peer, offset=offset))
                 return
             try:
-                _, new = self.mempool.add(body[offset + 4 : offset + 4 + size], now)
+                _, new = self.mempool.add(body[offset + 4 : offset + 4 + size], now, relayed=True)
             except MempoolError as exc:
                 log.debug(kv("relay-refused", peer=peer, code=exc.code))
             else:

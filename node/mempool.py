@@ -21,6 +21,8 @@ from node.errors import ChainError, WarrantChainError
 
 __all__ = ["MempoolError", "Mempool", "VerifiedCache"]
 
+_RELAY_HEADROOM = 2
+
 
 class MempoolError(WarrantChainError):
     """A transaction was not admitted; ``code`` is stable (docs/PROTOCOL.md lists them)."""
@@ -34,7 +36,7 @@ class MempoolError(WarrantChainError):
 class VerifiedCache:
     """Bounded memory of (tx id, signature) pairs whose signature has been verified."""
 
-    def __init__(self, limit: int = 100_000) -> None:
+    def __init__(self, limit: int = 50_000) -> None:
         self._seen: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self._limit = limit
 
@@ -82,8 +84,13 @@ class Mempool:
     def size_bytes(self) -> int:
         return self._bytes
 
-    def add(self, data: bytes | SignedTx, now_ms: int) -> tuple[SignedTx, bool]:
-        """Admit a transaction; returns it and whether it is new. Raises MempoolError otherwise."""
+    def add(self, data: bytes | SignedTx, now_ms: int, relayed: bool = False) -> tuple[SignedTx, bool]:
+        """Admit a transaction; returns it and whether it is new. Raises MempoolError otherwise.
+
+        A transaction relayed by a peer was admitted by that peer already; it gets headroom above
+        the limits clients see, so that the primary does not turn away what its peers accepted
+        (a client's dependent transactions would then commit out of order).
+        """
         try:
             tx = data if isinstance(data, SignedTx) else decode_tx(data)
         except ChainError as exc:
@@ -108,7 +115,8 @@ class Mempool:
             raise MempoolError(getattr(exc, "code", "INVALID_PAYLOAD"), str(exc)) from None
         if self._is_committed(tx.id):
             raise MempoolError("TX_ALREADY_COMMITTED", f"transaction {tx.id_hex} is already committed (replay)")
-        if len(self._txs) >= self.max_txs or self._bytes + len(tx.raw) > self.max_bytes:
+        headroom = _RELAY_HEADROOM if relayed else 1
+        if len(self._txs) >= self.max_txs * headroom or self._bytes + len(tx.raw) > self.max_bytes * headroom:
             raise MempoolError("MEMPOOL_FULL", "mempool is full; retry after the next blocks commit")
         try:
             self.cache.check(tx)

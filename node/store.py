@@ -41,7 +41,7 @@ _CERT = b"c"
 _TX = b"t"
 _STATE = b"s"
 _CONSENSUS = b"x"
-_DECODED_BLOCKS = 4
+_DECODED_BLOCKS = 2
 _Hex32 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
 
 
@@ -94,7 +94,7 @@ class Store:
             # The bloom filter makes "is this transaction id committed?" cheap when it is not
             # (every admission asks); the block cache keeps hot state in memory.
             self._db = plyvel.DB(
-                self.path, create_if_missing=True, bloom_filter_bits=10, lru_cache_size=32 << 20
+                self.path, create_if_missing=True, bloom_filter_bits=10, lru_cache_size=16 << 20
             )
         except (plyvel.Error, OSError) as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from None

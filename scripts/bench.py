@@ -207,6 +207,7 @@ class Run:
         self.start = 0.0
         self.stop_at = 0.0
         self.watching = asyncio.Event()
+        self.busy_retries = 0
 
     async def watch_blocks(self) -> None:
         async with Client(self.urls[0], timeout=3600) as client, client.subscribe("blocks") as blocks:
@@ -229,13 +230,25 @@ class Run:
                         await asyncio.sleep(next_send - now)
                     next_send += interval
                 chunk = stream[offset : offset + self.batch]
-                sent = time.monotonic()
-                answers = await client.batch([("tx_submit", {"tx": codec.decode(tx.raw)}) for tx in chunk])
-                for tx, answer in zip(chunk, answers):
-                    if isinstance(answer, RpcCallError):
-                        self.refused[answer.reason or str(answer.code)] += 1
-                    else:
-                        self.sent_at[tx.id] = sent
+                while chunk and time.monotonic() < self.stop_at:
+                    sent = time.monotonic()
+                    answers = await client.batch([("tx_submit", {"tx": codec.decode(tx.raw)}) for tx in chunk])
+                    busy = []
+                    for tx, answer in zip(chunk, answers):
+                        if isinstance(answer, RpcCallError):
+                            # A client retries what a full node turned away. A node handles a
+                            # batch in order without draining in between, so once one is turned
+                            # away the rest are too, and each chain keeps its order.
+                            if answer.reason == "MEMPOOL_FULL":
+                                busy.append(tx)
+                            else:
+                                self.refused[answer.reason or str(answer.code)] += 1
+                        else:
+                            self.sent_at[tx.id] = sent
+                    if busy:
+                        self.busy_retries += len(busy)
+                        await asyncio.sleep(0.05)
+                    chunk = busy
 
     async def progress(self) -> None:
         while True:
@@ -328,6 +341,7 @@ def report(args: argparse.Namespace, run: Run, landed: dict[str, Any], cpu: dict
             "mean": round(statistics.fmean(latencies), 3) if latencies else None,
         },
         "refused_at_submission": dict(run.refused),
+        "busy_retries": run.busy_retries,
         "failed_at_execution": dict(landed["failed"]),
         "cpu_s_per_committed_tx": {k: round(v / max(1, committed) * 1e3, 3) for k, v in cpu.items()},
         "cpu_unit": "ms",
@@ -350,6 +364,7 @@ def print_table(result: dict[str, Any]) -> None:
         ("submitted / committed / lost", f"{result['submitted']:,} / {result['committed']:,} / {result['lost']:,}"),
         ("latency p50 / p95 / p99", f"{lat['p50']} / {lat['p95']} / {lat['p99']} s"),
         ("refused at submission", result["refused_at_submission"] or "none"),
+        ("retried after MEMPOOL_FULL", f"{result['busy_retries']:,}"),
         ("failed at execution", result["failed_at_execution"] or "none"),
         ("CPU ms per committed tx", result["cpu_s_per_committed_tx"]),
         ("max node RSS", f"{result['max_node_rss_mb']} MB"),

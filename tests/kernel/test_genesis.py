@@ -32,7 +32,7 @@ def test_load_and_hash(tmp_path, validator_keys) -> None:
     path.write_bytes(codec.canonical(doc))
     genesis = load_genesis(path)
     assert genesis.validator_set().quorum == 3
-    assert genesis.params.checkpoint_interval == 50
+    assert genesis.params.checkpoint_interval == 10
     # The hash is of the canonical form, so key order and white space in the file do not matter.
     import json
 
