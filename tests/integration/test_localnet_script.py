@@ -47,8 +47,12 @@ def test_localnet_starts_serves_and_stops_every_node_on_ctrl_c(tmp_path: Path) -
         assert "all validators stopped" in rest
         assert _pids_of(directory) == [], "a validator outlived scripts/localnet"
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
+        if proc.poll() is None:  # a failed assertion: let localnet stop its validators first
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(30)
         for pid in _pids_of(directory):
             subprocess.run(["kill", "-9", pid])
