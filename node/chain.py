@@ -136,6 +136,7 @@ def sign_tx(key: crypto.SigningKey, body: TxBody | dict[str, Any]) -> SignedTx:
     if isinstance(body, dict):
         codec.check_value(body)
         body = _convert(body, TxBody)
+    assert isinstance(body, TxBody)
     return SignedTx(body, key.public_key.raw, key.sign(codec.encode(body)))
 
 
@@ -235,7 +236,7 @@ def make_block(
 def decode_block(data: bytes) -> Block:
     """Decode a block and check that its transactions match the header's count and root."""
     try:
-        wire = codec.decode(data, _BlockWire)
+        wire: _BlockWire = codec.decode(data, _BlockWire)
         txs = [tx_from_envelope(envelope) for envelope in wire.txs]
     except EncodingError as exc:
         raise ChainError(f"malformed block: {exc}") from None

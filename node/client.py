@@ -176,7 +176,7 @@ class Client:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise RpcCallError(-1, f"cannot reach {self.url}: {exc or type(exc).__name__}") from None
         try:
-            answer = codec.decode(body)
+            answer: dict[str, Any] = codec.decode(body)
         except WarrantChainError:
             raise RpcCallError(-1, f"{self.url} answered HTTP {response.status} with a non-JSON body") from None
         if "error" in answer:
@@ -200,7 +200,7 @@ class Client:
                 self.url, data=codec.encode(request), headers={"Content-Type": "application/json"}
             ) as response:
                 body = await response.read()
-            answers = codec.decode(body)
+            answers: Any = codec.decode(body)
         except (aiohttp.ClientError, TimeoutError, OSError, WarrantChainError) as exc:
             raise RpcCallError(-1, f"batch to {self.url} failed: {exc or type(exc).__name__}") from None
         if not isinstance(answers, list):
@@ -235,7 +235,7 @@ class Client:
             await ws.send_bytes(codec.encode(
                 {"jsonrpc": "2.0", "id": 1, "method": "subscribe", "params": {"topic": topic, **params}}
             ))
-            answer = codec.decode((await ws.receive()).data)
+            answer: dict[str, Any] = codec.decode((await ws.receive()).data)
             if "error" in answer:
                 error = answer["error"]
                 raise RpcCallError(error.get("code", -1), error.get("message", ""), error.get("data"))
@@ -244,7 +244,7 @@ class Client:
                 async for message in ws:
                     if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                         return
-                    data = codec.decode(message.data)
+                    data: dict[str, Any] = codec.decode(message.data)
                     if data.get("method") == "subscription":
                         yield data["params"]["result"]
 

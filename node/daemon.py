@@ -423,7 +423,7 @@ class Node:
         return True
 
     def _serve_state(self, action: ServeState) -> None:
-        entries = []
+        entries: list[StateEntry] = []
         budget = min(_STATE_FRAME_BYTES, self.config.p2p.max_frame // 2)
         for height in range(action.from_seq, action.to_seq + 1):
             entry = self.app.committed_entry(height)

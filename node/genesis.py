@@ -70,7 +70,7 @@ class Genesis(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 def parse_genesis(data: bytes | str, source: str = "genesis") -> Genesis:
     """Decode and check a genesis document; raises ChainError naming what is wrong."""
     try:
-        genesis = codec.decode(data, Genesis)
+        genesis: Genesis = codec.decode(data, Genesis)
     except EncodingError as exc:
         raise ChainError(f"{source}: {exc}") from None
     check_chain_id(genesis.chain_id)

@@ -86,7 +86,7 @@ class NodeService:
         for tx, raw in zip(block.txs, committed.outcome.results):
             if raw.endswith(b'"ok":true}') and not routed:
                 continue  # the common case, without decoding the result
-            result = codec.decode(raw)
+            result: dict[str, Any] = codec.decode(raw)
             if not result["ok"]:
                 metrics.txs_rejected.inc(result["code"])
             elif routed:

@@ -75,7 +75,8 @@ class StateReader:
         self._db = db
 
     def get(self, key: bytes) -> bytes | None:
-        return self._db.get(_STATE + key)
+        value: bytes | None = self._db.get(_STATE + key)
+        return value
 
     def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Keys (without the store's prefix) and values under ``prefix``, in key order."""
@@ -252,7 +253,8 @@ class Store:
         return None if raw is None else Certificate.decode(raw)
 
     def certificate_bytes(self, height: int) -> bytes | None:
-        return self._db.get(_CERT + _h(height))
+        value: bytes | None = self._db.get(_CERT + _h(height))
+        return value
 
     def tx_location(self, tx_id: bytes) -> TxLocation | None:
         raw = self._db.get(_TX + tx_id)
