@@ -69,6 +69,23 @@ def cmd_genesis(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Check a genesis file and print what every member must compare out of band."""
+    from node.genesis import load_genesis
+
+    genesis = load_genesis(args.genesis)
+    validators = genesis.validator_set()
+    print(json.dumps({
+        "chain_id": genesis.chain_id,
+        "genesis_hash": genesis.hash().hex(),
+        "validators": [v.name for v in genesis.validators],
+        "tolerates_faulty": validators.f,
+        "admins": [a.name for a in genesis.admins],
+        "accounts": len(genesis.accounts),
+    }, indent=2))
+    return 0
+
+
 def write_localnet(directory: Path, count: int, base_port: int, chain_id: str = "warrant-local") -> list[Path]:
     """Keys, genesis and configs for ``count`` validators on 127.0.0.1; returns the config paths.
 
@@ -158,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-ms", type=int, default=0, help="genesis time (default: now)")
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_genesis)
+
+    p = sub.add_parser("inspect-genesis", help="check a genesis file and print its hash, chain id and members")
+    p.add_argument("genesis", type=Path)
+    p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("localnet", help="write keys, genesis and configs for a local test network")
     p.add_argument("--dir", required=True)

@@ -84,3 +84,25 @@ def test_listen_address_in_use(network: Path) -> None:
         blocker.bind(("127.0.0.1", rpc_port))
         blocker.listen()
         _assert_refused(_start(config), "cannot listen")
+
+
+def test_inspect_genesis_prints_the_hash_members_compare(network: Path) -> None:
+    import json
+
+    from node.genesis import load_genesis
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "node.cli_daemon", "inspect-genesis", str(network / "genesis.json")],
+        capture_output=True, text=True, timeout=30, env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["genesis_hash"] == load_genesis(network / "genesis.json").hash().hex()
+    assert shown["validators"] == ["v0", "v1", "v2", "v3"] and shown["tolerates_faulty"] == 1
+    (network / "genesis.json").write_text("{}")
+    broken = subprocess.run(
+        [sys.executable, "-m", "node.cli_daemon", "inspect-genesis", str(network / "genesis.json")],
+        capture_output=True, text=True, timeout=30, env=env,
+    )
+    _assert_refused(broken, "missing required field")
