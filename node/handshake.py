@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 import os
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 

@@ -103,6 +103,7 @@ class LocalNet:
     def _end(self, index: int, sig: int, timeout: float = 10.0) -> None:
         proc = self.procs.pop(index, None)
         if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)  # a test may have paused it; a paused process can't stop
             proc.send_signal(sig)
             try:
                 proc.wait(timeout)

@@ -86,23 +86,21 @@ def handle_approve_financing(ex: Exec, p: payloads.WarrantRef) -> None:
             advance=financing.advance, holder=warrant.holder)
 
 
-def handle_reject_financing(ex: Exec, p: payloads.WarrantRef) -> None:
+def _close_financing(ex: Exec, wid: str, current: str, new: str, history: str, event: str) -> None:
+    """The financier ends a financing record in status ``current``: it becomes ``new``."""
     require_sender(ex, "financier")
-    warrant = _load_request(ex, p.warrant, "requested")
+    warrant = _load_request(ex, wid, current)
     financing = warrant.financing
     assert financing is not None
-    financing.status = "rejected"
-    record(ex, warrant, "financing_reject", ex.sender, warrant.holder, 0)
+    financing.status = new
+    record(ex, warrant, history, ex.sender, warrant.holder, 0)
     save_warrant(ex.state, warrant)
-    ex.emit("financing_rejected", warrant=warrant.id, financier=ex.sender)
+    ex.emit(event, warrant=warrant.id, financier=ex.sender)
+
+
+def handle_reject_financing(ex: Exec, p: payloads.WarrantRef) -> None:
+    _close_financing(ex, p.warrant, "requested", "rejected", "financing_reject", "financing_rejected")
 
 
 def handle_release_pledge(ex: Exec, p: payloads.WarrantRef) -> None:
-    require_sender(ex, "financier")
-    warrant = _load_request(ex, p.warrant, "pledged")
-    financing = warrant.financing
-    assert financing is not None
-    financing.status = "released"
-    record(ex, warrant, "pledge_release", ex.sender, warrant.holder, 0)
-    save_warrant(ex.state, warrant)
-    ex.emit("pledge_released", warrant=warrant.id, financier=ex.sender)
+    _close_financing(ex, p.warrant, "pledged", "released", "pledge_release", "pledge_released")

@@ -5,8 +5,6 @@ so the cluster commits; every test checks that what is committed did not change 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,9 +26,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNet]:
         asyncio.run(net.wait_ready(RUNNING, timeout=60))
         yield net
     finally:
-        for proc in list(net.procs.values()):
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGCONT)
         net.stop_all()
 
 

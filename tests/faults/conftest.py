@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import AsyncIterator
 
 import pytest
@@ -23,9 +21,6 @@ async def idle_net(tmp_path) -> AsyncIterator[LocalNet]:
     try:
         yield cluster
     finally:
-        for proc in list(cluster.procs.values()):
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGCONT)
         cluster.stop_all()
 
 

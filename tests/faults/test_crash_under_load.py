@@ -22,6 +22,15 @@ async def _primary(net: LocalNet) -> int:
     return max(views) % net.count
 
 
+async def _crash_and_restart(net: LocalNet, load: Load, index: int, who: str) -> None:
+    """kill -9 validator ``index`` under load; commits go on without it and after its return."""
+    net.kill(index)
+    await load.wait_commits(15, 30, f"with {who} dead")
+    net.start(index)
+    await net.wait_ready(timeout=30)
+    await load.wait_commits(5, 30, f"after {who} restarted")
+
+
 @pytest.mark.timeout(150)
 async def test_kill_random_node_then_primary_under_load_loses_nothing(net: LocalNet, admin: Wallet) -> None:
     rng = random.Random(SEED)
@@ -31,20 +40,11 @@ async def test_kill_random_node_then_primary_under_load_loses_nothing(net: Local
         await load.wait_commits(15, 30, "before any fault")
 
         victim = rng.randrange(net.count)
-        net.kill(victim)
-        print(f"\nseed {SEED}: kill -9 v{victim} (random) after {len(load.committed)} commits")
-        await load.wait_commits(15, 30, f"with v{victim} dead")
-        net.start(victim)
-        await net.wait_ready(timeout=30)
-        await load.wait_commits(5, 30, f"after v{victim} restarted")
-
+        print(f"\nseed {SEED}: kill -9 v{victim} (random)")
+        await _crash_and_restart(net, load, victim, f"v{victim}")
         primary = await _primary(net)
-        net.kill(primary)
-        print(f"kill -9 v{primary} (the primary) after {len(load.committed)} commits")
-        await load.wait_commits(15, 30, f"with the primary v{primary} dead")
-        net.start(primary)
-        await net.wait_ready(timeout=30)
-        await load.wait_commits(5, 30, f"after v{primary} restarted")
+        print(f"kill -9 v{primary} (the primary)")
+        await _crash_and_restart(net, load, primary, f"the primary v{primary}")
     finally:
         await load.stop()
 

@@ -85,6 +85,6 @@ async def test_impostors_and_junk_are_refused_and_the_cluster_keeps_committing(n
     statuses = await net.wait_height(max(r["height"] for r in results), timeout=20)
     assert all(s["peers"] == 3 for s in statuses.values()), "validator links were not disturbed"
     assert genesis.chain_id == "warrant-local"
-    log = net.log_path(3).read_text()
+    refusals = [line for line in net.log_path(3).read_text().splitlines() if "refused 127.0.0.1" in line]
     for reason in ("bad-signature", "unknown-index", "chain-id", "malformed"):
-        assert f"refused 127.0.0.1" in log and reason in log, f"refusal for {reason} is logged"
+        assert any(reason in line for line in refusals), f"no log line for a refusal with reason {reason}"

@@ -147,7 +147,7 @@ async def test_client_not_reading_its_answers_is_dropped(client: Client, metrics
         await asyncio.sleep(0)
     else:
         raise AssertionError("never dropped")
-    while (message := await ws.ws.receive(timeout=5)).type == aiohttp.WSMsgType.TEXT:
+    while (await ws.ws.receive(timeout=5)).type == aiohttp.WSMsgType.TEXT:
         pass
     assert ws.ws.close_code == 1008
 
