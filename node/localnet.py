@@ -34,11 +34,25 @@ def _port_free(port: int) -> bool:
     return True
 
 
+def _port_range() -> tuple[int, int]:
+    """The ports clusters may use: ``WARRANTCHAIN_PORT_RANGE=LO-HI`` (default 20000-60000).
+
+    Two suites run side by side on one machine each get their own range, so neither dials the
+    other's nodes."""
+    spec = os.environ.get("WARRANTCHAIN_PORT_RANGE", "")
+    try:
+        lo, hi = (int(part) for part in spec.split("-"))
+    except ValueError:
+        return 20000, 60000
+    return (lo, hi) if 1024 <= lo and lo + 400 <= hi <= 65535 else (20000, 60000)
+
+
 def free_base_port(count: int, rnd: random.Random | None = None) -> int:
     """A base port B such that B..B+count-1 (p2p) and B+100.. (RPC) are free on 127.0.0.1."""
     rnd = rnd or random.Random()
+    lo, hi = _port_range()
     for _ in range(200):
-        base = rnd.randrange(20000, 60000, 200)
+        base = rnd.randrange(lo, hi - 200, 200)
         if all(_port_free(base + i) and _port_free(base + 100 + i) for i in range(count)):
             return base
     raise RuntimeError("no free port range found on 127.0.0.1")
