@@ -1,4 +1,18 @@
-"""Trade documents anchored by business key, and the allocation of their totals to issuances."""
+"""Trade documents: anchored by a party under their canonical business key, confirmed by their
+debtor (确权), disputed by the regulator, and allocated to issuances.
+
+Life of a document (docs/LEDGER.md, "Documents")::
+
+    anchor by the seller ──> unconfirmed ──confirm (buyer)──> confirmed ──> backs issuances
+    anchor by the buyer  ──────────────────────────────────> confirmed
+    any time: dispute (regulator; or the buyer while unconfirmed) ──> disputed: backs nothing new
+              undispute (regulator; or the buyer withdrawing its own) ──> as before
+
+The rules that stop one invoice backing two financings: one canonical business key is one
+document (node.ledger.keys), one file hash is one document, only a party anchors, and an issuance
+allocates only from a confirmed, undisputed document whose debtor is the issuer and whose
+creditor is the payee.
+"""
 
 from __future__ import annotations
 
@@ -7,29 +21,67 @@ from collections.abc import Sequence
 from node.ledger import model, payloads
 from node.ledger.context import Exec
 from node.ledger.errors import Code
-from node.ledger.model import Allocation, Document
-from node.ledger.rules import fail, require_sender
+from node.ledger.model import Allocation, Dispute, DocEntry, Document
+from node.ledger.rules import fail, require_account, require_sender
 
-__all__ = ["allocate", "handle_anchor_document", "load_document", "release"]
+__all__ = [
+    "allocate",
+    "handle_anchor_document",
+    "handle_confirm_document",
+    "handle_dispute_document",
+    "handle_undispute_document",
+    "load_document",
+    "release",
+]
+
+
+def _entry(ex: Exec, kind: str, reason: str | None = None) -> DocEntry:
+    return DocEntry(tx=ex.tx_hex, height=ex.height, time=ex.time, type=kind, by=ex.sender, reason=reason)
+
+
+def _save(ex: Exec, doc: Document) -> None:
+    ex.state.put(model.key_document(doc.id), model.dump(doc))
 
 
 def handle_anchor_document(ex: Exec, p: payloads.AnchorDocument) -> None:
     require_sender(ex)
-    doc_id = model.document_id(p.doc_type, p.number, p.issuer_reg_id)
-    key = model.key_document(doc_id)
-    if ex.state.get(key) is not None:
+    if ex.sender not in (p.seller, p.buyer):
+        raise fail(
+            Code.NOT_DOCUMENT_PARTY,
+            f"sender {ex.sender} is neither the seller {p.seller} nor the buyer {p.buyer}; only a party to a "
+            "document anchors it",
+        )
+    if p.seller == p.buyer:
+        raise fail(Code.INVALID_PAYLOAD, "anchor_document: seller and buyer must be two different accounts")
+    require_account(ex.state, p.seller, "supplier", what="seller")
+    require_account(ex.state, p.buyer, "core", what="buyer")
+    key = payloads.business_key(p)
+    doc_id = key.id
+    if ex.state.get(model.key_document(doc_id)) is not None:
         raise fail(
             Code.DOCUMENT_EXISTS,
-            f"{p.doc_type} {p.number!r} of {p.issuer_reg_id!r} is already anchored as document {doc_id}; "
-            "a document can be anchored once, whatever its file",
+            f"{key.describe()} (as given: {p.number!r}, {p.issuer_reg_id!r}) is already anchored as document "
+            f"{doc_id}; a document can be anchored once, whatever its spelling or file",
         )
+    other = ex.state.get(model.key_doc_hash(p.hash))
+    if other is not None:
+        raise fail(
+            Code.DOCUMENT_HASH_EXISTS,
+            f"a file with hash {p.hash} already backs document {other.decode()}; one file is one document",
+        )
+    status = model.CONFIRMED if ex.sender == p.buyer else model.UNCONFIRMED
     doc = Document(
-        id=doc_id, doc_type=p.doc_type, number=p.number, issuer_reg_id=p.issuer_reg_id, hash=p.hash,
-        total=p.total, currency=p.currency, allocated=0, anchored_by=ex.sender, anchored_tx=ex.tx_hex,
-        anchored_height=ex.height,
+        id=doc_id, doc_type=key.doc_type, number=key.number, issuer_reg_id=key.issuer_reg_id,
+        issuer_reg_kind=key.issuer_reg_kind, hash=p.hash, total=p.total, currency=p.currency, seller=p.seller,
+        buyer=p.buyer, status=status, allocated=0, anchored_by=ex.sender, anchored_tx=ex.tx_hex,
+        anchored_height=ex.height, history=[_entry(ex, "anchor")],
     )
-    ex.state.put(key, model.dump(doc))
-    ex.emit("document_anchored", document=doc_id, total=p.total, currency=p.currency)
+    _save(ex, doc)
+    ex.state.put(model.key_doc_hash(p.hash), doc_id.encode())
+    ex.state.put(model.key_party_doc(p.seller, doc_id), b"")
+    ex.state.put(model.key_party_doc(p.buyer, doc_id), b"")
+    ex.emit("document_anchored", document=doc_id, total=p.total, currency=p.currency, seller=p.seller,
+            buyer=p.buyer, status=status)
 
 
 def load_document(ex: Exec, doc_id: str) -> Document:
@@ -39,8 +91,71 @@ def load_document(ex: Exec, doc_id: str) -> Document:
     return model.load(raw, Document)  # type: ignore[no-any-return]
 
 
-def allocate(ex: Exec, warrant_id: str, currency: str, parts: Sequence[payloads.DocAllocation]) -> list[Allocation]:
-    """Allocate ``parts`` of documents to a new issuance; every total must still cover them."""
+def _require_undisputed(doc: Document) -> None:
+    if doc.dispute is not None:
+        raise fail(
+            Code.DOCUMENT_DISPUTED,
+            f"document {doc.id} is disputed by {doc.dispute.by} ({doc.dispute.reason}); it backs nothing until undisputed",
+        )
+
+
+def handle_confirm_document(ex: Exec, p: payloads.DocumentRef) -> None:
+    require_sender(ex)
+    doc = load_document(ex, p.doc)
+    if ex.sender != doc.buyer:
+        raise fail(Code.NOT_DOCUMENT_PARTY, f"document {doc.id} is confirmed by its debtor, the buyer {doc.buyer}; not by {ex.sender}")
+    _require_undisputed(doc)
+    if doc.status == model.CONFIRMED:
+        raise fail(Code.DOCUMENT_CONFIRMED, f"document {doc.id} is already confirmed")
+    doc.status = model.CONFIRMED
+    doc.history.append(_entry(ex, "confirm"))
+    _save(ex, doc)
+    ex.emit("document_confirmed", document=doc.id, buyer=doc.buyer, seller=doc.seller)
+
+
+def handle_dispute_document(ex: Exec, p: payloads.DocumentReason) -> None:
+    account = require_sender(ex)
+    doc = load_document(ex, p.doc)
+    if account.role != "regulator":
+        if ex.sender != doc.buyer:
+            raise fail(
+                Code.NOT_DOCUMENT_PARTY,
+                f"document {doc.id} can be disputed by a regulator or, before confirming it, its buyer {doc.buyer}",
+            )
+        if doc.status == model.CONFIRMED:
+            raise fail(
+                Code.DOCUMENT_CONFIRMED,
+                f"the buyer confirmed document {doc.id}; financiers rely on that, so only a regulator can dispute it now",
+            )
+    _require_undisputed(doc)
+    doc.dispute = Dispute(by=ex.sender, reason=p.reason, tx=ex.tx_hex, height=ex.height)
+    doc.history.append(_entry(ex, "dispute", p.reason))
+    _save(ex, doc)
+    ex.emit("document_disputed", document=doc.id, by=ex.sender, reason=p.reason,
+            backing=[a.ref for a in doc.allocations])
+
+
+def handle_undispute_document(ex: Exec, p: payloads.DocumentReason) -> None:
+    account = require_sender(ex)
+    doc = load_document(ex, p.doc)
+    if doc.dispute is None:
+        raise fail(Code.DOCUMENT_NOT_DISPUTED, f"document {doc.id} is not disputed")
+    if account.role != "regulator" and ex.sender != doc.dispute.by:
+        raise fail(
+            Code.NOT_DOCUMENT_PARTY,
+            f"document {doc.id} was disputed by {doc.dispute.by}; a regulator or that account can lift the dispute",
+        )
+    doc.dispute = None
+    doc.history.append(_entry(ex, "undispute", p.reason))
+    _save(ex, doc)
+    ex.emit("document_undisputed", document=doc.id, by=ex.sender, reason=p.reason)
+
+
+def allocate(
+    ex: Exec, warrant_id: str, issuer: str, payee: str, currency: str, parts: Sequence[payloads.DocAllocation]
+) -> list[Allocation]:
+    """Allocate ``parts`` of documents to a new issuance by ``issuer`` to ``payee``: each document
+    is the issuer's debt to the payee, confirmed, undisputed, and its total still covers the part."""
     seen: set[str] = set()
     out: list[Allocation] = []
     for part in parts:
@@ -48,6 +163,18 @@ def allocate(ex: Exec, warrant_id: str, currency: str, parts: Sequence[payloads.
             raise fail(Code.INVALID_PAYLOAD, f"document {part.doc} is listed twice; give one allocation per document")
         seen.add(part.doc)
         doc = load_document(ex, part.doc)
+        if doc.buyer != issuer or doc.seller != payee:
+            raise fail(
+                Code.DOCUMENT_PARTY_MISMATCH,
+                f"document {doc.id} is owed by {doc.buyer} to {doc.seller}; it backs only an issuance by its "
+                f"debtor to its creditor, not by {issuer} to {payee}",
+            )
+        _require_undisputed(doc)
+        if doc.status != model.CONFIRMED:
+            raise fail(
+                Code.DOCUMENT_UNCONFIRMED,
+                f"document {doc.id} awaits its debtor's confirmation; the buyer {doc.buyer} must confirm_document first",
+            )
         if doc.currency != currency:
             raise fail(Code.CURRENCY_MISMATCH, f"document {doc.id} is in {doc.currency}, the warrant in {currency}")
         free = doc.total - doc.allocated
@@ -58,7 +185,7 @@ def allocate(ex: Exec, warrant_id: str, currency: str, parts: Sequence[payloads.
             )
         doc.allocated += part.amount
         doc.allocations.append(Allocation(ref=warrant_id, amount=part.amount))
-        ex.state.put(model.key_document(doc.id), model.dump(doc))
+        _save(ex, doc)
         out.append(Allocation(ref=doc.id, amount=part.amount))
     return out
 
@@ -69,4 +196,4 @@ def release(ex: Exec, warrant_id: str, allocations: Sequence[Allocation]) -> Non
         doc = load_document(ex, allocation.ref)
         doc.allocated -= allocation.amount
         doc.allocations = [a for a in doc.allocations if a.ref != warrant_id]
-        ex.state.put(model.key_document(doc.id), model.dump(doc))
+        _save(ex, doc)

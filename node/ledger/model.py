@@ -6,7 +6,9 @@ State keys (the store adds its own ``s`` prefix):
 ``chain``                          ChainConfig: chain id, genesis time
 ``admin/`` + address               alliance admin named in genesis (value ``1``)
 ``acct/`` + address                Account
-``doc/`` + document id             Document (id = hex SHA-256 of its business key)
+``doc/`` + document id             Document (id = hex SHA-256 of its canonical business key)
+``dochash/`` + file hash           index: the document anchored with that file (value: its id)
+``pdoc/`` + address + ``/`` + id   index: documents naming the address as a party (value empty)
 ``cl/`` + core + ``/`` + financier CreditLine
 ``w/`` + warrant id                Warrant
 ``hold/`` + address + ``/`` + id   index: warrants whose holder is the address (value empty)
@@ -30,24 +32,29 @@ import msgspec
 from node import codec
 
 __all__ = [
+    "CONFIRMED",
     "KEY_CHAIN",
     "LIVE",
     "TERMINAL",
+    "UNCONFIRMED",
     "Account",
     "Allocation",
     "ChainConfig",
     "CreditLine",
+    "DocEntry",
+    "Dispute",
     "Document",
     "Financing",
     "Freeze",
     "HistoryEntry",
     "Warrant",
-    "document_id",
     "dump",
     "key_account",
     "key_admin",
     "key_credit",
+    "key_doc_hash",
     "key_document",
+    "key_party_doc",
     "key_due",
     "key_expiry",
     "key_hold",
@@ -86,19 +93,47 @@ class Allocation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     amount: int
 
 
+# Document statuses: anchored by the creditor, a document waits for its debtor's confirmation.
+UNCONFIRMED, CONFIRMED = "unconfirmed", "confirmed"
+
+
+class Dispute(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    by: str
+    reason: str
+    tx: str
+    height: int
+
+
+class DocEntry(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One step in a document's life: anchor, confirm, dispute, undispute."""
+
+    tx: str
+    height: int
+    time: int
+    type: str
+    by: str
+    reason: str | None = None
+
+
 class Document(msgspec.Struct, forbid_unknown_fields=True):
     id: str
     doc_type: str
-    number: str
-    issuer_reg_id: str
+    number: str  # canonical (node.ledger.keys)
+    issuer_reg_id: str  # canonical for its kind
+    issuer_reg_kind: str
     hash: str
     total: int
     currency: str
+    seller: str  # the creditor: the supplier the document entitles to payment
+    buyer: str  # the debtor: the core enterprise that owes it, and confirms it
+    status: str  # unconfirmed / confirmed
     allocated: int
     anchored_by: str
     anchored_tx: str
     anchored_height: int
     allocations: list[Allocation] = []
+    dispute: Dispute | None = None
+    history: list[DocEntry] = []
 
 
 class CreditLine(msgspec.Struct, forbid_unknown_fields=True):
@@ -175,11 +210,6 @@ def warrant_id(tx_id: bytes, index: int) -> str:
     return hashlib.sha256(tx_id + index.to_bytes(2, "big")).hexdigest()
 
 
-def document_id(doc_type: str, number: str, issuer_reg_id: str) -> str:
-    """Id of a document: hex SHA-256 of its business key (canonical JSON list of its three parts)."""
-    return hashlib.sha256(codec.encode([doc_type, number, issuer_reg_id])).hexdigest()
-
-
 def load(data: bytes, kind: type[Any]) -> Any:
     return codec.decode(data, kind)
 
@@ -199,6 +229,14 @@ def key_admin(address: str) -> bytes:
 
 def key_document(doc_id: str) -> bytes:
     return b"doc/" + doc_id.encode()
+
+
+def key_doc_hash(file_hash: str) -> bytes:
+    return b"dochash/" + file_hash.encode()
+
+
+def key_party_doc(address: str, doc_id: str) -> bytes:
+    return b"pdoc/" + address.encode() + b"/" + doc_id.encode()
 
 
 def key_credit(core: str, financier: str) -> bytes:

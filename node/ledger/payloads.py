@@ -3,7 +3,8 @@
 Every type maps to a msgspec Struct in :data:`PAYLOADS`; :func:`check_payload` validates a
 transaction's plain ``payload`` dict against it strictly (no coercion, no unknown fields) and
 raises :class:`LedgerError` with ``UNKNOWN_TX_TYPE``, ``AMOUNT_OUT_OF_RANGE`` (an amount <= 0 or
-> 2^63-1) or ``INVALID_PAYLOAD`` (any other field; the message names it).
+> 2^63-1), ``INVALID_PAYLOAD`` (any other field; the message names it), or for an anchoring
+``INVALID_BUSINESS_KEY`` / ``INVALID_REG_ID`` (a key part that can't be canonicalised).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from msgspec import Meta
 from node import codec
 from node.errors import EncodingError
 from node.ledger.errors import Code, LedgerError
+from node.ledger.keys import BusinessKey, document_key
 
-__all__ = ["PAYLOADS", "Amount", "check_payload"]
+__all__ = ["PAYLOADS", "Amount", "business_key", "check_payload"]
 
 Amount = Annotated[int, Meta(gt=0, le=codec.INT64_MAX)]
 Limit = Annotated[int, Meta(ge=0, le=codec.INT64_MAX)]
@@ -53,13 +55,31 @@ class SetCreditLine(_Payload, frozen=True):
     limit: Limit
 
 
+DocType = Literal["invoice", "contract", "delivery_note", "warehouse_receipt"]
+RegKind = Literal["uscc", "lei", "other"]
+
+
 class AnchorDocument(_Payload, frozen=True):
-    doc_type: Annotated[str, Meta(pattern="^[a-z][a-z_]{0,31}$")]  # invoice, contract, delivery_note, ...
+    """Number and registration id are canonicalised (node.ledger.keys) before anything is hashed."""
+
+    doc_type: DocType
     number: Name
     issuer_reg_id: Name  # the document issuer's business registration id
+    issuer_reg_kind: RegKind  # uscc: check character verified; lei: MOD 97-10; other: text rule
     hash: Hex32  # SHA-256 of the file
     total: Amount
     currency: Currency
+    seller: Address  # the creditor (a supplier)
+    buyer: Address  # the debtor (a core enterprise), who confirms the document
+
+
+class DocumentRef(_Payload, frozen=True):
+    doc: Hex32
+
+
+class DocumentReason(_Payload, frozen=True):
+    doc: Hex32
+    reason: Text
 
 
 class DocAllocation(_Payload, frozen=True):
@@ -117,6 +137,9 @@ PAYLOADS: dict[str, type[_Payload]] = {
     "set_role": SetRole,
     "set_credit_line": SetCreditLine,
     "anchor_document": AnchorDocument,
+    "confirm_document": DocumentRef,
+    "dispute_document": DocumentReason,
+    "undispute_document": DocumentReason,
     "issue": Issue,
     "accept": WarrantRef,
     "reject": WarrantRef,
@@ -143,7 +166,7 @@ def check_payload(tx_type: str, payload: Any) -> Any:
             Code.UNKNOWN_TX_TYPE, f"unknown transaction type {tx_type[:40]!r}; known types: {', '.join(PAYLOADS)}"
         )
     try:
-        return codec.convert(payload, kind)
+        typed = codec.convert(payload, kind)
     except EncodingError as exc:
         text = str(exc)
         if ("Expected `int` >=" in text or "Expected `int` <=" in text) and any(
@@ -153,3 +176,11 @@ def check_payload(tx_type: str, payload: Any) -> Any:
                 Code.AMOUNT_OUT_OF_RANGE, f"{tx_type}: amounts must be integers from 1 (0 for a limit) to 2^63-1 fen ({text})"
             ) from None
         raise LedgerError(Code.INVALID_PAYLOAD, f"{tx_type}: {text}") from None
+    if isinstance(typed, AnchorDocument):
+        business_key(typed)  # a key that can't be canonicalised is refused before the mempool
+    return typed
+
+
+def business_key(p: AnchorDocument) -> BusinessKey:
+    """The canonical business key of an anchoring (LedgerError if a part can't be canonicalised)."""
+    return document_key(p.doc_type, p.number, p.issuer_reg_id, p.issuer_reg_kind)

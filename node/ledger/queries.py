@@ -10,7 +10,14 @@ Shapes (docs/LEDGER.md has them with examples):
 - ``holdings``      → ``{address, held: [warrant dict without history], incoming: [...],
   held_outstanding, incoming_outstanding}`` (totals in fen; ``held_outstanding`` leaves out offers
   the account made that are still pending);
-- ``get_document``  → Document fields with ``allocations`` ``[{ref: warrant id, amount}]``;
+- ``get_warrant`` and ``lineage`` also carry ``document_disputes``: the disputes on the documents
+  backing the warrant's issuance ``[{document, by, reason, tx, height}]`` (empty if none);
+- ``get_document``  → Document fields with ``allocations`` ``[{ref: warrant id, amount}]``,
+  ``dispute`` and ``history``;
+- ``account_documents`` → ``{address, documents: [document dict without history], next}``:
+  documents naming the address as seller or buyer, in id order, at most ``limit`` from ``after``;
+- ``document_allocations`` → ``{document, total, allocated, free, allocations: [{warrant, amount,
+  status, outstanding}]}``: the issuances it backs, how much each, and what is left of them;
 - ``get_credit_line`` → CreditLine fields plus ``available`` (limit - used).
 
 Unknown ids return None.
@@ -26,7 +33,17 @@ from node.ledger import model
 from node.ledger.model import Account, CreditLine, Document, Warrant
 from node.ledger.state import StateReaderLike
 
-__all__ = ["get_account", "get_credit_line", "get_document", "get_warrant", "holdings", "lineage"]
+__all__ = [
+    "account_documents",
+    "document_allocations",
+    "document_disputes",
+    "get_account",
+    "get_credit_line",
+    "get_document",
+    "get_warrant",
+    "holdings",
+    "lineage",
+]
 
 
 def _plain(record: Any) -> dict[str, Any]:
@@ -51,7 +68,27 @@ def get_account(reader: StateReaderLike, address: str) -> dict[str, Any] | None:
 
 def get_warrant(reader: StateReaderLike, wid: str) -> dict[str, Any] | None:
     raw = reader.get(model.key_warrant(wid))
-    return None if raw is None else _warrant(raw)
+    if raw is None:
+        return None
+    out = _warrant(raw)
+    out["document_disputes"] = document_disputes(reader, out["root"])
+    return out
+
+
+def document_disputes(reader: StateReaderLike, root: str) -> list[dict[str, Any]]:
+    """Disputes on the documents backing issuance ``root``: a warrant shows what its paper is worth."""
+    raw = reader.get(model.key_warrant(root))
+    if raw is None:
+        return []
+    out = []
+    for allocation in model.load(raw, Warrant).documents:
+        doc_raw = reader.get(model.key_document(allocation.ref))
+        if doc_raw is None:
+            continue
+        dispute = model.load(doc_raw, Document).dispute
+        if dispute is not None:
+            out.append({"document": allocation.ref, **_plain(dispute)})
+    return out
 
 
 def lineage(reader: StateReaderLike, wid: str) -> dict[str, Any] | None:
@@ -65,7 +102,9 @@ def lineage(reader: StateReaderLike, wid: str) -> dict[str, Any] | None:
     for node in nodes.values():
         node["outstanding"] = node["amount"] - node["paid"]
         node["children"] = [nodes[child] for child in node["children"]]
-    return nodes[root]
+    tree = nodes[root]
+    tree["document_disputes"] = document_disputes(reader, root)
+    return tree
 
 
 def _listed(reader: StateReaderLike, prefix: bytes) -> list[dict[str, Any]]:
@@ -97,6 +136,50 @@ def holdings(reader: StateReaderLike, address: str) -> dict[str, Any]:
 def get_document(reader: StateReaderLike, doc_id: str) -> dict[str, Any] | None:
     raw = reader.get(model.key_document(doc_id))
     return None if raw is None else _plain(model.load(raw, Document))
+
+
+MAX_PAGE = 500
+
+
+def account_documents(reader: StateReaderLike, address: str, limit: int = 100, after: str | None = None) -> dict[str, Any]:
+    """Documents naming ``address`` as a party, ``limit`` (at most MAX_PAGE) of them after id ``after``."""
+    limit = max(1, min(limit, MAX_PAGE))
+    prefix = b"pdoc/" + address.encode() + b"/"
+    cut = len(prefix)
+    out: list[dict[str, Any]] = []
+    next_after = None
+    for key, _ in reader.scan(prefix):
+        doc_id = key[cut:].decode()
+        if after is not None and doc_id <= after:
+            continue
+        if len(out) == limit:
+            next_after = out[-1]["id"]
+            break
+        raw = reader.get(model.key_document(doc_id))
+        if raw is not None:
+            item = _plain(model.load(raw, Document))
+            del item["history"]
+            out.append(item)
+    return {"address": address, "documents": out, "next": next_after}
+
+
+def document_allocations(reader: StateReaderLike, doc_id: str) -> dict[str, Any] | None:
+    raw = reader.get(model.key_document(doc_id))
+    if raw is None:
+        return None
+    doc: Document = model.load(raw, Document)
+    allocations = []
+    for allocation in doc.allocations:
+        warrant_raw = reader.get(model.key_warrant(allocation.ref))
+        issuance: Warrant | None = None if warrant_raw is None else model.load(warrant_raw, Warrant)
+        live = 0 if issuance is None else sum(
+            w.amount - w.paid for w in model.walk(reader.get, issuance.id) if w.status in model.LIVE
+        )
+        allocations.append({"warrant": allocation.ref, "amount": allocation.amount,
+                            "status": None if issuance is None else issuance.status, "outstanding": live})
+    return {"document": doc.id, "total": doc.total, "allocated": doc.allocated, "free": doc.total - doc.allocated,
+            "currency": doc.currency, "status": doc.status, "dispute": _plain(doc.dispute) if doc.dispute else None,
+            "allocations": allocations}
 
 
 def get_credit_line(reader: StateReaderLike, core: str, financier: str) -> dict[str, Any] | None:

@@ -70,7 +70,7 @@ def handle_issue(ex: Exec, p: payloads.Issue) -> None:
         )
     wid = model.warrant_id(ex.tx_id, 0)
     use_credit(ex, ex.sender, p.credit_line, p.currency, p.amount)
-    documents = allocate(ex, wid, p.currency, p.documents)
+    documents = allocate(ex, wid, ex.sender, p.to, p.currency, p.documents)
     warrant = Warrant(
         id=wid, root=wid, parent=None, issuer=ex.sender, payee=p.to, credit_line=p.credit_line,
         holder=ex.sender, pending_to=None, amount=p.amount, paid=0, currency=p.currency, issued_at=ex.time,

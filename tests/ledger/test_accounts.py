@@ -56,13 +56,11 @@ def test_set_role_unknown_account(w: World) -> None:
 
 
 def test_unregistered_sender_can_do_nothing(w: World) -> None:
-    w.fails("UNKNOWN_SENDER", "stranger", "anchor_document", doc_type="invoice", number="1", issuer_reg_id="x",
-            hash="ab" * 32, total=5, currency="CNY")
+    w.fails("UNKNOWN_SENDER", "stranger", "anchor_document", **w.anchor_payload(seller="stranger"))
 
 
 def test_admin_is_not_an_account(w: World) -> None:
-    w.fails("UNKNOWN_SENDER", "admin", "anchor_document", doc_type="invoice", number="1", issuer_reg_id="x",
-            hash="ab" * 32, total=5, currency="CNY")
+    w.fails("UNKNOWN_SENDER", "admin", "anchor_document", **w.anchor_payload(buyer="admin"))
     assert queries.get_account(w.reader, w.addr("admin"))["role"] == "admin"  # type: ignore[index]
     assert queries.get_account(w.reader, NEW) is None
 
@@ -70,5 +68,4 @@ def test_admin_is_not_an_account(w: World) -> None:
 def test_registered_account_can_act(w: World) -> None:
     w.ok("admin", "register_account", address=NEW, role="supplier", name="Newco")
     w.keys["newcomer"] = key_of("newcomer")
-    w.ok("newcomer", "anchor_document", doc_type="invoice", number="1", issuer_reg_id="x", hash="ab" * 32,
-         total=5, currency="CNY")
+    w.ok("newcomer", "anchor_document", **w.anchor_payload(seller="newcomer"))

@@ -135,4 +135,5 @@ def test_document_allocation_amount_out_of_range() -> None:
 def test_payload_types_are_listed() -> None:
     assert {"issue", "accept", "reject", "transfer", "split", "request_financing", "approve_financing",
             "reject_financing", "release_pledge", "settle", "mark_overdue", "freeze", "unfreeze",
-            "register_account", "set_role", "set_credit_line", "anchor_document"} == set(PAYLOADS)
+            "register_account", "set_role", "set_credit_line", "anchor_document", "confirm_document", "dispute_document",
+            "undispute_document"} == set(PAYLOADS)

@@ -51,7 +51,7 @@ def test_issue_by_an_unregistered_sender(w: World) -> None:
 
 
 def test_issue_to_a_financier(w: World) -> None:
-    w.fails("WRONG_ROLE", "core", "issue", **w.issue_payload(to="bank"))
+    w.fails("WRONG_ROLE", "core", "issue", **w.issue_payload(to="bank", doc=w.anchor()))
 
 
 def test_issue_to_an_unknown_payee(w: World) -> None:

@@ -1,7 +1,9 @@
 """Property-based tests: random sequences of operations by random actors keep the invariants.
 
-Each example sets up two core enterprises with credit lines, then runs up to 40 random steps (one
-block each): issue, accept, reject, transfer, split, financing in both modes, release, settle,
+Each example sets up two core enterprises with credit lines and a confirmed invoice from each
+supplier to each of them, then runs up to 40 random steps (one block each): anchor a document
+(often a spelling variant of a key already anchored, or a file already used), confirm, dispute,
+undispute, issue, accept, reject, transfer, split, financing in both modes, release, settle,
 freeze, unfreeze, mark overdue, or letting time pass (so offers expire and warrants fall overdue).
 Most steps are signed by the party entitled to act, some by a random account, so rejections are
 exercised too. After every step the invariants of DESIGN.md section 6 are checked; at the end the
@@ -22,12 +24,13 @@ from hypothesis import strategies as st
 
 from node import codec
 from node.ledger import Code, model
+from node.ledger.keys import document_id
 from node.ledger.state import ACC_KEY, full_accumulator, root_of
 from tests.ledger.world import DAY, HOUR, World
 
 EXAMPLES = int(os.environ.get("LEDGER_EXAMPLES", "300"))
 ACTORS = ["core", "core2", "sup1", "sup2", "sup3", "bank", "bank2", "reg"]
-KINDS = ["issue", "accept", "reject", "transfer", "split", "request_financing", "approve_financing",
+KINDS = ["anchor", "confirm", "dispute", "undispute", "issue", "accept", "reject", "transfer", "split", "request_financing", "approve_financing",
          "reject_financing", "release_pledge", "settle", "freeze", "unfreeze", "mark_overdue", "wait"]
 LIVE = ("pending", "active", "overdue")
 CODES = {code.value for code in Code}
@@ -44,6 +47,43 @@ step_strategy = st.tuples(
 
 def warrants(w: World) -> dict[str, dict[str, Any]]:
     return {k[2:].decode(): codec.decode(v) for k, v in w.reader.data.items() if k.startswith(b"w/")}
+
+
+def documents(w: World) -> dict[str, dict[str, Any]]:
+    return {k[4:].decode(): codec.decode(v) for k, v in w.reader.data.items() if k.startswith(b"doc/")}
+
+
+SUPPLIERS = ["sup1", "sup2", "sup3"]
+CORES = ["core", "core2"]
+# spellings of the keys fresh_world anchors ("INV-<supplier>-<core>"), and new ones
+NUMBERS = ["INV-sup1-core", "inv-sup1-core ", "INV\u2011SUP2\u200b-core2", "\uff29NV-sup3-CORE", "NEW-{n}", "NEW-{n}"]
+
+
+def run_document_step(w: World, step: tuple[str, int, int, int, int, int], docs: dict[tuple[str, str], str]) -> tuple[str, dict[str, Any]]:
+    kind, entitled, other, index, _, _ = step
+    right = entitled < 8
+    rand = ACTORS[other]
+    if kind == "anchor":
+        seller, buyer = SUPPLIERS[other % 3], CORES[index % 2]
+        signer = (seller if index % 3 else buyer) if right else rand
+        number = NUMBERS[index % len(NUMBERS)].format(n=w.nonce)
+        existing = sorted(documents(w).values(), key=lambda d: d["id"])
+        file_hash = existing[index % len(existing)]["hash"] if index % 5 == 0 else f"{w.nonce:064x}"
+        return signer, w.do(signer, "anchor_document", **w.anchor_payload(
+            number, seller=seller, buyer=buyer, hash=file_hash, total=index % 2_000_000 + 1))
+    wanted = {"confirm": lambda d: d["status"] == "unconfirmed", "undispute": lambda d: d["dispute"] is not None}
+    doc = choose(documents(w), index, wanted.get(kind, lambda d: True))
+    assert doc is not None
+    buyer = name_of(w, doc["buyer"])
+    if kind == "confirm":
+        signer = buyer if right else rand
+        return signer, w.do(signer, "confirm_document", doc=doc["id"])
+    if kind == "dispute":
+        signer = ("reg" if entitled % 2 or doc["status"] == "confirmed" else buyer) if right else rand
+        return signer, w.do(signer, "dispute_document", doc=doc["id"], reason="random check")
+    disputer = name_of(w, (doc["dispute"] or {}).get("by"))
+    signer = ("reg" if entitled % 2 or disputer == "stranger" else disputer) if right else rand
+    return signer, w.do(signer, "undispute_document", doc=doc["id"], reason="cleared")
 
 
 def name_of(w: World, address: str | None) -> str:
@@ -81,7 +121,7 @@ def preference(kind: str, now: int) -> Any:
     return lambda x: x["status"] == "active" and x["frozen"] is None
 
 
-def run_step(w: World, step: tuple[str, int, int, int, int, int], docs: list[str]) -> tuple[str, dict[str, Any] | None]:
+def run_step(w: World, step: tuple[str, int, int, int, int, int], docs: dict[tuple[str, str], str]) -> tuple[str, dict[str, Any] | None]:
     """Sign and execute one step; returns (signer name, result or None if nothing to do)."""
     kind, entitled, other, index, amount, duration = step
     ws = warrants(w)
@@ -92,13 +132,17 @@ def run_step(w: World, step: tuple[str, int, int, int, int, int], docs: list[str
         w.advance(duration // 2)
         w.block([])
         return "", None
+    if kind in ("anchor", "confirm", "dispute", "undispute"):
+        return run_document_step(w, step, docs)
     if kind == "issue":
         core = "core" if other % 2 == 0 else "core2"
         signer = core if right else rand
         maturity = w.time + 1 + duration
-        doc = docs[index % len(docs)]
+        to = SUPPLIERS[index % 3]
+        # mostly the issuer's own debt to the payee; sometimes another pair's document
+        doc = docs[(to, core)] if entitled % 4 else docs[(SUPPLIERS[other % 3], CORES[index % 2])]
         amount = amount % 400_000 + 1 if right else amount
-        payload = {"to": w.addr(["sup1", "sup2", "sup3"][index % 3]), "amount": amount, "currency": "CNY",
+        payload = {"to": w.addr(to), "amount": amount, "currency": "CNY",
                    "maturity": maturity, "credit_line": w.addr("bank"),
                    "documents": [{"doc": doc, "amount": amount}],
                    "offer_expires": min(maturity, w.time + 1 + duration // 4)}
@@ -143,6 +187,43 @@ def run_step(w: World, step: tuple[str, int, int, int, int, int], docs: list[str
     assert kind == "mark_overdue"
     signer = rand
     return signer, w.do(signer, "mark_overdue", warrant=wid)
+
+
+def check_documents(w: World, before: dict[str, dict[str, Any]], signer: str, result: dict[str, Any] | None,
+                    kind: str, ws: dict[str, dict[str, Any]], old_ws: dict[str, dict[str, Any]]) -> None:
+    """One canonical key and one file per document; allocations only from the issuer's own
+    confirmed, undisputed debt to the payee; confirmation and disputes by the right party only."""
+    ds = documents(w)
+    signer_addr = w.addr(signer) if signer else None
+    hashes = {k[8:].decode(): v.decode() for k, v in w.reader.data.items() if k.startswith(b"dochash/")}
+    assert hashes == {d["hash"]: d["id"] for d in ds.values()}, "one file hash backs exactly one document"
+    for doc_id, d in ds.items():
+        assert document_id(d["doc_type"], d["number"], d["issuer_reg_id"], d["issuer_reg_kind"]) == doc_id
+        assert d["allocated"] == sum(a["amount"] for a in d["allocations"]) <= d["total"]
+        for allocation in d["allocations"]:
+            root = ws[allocation["ref"]]
+            assert root["status"] != "rejected" and root["parent"] is None
+            assert (root["issuer"], root["payee"]) == (d["buyer"], d["seller"])
+            assert {"ref": doc_id, "amount": allocation["amount"]} in root["documents"]
+        old = before.get(doc_id)
+        if old is None:
+            assert signer_addr in (d["seller"], d["buyer"]), "only a party anchors a document"
+            continue
+        if old["status"] == "confirmed":
+            assert d["status"] == "confirmed"
+        elif d["status"] == "confirmed":
+            assert signer_addr == d["buyer"], "only the debtor confirms"
+        if old["dispute"] is None and d["dispute"] is not None:
+            assert signer == "reg" or (signer_addr == d["buyer"] and old["status"] == "unconfirmed")
+        if old["dispute"] is not None and d["dispute"] is None:
+            assert signer == "reg" or signer_addr == old["dispute"]["by"]
+    for wid, x in ws.items():  # a new issuance drew only on confirmed, undisputed documents
+        if wid not in old_ws and x["parent"] is None:
+            assert kind == "issue" and result is not None and result["ok"]
+            for allocation in x["documents"]:
+                was = before[allocation["ref"]]
+                assert was["status"] == "confirmed" and was["dispute"] is None
+                assert {"ref": wid, "amount": allocation["amount"]} in ds[allocation["ref"]]["allocations"]
 
 
 def check_invariants(w: World, before: dict[str, dict[str, Any]], signer: str) -> None:
@@ -191,13 +272,6 @@ def check_invariants(w: World, before: dict[str, dict[str, Any]], signer: str) -
             line = codec.decode(value)
             assert line["used"] == credit.get((line["core"], line["financier"]), 0)
             assert 0 <= line["used"] <= line["limit"]
-    # document allocations never exceed totals, and match the live (non-rejected) issuances
-    for key, value in w.reader.data.items():
-        if key.startswith(b"doc/"):
-            doc = codec.decode(value)
-            assert doc["allocated"] == sum(a["amount"] for a in doc["allocations"]) <= doc["total"]
-            for allocation in doc["allocations"]:
-                assert ws[allocation["ref"]]["status"] != "rejected"
     # the holdings index lists exactly the live warrants under their holders
     held = {k for k in w.reader.data if k.startswith(b"hold/")}
     assert held == {model.key_hold(x["holder"], x["id"]) for x in ws.values() if x["status"] in LIVE}
@@ -205,15 +279,15 @@ def check_invariants(w: World, before: dict[str, dict[str, Any]], signer: str) -
     assert incoming == {model.key_incoming(x["pending_to"], x["id"]) for x in ws.values() if x["status"] == "pending"}
 
 
-def fresh_world() -> tuple[World, list[str]]:
+def fresh_world() -> tuple[World, dict[tuple[str, str], str]]:
     w = World()
     w.credit(limit=3_000_000, core="core")
     w.credit(limit=2_000_000, core="core2")
-    docs = [w.anchor(who="sup1", number=f"INV-{i}", total=total)
-            for i, total in enumerate((1_500_000, 1_200_000, 900_000, 400_000))]
+    docs = {(sup, core): w.anchor(number=f"INV-{sup}-{core}", total=1_200_000, seller=sup, buyer=core)
+            for sup in SUPPLIERS for core in CORES}
     # two accepted warrants and one open offer to start from
     for to, amount, accept in (("sup1", 600_000, True), ("sup2", 500_000, True), ("sup3", 300_000, False)):
-        w.issue(to=to, amount=amount, accept=accept, doc=docs[0], maturity=w.time + 20 * DAY)
+        w.issue(to=to, amount=amount, accept=accept, doc=docs[(to, "core")], maturity=w.time + 20 * DAY)
     return w, docs
 
 
@@ -223,11 +297,12 @@ def fresh_world() -> tuple[World, list[str]]:
 def test_random_operations_keep_the_invariants(steps: list[tuple[str, int, int, int, int, int]]) -> None:
     w, docs = fresh_world()
     for step in steps:
-        before = warrants(w)
+        before, before_docs = warrants(w), documents(w)
         signer, result = run_step(w, step, docs)
         if result is not None and not result["ok"]:
             assert result["code"] in CODES and result["message"]
         check_invariants(w, before, signer)
+        check_documents(w, before_docs, signer, result, step[0], warrants(w), before)
     # the incremental root is the root of the whole state
     pairs = iter(w.reader.data.items())
     assert root_of(full_accumulator(pairs)) == w.root

@@ -22,6 +22,7 @@ HOUR = 3_600_000
 DAY = 24 * HOUR
 CNY = "CNY"
 GRACE = 3 * DAY
+REG_ID = "91310000MA1FL2026R"  # a valid Unified Social Credit Code (GB 32100-2015 check character)
 
 ROLES = {
     "core": "core", "core2": "core",
@@ -118,18 +119,32 @@ class World:
 
     # -- common set-ups -------------------------------------------------------------------------
 
-    def anchor(self, who: str = "sup1", number: str = "INV-1", total: int = 1_000_000, currency: str = CNY) -> str:
-        events = self.ok(who, "anchor_document", doc_type="invoice", number=number, issuer_reg_id="91310000X",
-                         hash="ab" * 32, total=total, currency=currency)
-        return events[0]["document"]  # type: ignore[no-any-return]
+    def anchor(self, who: str | None = None, number: str = "INV-1", total: int = 1_000_000, currency: str = CNY,
+               seller: str = "sup1", buyer: str = "core", confirm: bool = True, file_hash: str | None = None) -> str:
+        """Anchor an invoice of ``seller`` owed by ``buyer`` (signed by the seller unless ``who``);
+        the buyer confirms it unless ``confirm`` is False. Returns the document id."""
+        file_hash = crypto.sha256(f"{seller}/{number}".encode()).hex() if file_hash is None else file_hash
+        events = self.ok(who or seller, "anchor_document", **self.anchor_payload(
+            number, total=total, currency=currency, seller=seller, buyer=buyer, hash=file_hash))
+        doc: str = events[0]["document"]
+        if confirm and events[0]["status"] == "unconfirmed":
+            self.ok(buyer, "confirm_document", doc=doc)
+        return doc
+
+    def anchor_payload(self, number: str = "INV-1", seller: str = "sup1", buyer: str = "core", **extra: Any) -> dict[str, Any]:
+        payload = {"doc_type": "invoice", "number": number, "issuer_reg_id": REG_ID, "issuer_reg_kind": "uscc",
+                   "hash": "ab" * 32, "total": 1_000_000, "currency": CNY, "seller": self.addr(seller),
+                   "buyer": self.addr(buyer)}
+        payload.update(extra)
+        return payload
 
     def credit(self, limit: int = 10_000_000, core: str = "core", bank: str = "bank") -> None:
         self.ok(bank, "set_credit_line", core=self.addr(core), currency=CNY, limit=limit)
 
     def issue_payload(self, to: str = "sup1", amount: int = 1_000_000, doc: str | None = None,
-                      maturity: int | None = None, bank: str = "bank", **extra: Any) -> dict[str, Any]:
+                      maturity: int | None = None, bank: str = "bank", core: str = "core", **extra: Any) -> dict[str, Any]:
         if doc is None:
-            doc = self.anchor(number=f"INV-{self.nonce}", total=amount)
+            doc = self.anchor(number=f"INV-{self.nonce}", total=amount, seller=to, buyer=core)
         maturity = self.time + 30 * DAY if maturity is None else maturity
         payload = {"to": self.addr(to), "amount": amount, "currency": CNY, "maturity": maturity,
                    "credit_line": self.addr(bank), "documents": [{"doc": doc, "amount": amount}],
@@ -142,7 +157,7 @@ class World:
         """Issue (credit line and document made if needed) and optionally accept; returns the id."""
         if queries.get_credit_line(self.reader, self.addr(core), self.addr(kwargs.get("bank", "bank"))) is None:
             self.credit(core=core, bank=kwargs.get("bank", "bank"))
-        events = self.ok(core, "issue", **self.issue_payload(to, amount, **kwargs))
+        events = self.ok(core, "issue", **self.issue_payload(to, amount, core=core, **kwargs))
         wid: str = events[0]["warrant"]
         if accept:
             self.ok(to, "accept", warrant=wid)
