@@ -39,6 +39,7 @@ from node.client import Client, RpcCallError, Wallet
 from node.errors import WarrantChainError
 from node.genesis import ROLES, load_genesis
 from node.ledger.errors import LedgerError
+from node.ledger.keys import DOC_TYPES, REG_KINDS
 from node.proofs import VerifyReport, verify_bundle
 
 __all__ = ["format_amount", "main", "parse_amount", "parse_time", "render_tree"]
@@ -211,7 +212,8 @@ async def _anchor(args: argparse.Namespace, client: Client, wallet: Wallet) -> S
     else:
         file_hash = args.hash
     return wallet.anchor_document(args.type, args.number, args.issuer_reg_id, file_hash, args.total,
-                                  args.currency)
+                                  seller=args.seller, buyer=args.buyer, issuer_reg_kind=args.reg_kind,
+                                  currency=args.currency)
 
 
 async def _transfer(args: argparse.Namespace, client: Client, wallet: Wallet) -> SignedTx:
@@ -233,7 +235,13 @@ _TX_COMMANDS: dict[str, tuple[str, Builder]] = {
     "set-role": ("change an account's role (alliance admin)", _simple(lambda a, w: w.set_role(a.address, a.role))),
     "credit-line": ("set a credit line for a core enterprise (financier)",
                     _simple(lambda a, w: w.set_credit_line(a.core, a.limit, a.currency))),
-    "anchor": ("anchor a trade document by business key (any account)", _anchor),
+    "anchor": ("anchor a trade document by business key (its seller or buyer)", _anchor),
+    "confirm-document": ("confirm a document you owe (its buyer: 确权)",
+                         _simple(lambda a, w: w.confirm_document(a.doc))),
+    "dispute-document": ("dispute a document (regulator; or its buyer, instead of confirming)",
+                         _simple(lambda a, w: w.dispute_document(a.doc, a.reason))),
+    "undispute-document": ("lift a document's dispute (regulator, or whoever raised it)",
+                           _simple(lambda a, w: w.undispute_document(a.doc, a.reason))),
     "issue": ("issue a warrant to a tier-1 supplier (core enterprise)", _issue),
     "accept": ("accept a warrant offered to you", _simple(lambda a, w: w.accept(a.warrant))),
     "reject": ("reject a warrant offered to you", _simple(lambda a, w: w.reject(a.warrant))),
@@ -269,10 +277,18 @@ def _tx_arguments(name: str, p: argparse.ArgumentParser) -> None:
     if name == "credit-line":
         p.add_argument("--core", required=True, help="core enterprise address")
         p.add_argument("--limit", required=True, type=_AMOUNT, help="amount, e.g. 5000000.00")
+    if name in ("confirm-document", "dispute-document", "undispute-document"):
+        p.add_argument("doc", help="document id (64 hex; `warrant document` finds it by business key)")
+    if name in ("dispute-document", "undispute-document"):
+        p.add_argument("--reason", required=True)
     if name == "anchor":
-        p.add_argument("--type", required=True, help="document type: invoice, contract, delivery_note, ...")
+        p.add_argument("--type", required=True, choices=DOC_TYPES, help="document type")
         p.add_argument("--number", required=True)
         p.add_argument("--issuer-reg-id", required=True, help="the document issuer's business registration id")
+        p.add_argument("--reg-kind", choices=REG_KINDS, default="uscc",
+                       help="uscc (统一社会信用代码, check character verified; default), lei, or other")
+        p.add_argument("--seller", required=True, help="the creditor's address (a supplier)")
+        p.add_argument("--buyer", required=True, help="the debtor's address (the core enterprise that confirms it)")
         p.add_argument("--total", required=True, type=_AMOUNT, help="amount, e.g. 400000.00")
         p.add_argument("--file", help="the document file (its SHA-256 is anchored)")
         p.add_argument("--hash", help="SHA-256 of the file, hex")
@@ -342,7 +358,10 @@ def _document(args: argparse.Namespace, client: Client) -> Awaitable[Any]:
         return client.document(args.id)
     if not (args.type and args.number and args.issuer_reg_id):
         raise CliError("document: give an ID, or --type, --number and --issuer-reg-id")
-    return client.document(doc_type=args.type, number=args.number, issuer_reg_id=args.issuer_reg_id)
+    key = {"doc_type": args.type, "number": args.number, "issuer_reg_id": args.issuer_reg_id}
+    if args.reg_kind:
+        key["issuer_reg_kind"] = args.reg_kind
+    return client.document(**key)
 
 
 _QUERIES: dict[str, tuple[str, Callable[[argparse.Namespace, Client], Awaitable[Any]]]] = {
@@ -352,7 +371,10 @@ _QUERIES: dict[str, tuple[str, Callable[[argparse.Namespace, Client], Awaitable[
     "warrant": ("a warrant with its history", lambda a, c: c.warrant(a.id)),
     "account": ("an account", lambda a, c: c.account(a.address)),
     "holdings": ("the warrants an account holds and is offered", lambda a, c: c.holdings(a.address)),
-    "document": ("an anchored document, by id or business key", _document),
+    "document": ("an anchored document, by id or business key (any spelling)", _document),
+    "documents": ("the documents naming an account as seller or buyer",
+                  lambda a, c: c.account_documents(a.address, a.limit, a.after)),
+    "allocations": ("the warrants a document backs, and how much each", lambda a, c: c.document_allocations(a.id)),
     "credit": ("a credit line", lambda a, c: c.credit(a.financier, a.core)),
 }
 
@@ -413,6 +435,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
                 names[address] = ""
         documents = ", ".join(f"{_short(d['ref'])} {format_amount(d['amount'])}" for d in tree.get("documents", []))
         print(f"issuance {tree['id']} by {tree['issuer']}, matures {_iso(tree['maturity'])}; backed by {documents}")
+        for dispute in tree.get("document_disputes", []):
+            print(f"DISPUTED: document {_short(dispute['document'])} by {dispute['by']} ({dispute['reason']})")
         for line in render_tree(tree, names, args.id):
             print(line)
         return 0
@@ -459,6 +483,8 @@ def _summary(report: VerifyReport) -> list[str]:
     for tx in sorted(report.transactions, key=lambda t: (t.height, t.index)):
         outcome = "ok" if tx.ok else "outcome not yet certified"
         lines.append(f"  #{tx.height:<6} {_iso(tx.time_ms)}  {tx.type:<18} by {tx.sender}  {outcome}")
+    for doc, reason in sorted(report.document_disputes.items()):
+        lines.append(f"  DISPUTED: backing document {doc} ({reason})")
     return lines
 
 
@@ -518,17 +544,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, (summary, fetch) in _QUERIES.items():
         p = command(name, summary)
-        if name in ("tx", "warrant"):
+        if name in ("tx", "warrant", "allocations"):
             p.add_argument("id")
         elif name == "block":
             p.add_argument("ref", metavar="HEIGHT|HASH")
-        elif name in ("account", "holdings"):
+        elif name in ("account", "holdings", "documents"):
             p.add_argument("address")
+            if name == "documents":
+                p.add_argument("--limit", type=int, default=100, help="at most this many (1-500)")
+                p.add_argument("--after", help="document id: continue after it (the `next` of the previous page)")
         elif name == "document":
             p.add_argument("id", nargs="?")
-            p.add_argument("--type")
+            p.add_argument("--type", choices=DOC_TYPES)
             p.add_argument("--number")
             p.add_argument("--issuer-reg-id")
+            p.add_argument("--reg-kind", choices=REG_KINDS, help="default: inferred from the id")
         elif name == "credit":
             p.add_argument("--financier", required=True)
             p.add_argument("--core", required=True)

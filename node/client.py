@@ -82,13 +82,26 @@ class Wallet:
         return self.build("set_credit_line", {"core": core, "limit": limit, "currency": currency})
 
     def anchor_document(
-        self, doc_type: str, number: str, issuer_reg_id: str, file_hash: str, total: int, currency: str = "CNY"
+        self, doc_type: str, number: str, issuer_reg_id: str, file_hash: str, total: int, *, seller: str, buyer: str,
+        issuer_reg_kind: str = "uscc", currency: str = "CNY",
     ) -> SignedTx:
+        """Anchor a document of ``seller`` (the creditor) owed by ``buyer`` (the debtor); the signer
+        must be one of them. Signed by the seller, it waits for the buyer's ``confirm_document``."""
         return self.build(
             "anchor_document",
-            {"doc_type": doc_type, "number": number, "issuer_reg_id": issuer_reg_id, "hash": file_hash,
-             "total": total, "currency": currency},
+            {"doc_type": doc_type, "number": number, "issuer_reg_id": issuer_reg_id, "issuer_reg_kind": issuer_reg_kind,
+             "hash": file_hash, "total": total, "currency": currency, "seller": seller, "buyer": buyer},
         )
+
+    def confirm_document(self, doc: str) -> SignedTx:
+        """The buyer confirms the document it owes (确权)."""
+        return self.build("confirm_document", {"doc": doc})
+
+    def dispute_document(self, doc: str, reason: str) -> SignedTx:
+        return self.build("dispute_document", {"doc": doc, "reason": reason})
+
+    def undispute_document(self, doc: str, reason: str) -> SignedTx:
+        return self.build("undispute_document", {"doc": doc, "reason": reason})
 
     def issue(
         self, to: str, amount: int, maturity: int, credit_line: str, documents: list[dict[str, Any]],
@@ -288,9 +301,19 @@ class Client:
         return await self.call("account_holdings", address=address)  # type: ignore[no-any-return]
 
     async def document(self, doc_id: str | None = None, **business_key: str) -> dict[str, Any]:
-        """By ``doc_id``, or by ``doc_type=``, ``number=``, ``issuer_reg_id=``."""
+        """By ``doc_id``, or by ``doc_type=``, ``number=``, ``issuer_reg_id=`` (and optionally
+        ``issuer_reg_kind=``), in any spelling."""
         params = {"id": doc_id} if doc_id is not None else business_key
         return await self.call("document_get", **params)  # type: ignore[no-any-return]
+
+    async def document_allocations(self, doc_id: str) -> dict[str, Any]:
+        return await self.call("document_allocations", id=doc_id)  # type: ignore[no-any-return]
+
+    async def account_documents(self, address: str, limit: int = 100, after: str | None = None) -> dict[str, Any]:
+        params: dict[str, Any] = {"address": address, "limit": limit}
+        if after is not None:
+            params["after"] = after
+        return await self.call("account_documents", **params)  # type: ignore[no-any-return]
 
     async def credit(self, financier: str, core: str) -> dict[str, Any]:
         return await self.call("credit_get", financier=financier, core=core)  # type: ignore[no-any-return]

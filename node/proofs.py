@@ -3,7 +3,8 @@
 A bundle (format in docs/PROTOCOL.md, "Proof bundles") carries, for one warrant:
 
 - every transaction in the history of the warrant and of its ancestors back to the issuance, and
-  the ``anchor_document`` transactions of the documents backing that issuance, each with its block
+  every transaction in the history of the documents backing that issuance (``anchor_document``,
+  ``confirm_document``, ``dispute_document``, ``undispute_document``), each with its block
   height, index, and RFC 6962 audit path to the block header's ``tx_root``;
 - the transaction's result with an audit path to the ``results_root`` of the *next* header
   (execution lags one block: header h+1 commits to the results of block h), when that header
@@ -44,6 +45,7 @@ from node.chain import (
 from node.errors import ChainError, EncodingError, WarrantChainError
 from node.genesis import Genesis
 from node.ledger import model
+from node.ledger.keys import document_id
 from node.ledger.model import Document, Warrant
 from node.ledger.payloads import check_payload
 from node.store import Store
@@ -179,7 +181,8 @@ def _history_txs(store: Store, warrant_id: str) -> list[tuple[str, int]] | None:
         if doc_raw is None:
             raise ProofError(f"issuance {warrant.id} is backed by document {allocation.ref}, which is not in state")
         document: Document = model.load(doc_raw, Document)
-        found.setdefault(document.anchored_tx, document.anchored_height)
+        for step in document.history:  # anchoring, confirmation, disputes: what the paper is worth
+            found.setdefault(step.tx, step.height)
     return sorted(found.items(), key=lambda item: item[1])
 
 
@@ -249,6 +252,8 @@ class VerifyReport:
     headers: int = 0
     signatures: int = 0
     unproven: list[str] = field(default_factory=list)  # tx ids whose outcome is not yet certified
+    # backing documents disputed after the bundle's last dispute/undispute: id -> reason
+    document_disputes: dict[str, str] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -289,6 +294,7 @@ def _verify(raw: Any, genesis: Genesis) -> VerifyReport:
     report.transactions = [verified for verified, _ in txs]
     report.unproven = [v.id for v in report.transactions if v.ok is None]
     report.lineage, report.amount = _check_lineage(bundle.warrant, txs)
+    report.document_disputes = _document_disputes(txs)
     # Signatures last: they are the expensive checks.
     validators = genesis.validator_set()
     for height, (entry, certified) in headers.items():
@@ -407,6 +413,20 @@ def _created(tx: SignedTx, payload: Json, amounts: dict[str, int]) -> dict[str, 
     return {}
 
 
+_DOCUMENT_STEPS = frozenset({"confirm_document", "dispute_document", "undispute_document"})
+
+
+def _document_disputes(txs: list[tuple[VerifiedTx, SignedTx]]) -> dict[str, str]:
+    """Backing documents left disputed by the bundle's dispute / undispute transactions, in order."""
+    disputes: dict[str, str] = {}
+    for verified, _ in sorted(txs, key=lambda item: (item[0].height, item[0].index)):
+        if verified.type == "dispute_document":
+            disputes[str(verified.payload["doc"])] = str(verified.payload["reason"])
+        elif verified.type == "undispute_document":
+            disputes.pop(str(verified.payload["doc"]), None)
+    return disputes
+
+
 def _check_lineage(warrant_id: str, txs: list[tuple[VerifiedTx, SignedTx]]) -> tuple[list[str], int]:
     """The chain issuance -> ... -> warrant, derived from the transactions; raise if it breaks."""
     parents: dict[str, str | None] = {}
@@ -416,7 +436,10 @@ def _check_lineage(warrant_id: str, txs: list[tuple[VerifiedTx, SignedTx]]) -> t
     for verified, tx in sorted(txs, key=lambda item: (item[0].height, item[0].index)):
         payload = verified.payload
         if verified.type == "anchor_document":
-            documents.add(model.document_id(payload["doc_type"], payload["number"], payload["issuer_reg_id"]))
+            documents.add(document_id(payload["doc_type"], payload["number"], payload["issuer_reg_id"],
+                                      payload["issuer_reg_kind"]))
+            continue
+        if verified.type in _DOCUMENT_STEPS:
             continue
         if verified.type == "issue":
             backing.extend(str(part["doc"]) for part in payload["documents"])
@@ -438,6 +461,10 @@ def _check_lineage(warrant_id: str, txs: list[tuple[VerifiedTx, SignedTx]]) -> t
     lineage = set(chain)
     for verified, tx in txs:
         if verified.type == "anchor_document":
+            continue
+        if verified.type in _DOCUMENT_STEPS:
+            if verified.payload.get("doc") not in backing:
+                raise ProofError(f"transaction {verified.id} ({verified.type}) concerns no document backing this issuance")
             continue
         ref = model.warrant_id(tx.id, 0) if verified.type == "issue" else verified.payload.get("warrant")
         if ref not in lineage:

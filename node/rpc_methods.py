@@ -28,7 +28,7 @@ from node.chain import MAX_TX_BYTES, SignedTx, TxEnvelope, tx_from_envelope
 from node.errors import WarrantChainError
 from node.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, Request, RpcError
 from node.ledger.errors import LedgerError
-from node.ledger.model import document_id
+from node.ledger.keys import document_key
 from node.metrics import Metrics
 
 __all__ = [
@@ -49,7 +49,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"  # the protocol version (docs/PROTOCOL.md); 0.2.0: documents have parties and confirmation
 DEFAULT_WAIT_MS = 10_000
 MAX_WAIT_MS = 120_000
 
@@ -157,7 +157,13 @@ class NodeAPI(Protocol):
     async def holdings(self, address: str) -> Json | None: ...
 
     async def document(self, *, doc_id: str) -> Json | None:
-        """By id; the RPC layer derives the id from a business key (node.ledger.model.document_id)."""
+        """By id; the RPC layer derives the id from a business key (node.ledger.keys.document_key)."""
+        ...
+
+    async def document_allocations(self, doc_id: str) -> Json | None: ...
+
+    async def account_documents(self, address: str, limit: int, after: str | None) -> Json | None:
+        """None if the account does not exist."""
         ...
 
     async def credit(self, *, financier: str, core: str) -> Json | None: ...
@@ -211,13 +217,24 @@ class DocumentGetParams(_Params):
     doc_type: Ident | None = None
     number: Ident | None = None
     issuer_reg_id: Ident | None = None
+    issuer_reg_kind: Literal["uscc", "lei", "other"] | None = None  # inferred when left out
 
     def __post_init__(self) -> None:
         key = (self.doc_type, self.number, self.issuer_reg_id)
         if self.id is None and None in key:
             raise ValueError("give `id`, or all of `doc_type`, `number` and `issuer_reg_id`")
-        if self.id is not None and key != (None, None, None):
+        if self.id is not None and (key != (None, None, None) or self.issuer_reg_kind is not None):
             raise ValueError("give `id` or the business key (`doc_type`, `number`, `issuer_reg_id`), not both")
+
+
+class DocumentIdParams(_Params):
+    id: Hash
+
+
+class AccountDocumentsParams(_Params):
+    address: Address
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100
+    after: Hash | None = None
 
 
 class CreditGetParams(_Params):
@@ -367,10 +384,23 @@ async def _document_get(api: NodeAPI, p: DocumentGetParams) -> Json:
         doc_id, what = p.id, f"document {p.id}"
     else:
         assert p.doc_type is not None and p.number is not None and p.issuer_reg_id is not None
-        doc_id = document_id(p.doc_type, p.number, p.issuer_reg_id)
-        what = f"document {p.doc_type} {p.number!r} of {p.issuer_reg_id!r} (id {doc_id})"
+        try:  # the same canonical key the ledger anchored under, whatever the spelling asked
+            key = document_key(p.doc_type, p.number, p.issuer_reg_id, p.issuer_reg_kind)
+        except LedgerError as exc:
+            raise RpcError(INVALID_PARAMS, f"params: {exc.message}", {"field": "params", "reason": exc.code.value}) from None
+        doc_id = key.id
+        what = f"document {key.describe()} (id {doc_id})"
     document = await api.document(doc_id=doc_id)
     return _found(document, what, "DOCUMENT_NOT_FOUND")
+
+
+async def _document_allocations(api: NodeAPI, p: DocumentIdParams) -> Json:
+    return _found(await api.document_allocations(p.id), f"document {p.id}", "DOCUMENT_NOT_FOUND")
+
+
+async def _account_documents(api: NodeAPI, p: AccountDocumentsParams) -> Json:
+    found = await api.account_documents(p.address, p.limit, p.after)
+    return _found(found, f"account {p.address}", "ACCOUNT_NOT_FOUND")
 
 
 async def _credit_get(api: NodeAPI, p: CreditGetParams) -> Json:
@@ -412,7 +442,16 @@ METHODS: dict[str, Method] = {
         Method("account_holdings", AddressParams, _account_holdings, "The live warrants an account holds, with totals.",
                "holdings object", _NF, _OBJ),
         Method("document_get", DocumentGetParams, _document_get,
-               "An anchored trade document by id or by business key (doc_type, number, issuer_reg_id).", "document object", _NF, _OBJ),
+               "An anchored trade document by id or by business key (doc_type, number, issuer_reg_id, optional "
+               "issuer_reg_kind), in any spelling: the key is canonicalised as the ledger does.", "document object", _NF, _OBJ),
+        Method("document_allocations", DocumentIdParams, _document_allocations,
+               "The issuances a document backs, how much each, and what is left of them.",
+               '{"document", "total", "allocated", "free", "status", "dispute", "allocations": [{"warrant", "amount", '
+               '"status", "outstanding"}]}', _NF, _OBJ),
+        Method("account_documents", AccountDocumentsParams, _account_documents,
+               "Documents naming an account as seller or buyer, in id order, a page at a time.",
+               '{"address", "documents": [document object without history], "next": id to pass as `after`, or null}',
+               _NF, _OBJ),
         Method("credit_get", CreditGetParams, _credit_get, "The credit line a financier granted a core enterprise.",
                "credit line object", _NF, _OBJ),
         Method("rpc_discover", NoParams, None, "This API as an OpenRPC 1.2 document.", "OpenRPC document", (), _OBJ),

@@ -22,7 +22,6 @@ from node.config import NodeConfig, parse_listen
 from node.daemon import Node
 from node.errors import StoreError
 from node.ledger import queries
-from node.ledger.model import document_id
 from node.logs import kv
 from node.mempool import MempoolError
 from node.metrics import Metrics
@@ -195,14 +194,16 @@ class NodeService:
             return None
         return queries.holdings(self.node.store.state, address)
 
-    async def document(
-        self, *, doc_id: str | None = None, doc_type: str | None = None, number: str | None = None,
-        issuer: str | None = None,
-    ) -> Json | None:
-        if doc_id is None:
-            assert doc_type is not None and number is not None and issuer is not None
-            doc_id = document_id(doc_type, number, issuer)
+    async def document(self, *, doc_id: str) -> Json | None:
         return queries.get_document(self.node.store.state, doc_id)
+
+    async def document_allocations(self, doc_id: str) -> Json | None:
+        return queries.document_allocations(self.node.store.state, doc_id)
+
+    async def account_documents(self, address: str, limit: int, after: str | None) -> Json | None:
+        if queries.get_account(self.node.store.state, address) is None:
+            return None
+        return queries.account_documents(self.node.store.state, address, limit, after)
 
     async def credit(self, financier: str, core: str) -> Json | None:
         return queries.get_credit_line(self.node.store.state, core, financier)

@@ -35,7 +35,8 @@ from typing import Any
 from node import codec, crypto
 from node.chain import SignedTx
 from node.client import Client, RpcCallError, Wallet
-from node.ledger.model import document_id, warrant_id
+from node.ledger.keys import document_id
+from node.ledger.model import warrant_id
 from node.localnet import LocalNet
 
 CHAIN_ID = "warrant-local"
@@ -76,7 +77,7 @@ class Actors:
     bank: Wallet
     core: Wallet
     suppliers: list[Wallet]
-    document: str
+    documents: list[str]  # one per supplier, in order
     warrants: list[str]  # each supplier's starting warrant
 
 
@@ -92,19 +93,24 @@ async def set_up(client: Client, admin_key: crypto.SigningKey, clients: int) -> 
         + [admin.register_account(s.address, "supplier", f"bench-supplier-{i}") for i, s in enumerate(suppliers)],
     )
     await commit_all(client, [bank.set_credit_line(core.address, BIG)])
-    doc = core.anchor_document("invoice", "BENCH-0001", "91310000BENCH", "00" * 32, BIG)
-    await commit_all(client, [doc])
-    document = document_id("invoice", "BENCH-0001", "91310000BENCH")
+    # one invoice per supplier (a document backs only issuances to its seller), anchored and so
+    # confirmed by the core enterprise, its buyer
+    await commit_all(client, [
+        core.anchor_document("invoice", f"BENCH-{i:04d}", "BENCH", f"{i:064x}", BIG, seller=s.address, buyer=core.address,
+                             issuer_reg_kind="other")
+        for i, s in enumerate(suppliers)
+    ])
+    docs = [document_id("invoice", f"BENCH-{i:04d}", "BENCH", "other") for i in range(len(suppliers))]
     maturity = int(time.time() * 1000) + 30 * 24 * HOUR_MS
     issues = [
-        core.issue(s.address, 10**12, maturity, bank.address, [{"doc": document, "amount": 10**12}],
+        core.issue(s.address, 10**12, maturity, bank.address, [{"doc": d, "amount": 10**12}],
                    int(time.time() * 1000) + HOUR_MS)
-        for s in suppliers
+        for s, d in zip(suppliers, docs)
     ]
     await commit_all(client, issues)
     warrants = [warrant_id(tx.id, 0) for tx in issues]
     await commit_all(client, [s.accept(w) for s, w in zip(suppliers, warrants)])
-    return Actors(admin, bank, core, suppliers, document, warrants)
+    return Actors(admin, bank, core, suppliers, docs, warrants)
 
 
 def make_plan(actors: Actors, total: int) -> Plan:
@@ -143,7 +149,7 @@ def make_plan(actors: Actors, total: int) -> Plan:
             payee = step // 5 % clients
             tx = actors.core.issue(
                 actors.suppliers[payee].address, 1_000_000, maturity, actors.bank.address,
-                [{"doc": actors.document, "amount": 1_000_000}], now + 2 * HOUR_MS,
+                [{"doc": actors.documents[payee], "amount": 1_000_000}], now + 2 * HOUR_MS,
             )
             streams[clients].append(tx)
             offers[payee].append((step, warrant_id(tx.id, 0)))

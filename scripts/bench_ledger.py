@@ -25,7 +25,8 @@ from node import chain, crypto  # noqa: E402
 from node.chain import Certificate  # noqa: E402
 from node.genesis import ChainParams, Genesis, GenesisAccount  # noqa: E402
 from node.ledger import BlockContext, execute_block, genesis_state  # noqa: E402
-from node.ledger.model import document_id, warrant_id  # noqa: E402
+from node.ledger.keys import document_id  # noqa: E402
+from node.ledger.model import warrant_id  # noqa: E402
 from node.store import Store  # noqa: E402
 
 CHAIN = "wc-bench"
@@ -90,12 +91,13 @@ class Bench:
     def setup(self) -> dict[str, str]:
         """One big accepted warrant per supplier; returns supplier -> warrant id."""
         self.commit([self.tx("bank", "set_credit_line", core=self.addr("core"), currency="CNY", limit=10**15)])
-        docs = [self.tx(s, "anchor_document", doc_type="invoice", number=f"INV-{s}", issuer_reg_id="91310000X",
-                        hash="cd" * 32, total=10**12, currency="CNY") for s in self.suppliers]
+        docs = [self.tx("core", "anchor_document", doc_type="invoice", number=f"INV-{s}", issuer_reg_id="BENCH",
+                        issuer_reg_kind="other", hash=f"{i:064x}", total=10**12, currency="CNY", seller=self.addr(s),
+                        buyer=self.addr("core")) for i, s in enumerate(self.suppliers)]
         self.commit(docs)
         issues = []
         for s in self.suppliers:
-            doc = document_id("invoice", f"INV-{s}", "91310000X")
+            doc = document_id("invoice", f"INV-{s}", "BENCH", "other")
             issues.append(self.tx("core", "issue", to=self.addr(s), amount=10**12, currency="CNY",
                                   maturity=T0 + 300 * DAY, credit_line=self.addr("bank"),
                                   documents=[{"doc": doc, "amount": 10**12}], offer_expires=T0 + DAY))

@@ -1,9 +1,10 @@
 """Body of scripts/demo: the warrant story, told through the JSON-RPC of a running network.
 
-A bank grants a core enterprise a credit line; the core enterprise anchors an invoice and issues a
-warrant of 1,000,000.00 CNY to its tier-1 supplier, which splits it and passes 400,000.00 down to
+A bank grants a core enterprise a credit line; the tier-1 supplier anchors its invoice, the core
+enterprise confirms it (确权) and issues a warrant of 1,000,000.00 CNY to that supplier, which splits it and passes 400,000.00 down to
 tier 2, which passes 150,000.00 to tier 3; tier 3 factors its part at the bank; a second anchoring
-of the invoice and a second financing of the same part are refused; the regulator freezes and
+of the invoice (spelled differently, with another file) and a second financing of the same part
+are refused; the regulator freezes and
 unfreezes a warrant; at maturity the core enterprise settles and every holder is paid. Then the
 lineage prints as a tree and tier 3's proof bundle is verified offline against the genesis file.
 
@@ -34,7 +35,7 @@ from typing import Any
 from node import codec, crypto
 from node.client import Client, RpcCallError, Wallet
 from node.genesis import Genesis, load_genesis
-from node.ledger.model import document_id
+from node.ledger.keys import document_id, uscc_check_char
 from node.localnet import LocalNet
 
 __all__ = ["StoryError", "tell_story", "tell_story_at", "yuan"]
@@ -178,14 +179,19 @@ class Story:
         self.step(f"{bank.name} grants {core.name} a credit line of {yuan(line)}")
         await self.submit(bank, bank.wallet.set_credit_line(core.address, line))
 
-        reg_id = "91310000MA1K4XH2" + secrets.token_hex(1).upper()
+        first17 = "91310000MA1K4XH2" + secrets.choice("0123456789ABCDEFGHJKLMNPQRTUWXY")
+        reg_id = first17 + uscc_check_char(first17)  # a Unified Social Credit Code, check character included
         number = "INV-2026-" + secrets.token_hex(3).upper()
         invoice = f"VAT invoice {number} from {reg_id}: 400 seat frames, {yuan(100_000_000)}".encode()
         total = 100_000_000
-        self.step(f"{core.name} anchors invoice {number} ({yuan(total)}) by its hash")
-        await self.submit(core, core.wallet.anchor_document("invoice", number, reg_id, hashlib.sha256(invoice).hexdigest(), total))
-        doc = document_id("invoice", number, reg_id)
-        self.say(f"document id {doc[:16]}... (hash of its business key: type, number, issuer registration id)")
+        self.step(f"{tier1.name} anchors invoice {number} ({yuan(total)}) to {core.name} by its hash")
+        answer = await self.submit(tier1, tier1.wallet.anchor_document(
+            "invoice", number, reg_id, hashlib.sha256(invoice).hexdigest(), total, seller=tier1.address, buyer=core.address))
+        doc = document_id("invoice", number, reg_id, "uscc")
+        self.say(f"document id {doc[:16]}... (hash of its canonical business key: type, number, issuer registration id);"
+                 f" {self.event(answer, 'document_anchored')['status']} until its debtor confirms it")
+        self.step(f"{core.name} confirms the invoice it owes (确权), with its own signature")
+        await self.submit(core, core.wallet.confirm_document(doc))
 
         status = await core.client.status()
         now = await self.block_time(core.client, status["height"])
@@ -224,9 +230,11 @@ class Story:
         self.say(f"the warrant is now held by {self.who(held['holder'])}; the bank pays the advance off chain")
 
         self.step("Fraud attempts are refused")
-        self.say(f"{core.name} anchors invoice {number} again, with a different file:")
-        answer = await self.submit(core, core.wallet.anchor_document(
-            "invoice", number, reg_id, hashlib.sha256(invoice + b" (rescanned)").hexdigest(), total), expect="DOCUMENT_EXISTS")
+        variant = " " + number.lower().replace("-", "\u2011") + "\u200b"  # case, a look-alike dash, a zero-width space
+        self.say(f"{tier1.name} anchors invoice {variant!r} again, with a different file:")
+        answer = await self.submit(tier1, tier1.wallet.anchor_document(
+            "invoice", variant, reg_id.lower(), hashlib.sha256(invoice + b" (rescanned)").hexdigest(), total,
+            seller=tier1.address, buyer=core.address), expect="DOCUMENT_EXISTS")
         self.say(f"error code: {answer['result']['code']}")
         self.say(f"{tier3.name} tries to finance the same part again, at {factor.name}:")
         answer = await self.submit(tier3, tier3.wallet.request_financing(w3, factor.address, "transfer", 300, advance, False),

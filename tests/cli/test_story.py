@@ -64,8 +64,15 @@ def test_a_warrant_story_end_to_end(net: LocalNet, tmp_path: Path) -> None:  # n
     cli.tx("bank", "credit-line", "--core", address["core"], "--limit", "5000000.00")
     invoice = tmp_path / "invoice.pdf"
     invoice.write_bytes(b"%PDF-1.7 invoice INV-2026-001")
-    doc = cli.tx("core", "anchor", "--type", "invoice", "--number", "INV-2026-001", "--issuer-reg-id",
-                 "91310000MA1FL2026X", "--file", str(invoice), "--total", "400000.00")[0]["document"]
+    # The supplier anchors its invoice; a variant of the same key is refused; the core confirms it.
+    anchor = ("anchor", "--type", "invoice", "--issuer-reg-id", "91310000MA1FL2026R", "--total", "400000.00",
+              "--seller", address["supplier"], "--buyer", address["core"])
+    doc = cli.tx("supplier", *anchor, "--number", "INV-2026-001", "--file", str(invoice))[0]["document"]
+    refused = cli.run(*anchor, "--key", str(keys / "supplier.pem"), "--number", "inv\u20112026-001 ", "--hash", "ee" * 32,
+                      expect=1)
+    assert "DOCUMENT_EXISTS" in refused.stderr
+    assert cli.query("document", doc)["status"] == "unconfirmed"
+    cli.tx("core", "confirm-document", doc)
     maturity = int(time.time() * 1000) + MATURITY_S * 1000
     w0 = cli.tx("core", "issue", "--to", address["supplier"], "--amount", "400000.00", "--maturity", str(maturity),
                 "--credit-line", address["bank"], "--doc", doc)[0]["warrant"]
@@ -104,7 +111,9 @@ def test_a_warrant_story_end_to_end(net: LocalNet, tmp_path: Path) -> None:  # n
     # Queries.
     assert cli.query("credit", "--financier", address["bank"], "--core", address["core"])["used"] == 0
     assert cli.query("document", "--type", "invoice", "--number", "INV-2026-001", "--issuer-reg-id",
-                     "91310000MA1FL2026X")["id"] == doc
+                     "91310000MA1FL2026R")["id"] == doc
+    assert cli.query("documents", address["supplier"])["documents"][0]["status"] == "confirmed"
+    assert cli.query("allocations", doc)["allocations"][0]["warrant"] == w0
     assert cli.query("holdings", address["supplier2"])["held"] == []
     status = cli.query("status")
     block = cli.query("block", str(status["height"]))

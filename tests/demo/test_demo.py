@@ -17,6 +17,7 @@ STORY = [
     "registers the enterprises",
     "grants Huaxin Motors (core enterprise) a credit line of 2,000,000.00 CNY",
     "anchors invoice",
+    "confirms the invoice it owes",
     "issues a warrant of 1,000,000.00 CNY to Delta Seats Co. (tier 1)",
     "Delta Seats Co. (tier 1) accepts it",
     "splits it into 400,000.00 CNY and 600,000.00 CNY",

@@ -32,6 +32,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNet]:
         net.stop_all()
 
 
+REG_ID = "91310000MA1FL2026R"
+
+
 @dataclass
 class Story:
     """A warrant with a long history: issued, accepted, split, transferred, pledged, frozen, released."""
@@ -58,7 +61,9 @@ async def _tell_story(net: LocalNet) -> Story:
         for name, role in roles.items():
             await ok(admin.register_account(w[name].address, role, name))
         await ok(w["bank"].set_credit_line(w["core"].address, 10_000_000_00))
-        doc = (await ok(w["core"].anchor_document("invoice", "INV-9", "REG-9", "ab" * 32, 500_000_00)))["events"][0]["document"]
+        doc = (await ok(w["supplier"].anchor_document("invoice", "INV-9", REG_ID, "ab" * 32, 500_000_00,
+                                                        seller=w["supplier"].address, buyer=w["core"].address)))["events"][0]["document"]
+        await ok(w["core"].confirm_document(doc))
         now = int(time.time() * 1000)
         issued = await ok(w["core"].issue(w["supplier"].address, 400_000_00, now + 30 * 86_400_000, w["bank"].address,
                                           [{"doc": doc, "amount": 400_000_00}], now + 86_400_000))

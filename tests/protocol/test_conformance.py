@@ -97,12 +97,15 @@ def test_a_client_built_from_the_document_gets_its_transactions_committed(cluste
         submit(url, admin.sign("register_account", {"address": account.address, "role": role, "name": name}))
     submit(url, financier.sign("set_credit_line", {"core": core.address, "currency": "CNY", "limit": 10_000_000_00}))
     anchored = submit(url, core.sign("anchor_document", {
-        "doc_type": "invoice", "number": "INV-2026-0001", "issuer_reg_id": "91310000MA1FL0001X",
+        "doc_type": "invoice", "number": "INV-2026-0001", "issuer_reg_id": "91310000MA1FL0001R", "issuer_reg_kind": "uscc",
         "hash": hashlib.sha256(b"invoice file").hexdigest(), "total": 400_000_00, "currency": "CNY",
+        "seller": supplier.address, "buyer": core.address,
     }))
-    # PROTOCOL.md: document id = sha256(canonical([doc_type, number, issuer_reg_id])).
-    doc = hashlib.sha256(canonical(["invoice", "INV-2026-0001", "91310000MA1FL0001X"])).hexdigest()
+    # PROTOCOL.md: document id = sha256(canonical([doc_type, canonical number, canonical reg id])); the
+    # canonical number is case folded, the USCC upper case. Anchored by its buyer, it is confirmed.
+    doc = hashlib.sha256(canonical(["invoice", "inv-2026-0001", "91310000MA1FL0001R"])).hexdigest()
     assert anchored["result"]["events"][0]["document"] == doc
+    assert anchored["result"]["events"][0]["status"] == "confirmed"
 
     now = int(time.time() * 1000)
     issue = core.sign("issue", {

@@ -52,7 +52,7 @@ def test_bundle_holds_the_whole_lineage_and_verifies(bundle: Json, genesis: Gene
     assert report.lineage == [story.issuance, story.split_part, story.warrant]
     assert report.amount == 100_000_00
     kinds = [tx.type for tx in sorted(report.transactions, key=lambda t: (t.height, t.index))]
-    assert kinds == ["anchor_document", "issue", "accept", "split", "transfer", "accept", "request_financing",
+    assert kinds == ["anchor_document", "confirm_document", "issue", "accept", "split", "transfer", "accept", "request_financing",
                      "approve_financing", "freeze", "unfreeze", "release_pledge"]
     # Every transaction's block header, and the next one for its result, with certificates.
     assert len(bundle["headers"]) == len({h for tx in bundle["transactions"] for h in (tx["height"], tx["height"] + 1)})

@@ -71,7 +71,8 @@ def net(tmp_path: Path) -> Iterator[tuple[Chain, str]]:
     c.commit(*(c.admin.register_account(w.address, role, role) for w, role in
                [(core, "core"), (supplier, "supplier"), (bank, "financier")]))
     c.commit(bank.set_credit_line(core.address, 10**9))
-    doc = c.commit(core.anchor_document("invoice", "N-1", "R-1", "cd" * 32, 10**6))[0]["events"][0]["document"]
+    doc = c.commit(core.anchor_document("invoice", "N-1", "R-1", "cd" * 32, 10**6, seller=supplier.address, buyer=core.address,
+                                        issuer_reg_kind="other"))[0]["events"][0]["document"]
     now = int(time.time() * 1000)
     issued = c.commit(core.issue(supplier.address, 10**6, now + 10**8, bank.address, [{"doc": doc, "amount": 10**6}],
                                  now + 10**7))

@@ -13,7 +13,7 @@ from node.client import Client, RpcCallError, Wallet
 from node.genesis import load_genesis
 from node.localnet import LocalNet
 
-from .conftest import CHAIN_ID, Story
+from .conftest import CHAIN_ID, REG_ID, Story
 
 
 def admin_of(net: LocalNet) -> Wallet:
@@ -98,7 +98,7 @@ async def test_warrant_queries_on_a_real_warrant(cluster: LocalNet, story: Story
             await client.warrant("ab" * 32)
         holdings = await client.holdings(story.wallets["supplier2"].address)
         document = await client.document(story.document)
-        by_key = await client.document(doc_type="invoice", number="INV-9", issuer_reg_id="REG-9")
+        by_key = await client.document(doc_type="invoice", number="inv-9 ", issuer_reg_id=REG_ID.lower())
         credit = await client.credit(story.wallets["bank"].address, story.wallets["core"].address)
     assert missing.value.code == 1001 and missing.value.reason == "WARRANT_NOT_FOUND"
     assert (warrant["holder"], warrant["amount"], warrant["status"]) == (story.wallets["supplier2"].address, 100_000_00, "active")

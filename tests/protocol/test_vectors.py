@@ -17,8 +17,11 @@ from consensus.messages import commit_signing_bytes
 from node import codec, crypto, merkle
 from node.chain import SignedTx, TxBody, decode_tx, sign_tx
 from node.genesis import parse_genesis
-from node.ledger.model import document_id, warrant_id
+from node.ledger import Code, LedgerError
+from node.ledger.keys import canonical_reg_id, document_id, lei_valid, uscc_check_char
+from node.ledger.model import warrant_id
 from node.ledger.payloads import check_payload
+from node.rpc_methods import VERSION
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md"
 _BLOCK = re.compile(r"^```(\w+) vector:([\w-]+)\n(.*?)\n```$", re.DOTALL | re.MULTILINE)
@@ -36,7 +39,7 @@ VECTORS = _vectors()
 
 
 def test_the_document_has_every_vector() -> None:
-    assert set(VECTORS) == {"key", "tx-1", "tx-1-canonical", "tx-1-encoded", "tx-2", "document-id", "merkle",
+    assert set(VECTORS) == {"key", "tx-1", "tx-1-canonical", "tx-1-encoded", "tx-2", "document-id", "reg-ids", "merkle",
                             "commit-signing-bytes", "genesis"}
 
 
@@ -84,8 +87,35 @@ def test_canonical_and_encoded_text_of_transaction_1() -> None:
 
 def test_document_id_vector() -> None:
     v = VECTORS["document-id"]
-    assert document_id(v["doc_type"], v["number"], v["issuer_reg_id"]) == v["id"]
-    assert hashlib.sha256(codec.canonical([v["doc_type"], v["number"], v["issuer_reg_id"]])).hexdigest() == v["id"]
+    kind = v["issuer_reg_kind"]
+    assert document_id(v["doc_type"], v["number"], v["issuer_reg_id"], kind) == v["id"]
+    assert hashlib.sha256(codec.canonical(v["canonical"])).hexdigest() == v["id"]
+    for number in v["same_numbers"]:
+        assert document_id(v["doc_type"], number, v["issuer_reg_id"], kind) == v["id"], number
+    for reg_id in v["same_reg_ids"]:
+        assert document_id(v["doc_type"], v["number"], reg_id, kind) == v["id"], reg_id
+        assert document_id(v["doc_type"], v["number"], reg_id) == v["id"]  # the kind inferred, as look-ups do
+    for number in v["refused_numbers"]:
+        with pytest.raises(LedgerError) as refused:
+            document_id(v["doc_type"], number, v["issuer_reg_id"], kind)
+        assert refused.value.code is Code.INVALID_BUSINESS_KEY
+
+
+def test_registration_id_vector() -> None:
+    v = VECTORS["reg-ids"]
+    for code in v["uscc_valid"]:
+        assert canonical_reg_id(code, "uscc") == code
+    for code in v["uscc_refused"]:
+        with pytest.raises(LedgerError) as refused:
+            canonical_reg_id(code, "uscc")
+        assert refused.value.code is Code.INVALID_REG_ID
+    for first17, check in v["uscc_check"].items():
+        assert uscc_check_char(first17) == check
+    assert all(lei_valid(code) for code in v["lei_valid"]) and not any(lei_valid(code) for code in v["lei_refused"])
+
+
+def test_protocol_version_is_the_documents() -> None:
+    assert f"**Protocol version {VERSION}**" in DOC.read_text(encoding="utf-8")
 
 
 def test_merkle_vector() -> None:

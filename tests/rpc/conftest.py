@@ -12,7 +12,7 @@ import pytest
 
 from node import chain, crypto
 from node.chain import SignedTx
-from node.ledger.model import document_id
+from node.ledger.keys import document_id
 from node.metrics import Metrics
 from node.rpc import RpcLimits, RpcServer
 from node.rpc_methods import ApiError, ErrorCode, NodeAPI, NodeStatus
@@ -21,7 +21,8 @@ CHAIN_ID = "wc-test"
 ALICE = "wc" + "a1" * 20
 BANK = "wc" + "b2" * 20
 CORE = "wc" + "c3" * 20
-DOC_ID = document_id("invoice", "INV-1", "91310000X")
+REG_ID = "91310000MA1FL2026R"
+DOC_ID = document_id("invoice", "INV-1", REG_ID, "uscc")
 
 
 class FakeNode:
@@ -40,7 +41,8 @@ class FakeNode:
         self.blocks = {h: {"hash": f"{h:064x}", "header": {"height": h}, "txs": []} for h in range(6)}
         self.warrants = {"w1": {"id": "w1", "amount": 100, "holder": ALICE, "status": "active"}}
         self.accounts = {ALICE: {"address": ALICE, "role": "supplier"}}
-        self.documents = {DOC_ID: {"id": DOC_ID, "doc_type": "invoice", "number": "INV-1", "issuer_reg_id": "91310000X", "total": 500}}
+        self.documents = {DOC_ID: {"id": DOC_ID, "doc_type": "invoice", "number": "inv-1", "issuer_reg_id": REG_ID, "total": 500}}
+        self.allocations = {DOC_ID: {"document": DOC_ID, "total": 500, "allocations": [{"warrant": "w1", "amount": 100}]}}
         self.credits = {(BANK, CORE): {"financier": BANK, "core": CORE, "limit": 10_000, "used": 100}}
 
     def commit(self, tx_id: str, height: int = 6) -> None:
@@ -97,6 +99,15 @@ class FakeNode:
 
     async def document(self, *, doc_id: str) -> dict[str, Any] | None:
         return self.documents.get(doc_id)
+
+    async def document_allocations(self, doc_id: str) -> dict[str, Any] | None:
+        return self.allocations.get(doc_id)
+
+    async def account_documents(self, address: str, limit: int, after: str | None) -> dict[str, Any] | None:
+        if address not in self.accounts:
+            return None
+        docs = sorted(self.documents.values(), key=lambda d: d["id"])
+        return {"address": address, "documents": docs[:limit], "next": None, "asked": [limit, after]}
 
     async def credit(self, *, financier: str, core: str) -> dict[str, Any] | None:
         return self.credits.get((financier, core))

@@ -9,7 +9,7 @@ import pytest
 
 from node.rpc_methods import ApiError, ErrorCode
 from node.ledger.errors import Code, LedgerError
-from tests.rpc.conftest import ALICE, BANK, CORE, DOC_ID, Client, FakeNode, signed_tx, tx_json
+from tests.rpc.conftest import ALICE, BANK, CORE, DOC_ID, REG_ID, Client, FakeNode, signed_tx, tx_json
 
 
 async def test_tx_submit_returns_pending_id(client: Client, node: FakeNode) -> None:
@@ -148,13 +148,34 @@ async def test_account_methods(client: Client) -> None:
 
 async def test_document_get_by_id_and_business_key(client: Client) -> None:
     by_id = await client.result("document_get", {"id": DOC_ID})
-    by_key = await client.result("document_get", {"doc_type": "invoice", "number": "INV-1", "issuer_reg_id": "91310000X"})
+    by_key = await client.result("document_get", {"doc_type": "invoice", "number": "INV-1", "issuer_reg_id": REG_ID})
     assert by_id == by_key and by_id["total"] == 500
-    error = await client.error("document_get", {"doc_type": "invoice", "number": "INV-2", "issuer_reg_id": "91310000X"})
-    assert error["message"].startswith("document invoice 'INV-2' of '91310000X' (id ")
+    # any spelling of the key finds the same document, as the ledger anchored it
+    variant = {"doc_type": "invoice", "number": " inv\u20111\u200b", "issuer_reg_id": REG_ID.lower(), "issuer_reg_kind": "uscc"}
+    assert await client.result("document_get", variant) == by_id
+    error = await client.error("document_get", {"doc_type": "invoice", "number": "INV-2", "issuer_reg_id": REG_ID})
+    assert error["message"].startswith(f"document invoice 'inv-2' of uscc '{REG_ID}' (id ")
     assert error["data"] == {"reason": "DOCUMENT_NOT_FOUND"}
-    for params in ({"doc_type": "invoice"}, {"id": DOC_ID, "number": "INV-1"}, {}, {"id": "d1"}):
+    for params in ({"doc_type": "invoice"}, {"id": DOC_ID, "number": "INV-1"}, {}, {"id": "d1"},
+                   {"id": DOC_ID, "issuer_reg_kind": "uscc"}):
         assert (await client.error("document_get", params))["code"] == -32602
+    # a key that can't be canonicalised, or a USCC failing its check, is a params error naming why
+    for number, reg, reason in (("INV\n1", REG_ID, "INVALID_BUSINESS_KEY"), ("INV-1", REG_ID[:17] + "Q", "INVALID_REG_ID")):
+        error = await client.error("document_get", {"doc_type": "invoice", "number": number, "issuer_reg_id": reg,
+                                                    "issuer_reg_kind": "uscc"})
+        assert error["code"] == -32602 and error["data"]["reason"] == reason
+
+
+async def test_document_allocations_and_account_documents(client: Client) -> None:
+    assert (await client.result("document_allocations", {"id": DOC_ID}))["allocations"] == [{"warrant": "w1", "amount": 100}]
+    error = await client.error("document_allocations", {"id": "ee" * 32})
+    assert (error["code"], error["data"]["reason"]) == (1001, "DOCUMENT_NOT_FOUND")
+    page = await client.result("account_documents", {"address": ALICE, "limit": 5})
+    assert [d["id"] for d in page["documents"]] == [DOC_ID] and page["asked"] == [5, None]
+    error = await client.error("account_documents", {"address": BANK})
+    assert (error["code"], error["data"]["reason"]) == (1001, "ACCOUNT_NOT_FOUND")
+    for params in ({"address": ALICE, "limit": 0}, {"address": ALICE, "limit": 501}, {"address": ALICE, "after": "x"}):
+        assert (await client.error("account_documents", params))["code"] == -32602
 
 
 async def test_credit_get(client: Client) -> None:
@@ -188,7 +209,7 @@ async def test_rpc_discover_lists_every_method(client: Client) -> None:
     assert names == {
         "tx_submit", "tx_get", "chain_status", "chain_getBlock", "chain_validators", "warrant_get",
         "warrant_trace", "warrant_proof", "account_get", "account_holdings", "document_get", "credit_get",
-        "rpc_discover", "subscribe", "unsubscribe",
+        "document_allocations", "account_documents", "rpc_discover", "subscribe", "unsubscribe",
     }
     submit = next(m for m in doc["methods"] if m["name"] == "tx_submit")
     assert [(p["name"], p["required"]) for p in submit["params"]] == [("tx", True), ("wait", False), ("timeout_ms", False)]
@@ -199,6 +220,7 @@ async def test_rpc_discover_lists_every_method(client: Client) -> None:
     for name in ("warrant_get", "warrant_trace", "warrant_proof"):  # methods sharing a params type
         assert [p["name"] for p in by_name[name]["params"]] == ["id"]
     assert by_name["chain_status"]["params"] == []
-    assert [p["name"] for p in by_name["document_get"]["params"]] == ["id", "doc_type", "number", "issuer_reg_id"]
+    assert [p["name"] for p in by_name["document_get"]["params"]] == ["id", "doc_type", "number", "issuer_reg_id",
+                                                                      "issuer_reg_kind"]
     assert not any(name.endswith("Params") for name in doc["components"]["schemas"])
     assert await client.result("rpc.discover") == doc
