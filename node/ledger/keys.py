@@ -77,9 +77,10 @@ def _fold_layout(value: str) -> str:
     controls = [ch for ch in text if unicodedata.category(ch) == "Cc"]
     if controls:
         cleaned = "".join(ch for ch in text if unicodedata.category(ch) != "Cc")
+        shown = _shown(canonical_text(cleaned, "value")) if cleaned.strip() else "empty"
         raise ValueError(
             f"contains control character U+{ord(controls[0]):04X}, which a business key can't hold; "
-            f"without it the canonical form would be {_shown(canonical_text(cleaned, 'value')) if cleaned.strip() else 'empty'}"
+            f"without it the canonical form would be {shown}"
         )
     text = "".join("-" if _is_dash(ch) else ch for ch in text if unicodedata.category(ch) != "Cf")
     return _WHITESPACE.sub(" ", text).strip()
@@ -94,9 +95,13 @@ def canonical_text(value: str, field: str) -> str:
     text = unicodedata.normalize("NFKC", text.casefold())
     text = _WHITESPACE.sub(" ", text).strip()  # folding never adds spaces; keep it exact anyway
     if not text:
-        raise LedgerError(Code.INVALID_BUSINESS_KEY, f"{field} {_shown(value)} is empty once spaces and invisible characters are removed")
+        raise LedgerError(
+            Code.INVALID_BUSINESS_KEY, f"{field} {_shown(value)} is empty once spaces and invisible characters are removed"
+        )
     if len(text) > MAX_KEY_CHARS:
-        raise LedgerError(Code.INVALID_BUSINESS_KEY, f"{field} is {len(text)} characters in canonical form; at most {MAX_KEY_CHARS}")
+        raise LedgerError(
+            Code.INVALID_BUSINESS_KEY, f"{field} is {len(text)} characters in canonical form; at most {MAX_KEY_CHARS}"
+        )
     return text
 
 

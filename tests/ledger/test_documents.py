@@ -80,6 +80,21 @@ def test_every_variant_of_a_key_has_the_same_id(pair: tuple[str, str]) -> None:
     assert canonical_text(canonical, "number") == canonical  # idempotent
 
 
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(st.text(max_size=40))
+def test_canonical_forms_are_fixed_points_for_any_text(text: str) -> None:
+    """Whatever the input, its canonical form canonicalises to itself (so a stored key, looked up
+    again, finds itself) and holds no control, format, dash look-alike or doubled-space character."""
+    try:
+        canonical = canonical_text(text, "number")
+    except LedgerError as exc:
+        assert exc.code is Code.INVALID_BUSINESS_KEY
+        return
+    assert canonical_text(canonical, "number") == canonical
+    assert canonical == canonical.strip() and "  " not in canonical
+    assert not any(ch in canonical for ch in [*DASHES, *FORMAT, "\u00a0", "\u3000"])
+
+
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(business_numbers(), business_numbers())
 def test_distinct_keys_stay_distinct(a: str, b: str) -> None:
