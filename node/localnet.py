@@ -62,7 +62,9 @@ class LocalNet:
     """``count`` validators whose keys, genesis, configs, data and logs live in ``directory``."""
 
     def __init__(self, directory: Path, count: int = 4, base_port: int | None = None, log_level: str = "info") -> None:
-        self.directory = Path(directory)
+        # Absolute: each validator runs with its own directory as cwd, so a relative path given
+        # here (scripts/localnet's default "localnet") would no longer name its config file.
+        self.directory = Path(directory).resolve()
         self.count = count
         self.log_level = log_level
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
