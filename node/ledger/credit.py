@@ -30,7 +30,7 @@ def handle_set_credit_line(ex: Exec, p: payloads.SetCreditLine) -> None:
     line = CreditLine(core=p.core, financier=ex.sender, currency=p.currency, limit=p.limit, used=used,
                       set_tx=ex.tx_hex, set_height=ex.height)
     ex.state.put(key, model.dump(line))
-    ex.emit("credit_line_set", core=p.core, financier=ex.sender, currency=p.currency, limit=p.limit, used=used)
+    ex.emit("credit_line_set", accounts=[p.core], warrants=(), core=p.core, financier=ex.sender, currency=p.currency, limit=p.limit, used=used)
 
 
 def load_credit(ex: Exec, core: str, financier: str) -> CreditLine:

@@ -29,7 +29,7 @@ def handle_anchor_document(ex: Exec, p: payloads.AnchorDocument) -> None:
         anchored_height=ex.height,
     )
     ex.state.put(key, model.dump(doc))
-    ex.emit("document_anchored", document=doc_id, total=p.total, currency=p.currency)
+    ex.emit("document_anchored", accounts=(), warrants=(), document=doc_id, total=p.total, currency=p.currency)
 
 
 def load_document(ex: Exec, doc_id: str) -> Document:

@@ -47,7 +47,8 @@ def handle_request_financing(ex: Exec, p: payloads.RequestFinancing) -> None:
     )
     record(ex, warrant, "financing_request", ex.sender, p.financier, warrant.amount)
     save_warrant(state, warrant)
-    ex.emit("financing_requested", warrant=warrant.id, financier=p.financier, mode=p.mode, advance=p.advance)
+    ex.emit("financing_requested", accounts=[p.financier], warrants=[warrant.id], warrant=warrant.id,
+            financier=p.financier, mode=p.mode, advance=p.advance)
 
 
 def _load_request(ex: Exec, wid: str, *statuses: str) -> Warrant:
@@ -82,7 +83,8 @@ def handle_approve_financing(ex: Exec, p: payloads.WarrantRef) -> None:
         record(ex, warrant, "pledge", warrant.holder, ex.sender, warrant.amount)
         financing.status = "pledged"
     save_warrant(ex.state, warrant)
-    ex.emit("financing_approved", warrant=warrant.id, financier=ex.sender, mode=financing.mode,
+    ex.emit("financing_approved", accounts=[financing.applicant, warrant.holder], warrants=[warrant.id],
+            warrant=warrant.id, financier=ex.sender, mode=financing.mode,
             advance=financing.advance, holder=warrant.holder)
 
 
@@ -95,7 +97,8 @@ def _close_financing(ex: Exec, wid: str, current: str, new: str, history: str, e
     financing.status = new
     record(ex, warrant, history, ex.sender, warrant.holder, 0)
     save_warrant(ex.state, warrant)
-    ex.emit(event, warrant=warrant.id, financier=ex.sender)
+    ex.emit(event, accounts=[financing.applicant, warrant.holder], warrants=[warrant.id], warrant=warrant.id,
+            financier=ex.sender)
 
 
 def handle_reject_financing(ex: Exec, p: payloads.WarrantRef) -> None:

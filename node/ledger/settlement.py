@@ -67,7 +67,9 @@ def handle_settle(ex: Exec, p: payloads.Settle) -> None:
             payment["pledgee"] = target.financing.financier
         payments.append(payment)
     restore_credit(ex, warrant.issuer, warrant.credit_line, amount)
-    ex.emit("warrant_settled", warrant=warrant.id, amount=amount, payments=payments)
+    ex.emit("warrant_settled", accounts=[payee for pay in payments for payee in (pay["holder"], pay.get("pledgee"))],
+            warrants=[warrant.id, *(pay["warrant"] for pay in payments)], warrant=warrant.id, amount=amount,
+            payments=payments)
 
 
 def _pay(ex: Exec, warrant: Warrant, pay: int) -> None:
@@ -102,5 +104,7 @@ def mark_overdue(ex: Exec, warrant: Warrant) -> None:
     warrant.status = model.OVERDUE
     record(ex, warrant, "overdue", warrant.issuer, warrant.holder, warrant.amount - warrant.paid)
     save_warrant(ex.state, warrant)
-    ex.emit("warrant_overdue", warrant=warrant.id, issuer=warrant.issuer, holder=warrant.holder,
+    pledgee = warrant.financing.financier if warrant.financing and warrant.financing.status == "pledged" else None
+    ex.emit("warrant_overdue", accounts=[warrant.issuer, warrant.holder, pledgee], warrants=[warrant.id],
+            warrant=warrant.id, issuer=warrant.issuer, holder=warrant.holder,
             outstanding=warrant.amount - warrant.paid)

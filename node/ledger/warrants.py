@@ -81,7 +81,7 @@ def handle_issue(ex: Exec, p: payloads.Issue) -> None:
     hold(state, warrant, new=True)
     state.put_new(model.key_due(p.maturity + ex.params.overdue_grace_ms, wid), b"")
     save_warrant(state, warrant, new=True)
-    ex.emit("warrant_issued", warrant=wid, issuer=ex.sender, to=p.to, amount=p.amount, currency=p.currency,
+    ex.emit("warrant_issued", accounts=[p.to], warrants=[wid], warrant=wid, issuer=ex.sender, to=p.to, amount=p.amount, currency=p.currency,
             maturity=p.maturity)
 
 
@@ -110,7 +110,9 @@ def handle_accept(ex: Exec, p: payloads.WarrantRef) -> None:
     hold(state, warrant)
     record(ex, warrant, "accept", sender, ex.sender, warrant.amount)
     save_warrant(state, warrant)
-    ex.emit("warrant_accepted", warrant=warrant.id, holder=ex.sender, amount=warrant.amount)
+    # The offerer (issuer or transferring holder) learns it was taken; an issuer, that its debt is.
+    ex.emit("warrant_accepted", accounts=[sender, warrant.issuer], warrants=[warrant.id], warrant=warrant.id,
+            holder=ex.sender, amount=warrant.amount)
 
 
 def handle_reject(ex: Exec, p: payloads.WarrantRef) -> None:
@@ -137,8 +139,8 @@ def return_offer(ex: Exec, warrant: Warrant, kind: str) -> None:
     else:
         warrant.status = model.ACTIVE
     save_warrant(state, warrant)
-    ex.emit("offer_" + ("rejected" if kind == "reject" else "expired"), warrant=warrant.id, recipient=recipient,
-            holder=warrant.holder, status=warrant.status)
+    ex.emit("offer_" + ("rejected" if kind == "reject" else "expired"), accounts=[recipient, warrant.holder, warrant.issuer],
+            warrants=[warrant.id], warrant=warrant.id, recipient=recipient, holder=warrant.holder, status=warrant.status)
 
 
 def _child(ex: Exec, parent: Warrant, index: int, amount: int) -> Warrant:
@@ -182,8 +184,9 @@ def handle_transfer(ex: Exec, p: payloads.Transfer) -> None:
     for child in children:
         hold(state, child, new=True)
         save_warrant(state, child, new=True)
-    ex.emit("warrant_transferred", warrant=parent.id, to=p.to, amount=p.amount,
-            children=[child.id for child in children])
+    ex.emit("warrant_transferred", accounts=[p.to], warrants=[parent.id, *(child.id for child in children)],
+            warrant=parent.id, to=p.to, amount=p.amount, children=[child.id for child in children],
+            offered=offered.id, kept=children[1].id if remainder else None)
 
 
 def handle_split(ex: Exec, p: payloads.Split) -> None:
@@ -202,4 +205,5 @@ def handle_split(ex: Exec, p: payloads.Split) -> None:
     for child in children:
         hold(state, child, new=True)
         save_warrant(state, child, new=True)
-    ex.emit("warrant_split", warrant=parent.id, children=[child.id for child in children], amounts=list(p.amounts))
+    ex.emit("warrant_split", accounts=(), warrants=[parent.id, *(child.id for child in children)], warrant=parent.id,
+            children=[child.id for child in children], amounts=list(p.amounts))

@@ -18,7 +18,8 @@ NEW = key_of("newcomer").address
 
 def test_register(w: World) -> None:
     events = w.ok("admin", "register_account", address=NEW, role="supplier", name="Newco")
-    assert events == [{"type": "account_registered", "address": NEW, "role": "supplier", "name": "Newco"}]
+    assert events == [{"type": "account_registered", "address": NEW, "role": "supplier", "name": "Newco",
+                       "accounts": sorted([NEW, w.addr("admin")]), "warrants": []}]
     assert queries.get_account(w.reader, NEW) == {
         "address": NEW, "name": "Newco", "role": "supplier", "registered_height": w.height,
         "registered_by": w.addr("admin"),
@@ -43,7 +44,8 @@ def test_register_unknown_role(w: World) -> None:
 
 def test_set_role(w: World) -> None:
     events = w.ok("admin", "set_role", address=w.addr("sup1"), role="core")
-    assert events[0] == {"type": "role_changed", "address": w.addr("sup1"), "role": "core", "previous": "supplier"}
+    assert events[0] == {"type": "role_changed", "address": w.addr("sup1"), "role": "core", "previous": "supplier",
+                         "accounts": sorted([w.addr("sup1"), w.addr("admin")]), "warrants": []}
     assert queries.get_account(w.reader, w.addr("sup1"))["role"] == "core"  # type: ignore[index]
 
 

@@ -24,7 +24,8 @@ def anchor(w: World, who: str = "sup1", number: str = "INV-7", **extra: object) 
 def test_anchor(w: World) -> None:
     result = anchor(w)
     doc_id = document_id("invoice", "INV-7", "91310000X")
-    assert result["events"] == [{"type": "document_anchored", "document": doc_id, "total": 500, "currency": CNY}]
+    assert result["events"] == [{"type": "document_anchored", "document": doc_id, "total": 500, "currency": CNY,
+                                  "accounts": [w.addr("sup1")], "warrants": []}]
     doc = queries.get_document(w.reader, doc_id)
     assert doc is not None
     assert doc["total"] == 500 and doc["allocated"] == 0 and doc["allocations"] == []

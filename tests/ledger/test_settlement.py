@@ -35,7 +35,7 @@ def test_settle_whole_issuance(w: World) -> None:
         {"warrant": sent, "holder": w.addr("sup2"), "amount": 300, "status": "settled"},
         {"warrant": a, "holder": w.addr("sup1"), "amount": 200, "status": "settled"},
         {"warrant": b, "holder": w.addr("sup1"), "amount": 500, "status": "settled"},
-    ]}]
+    ], "accounts": sorted([w.addr("core"), w.addr("sup1"), w.addr("sup2")]), "warrants": sorted([root, sent, a, b])}]
     assert all(w.status(x) == "settled" and w.warrant(x)["outstanding"] == 0 for x in (sent, a, b))
     assert used(w) == 0
     assert queries.holdings(w.reader, w.addr("sup1"))["held"] == []
