@@ -54,7 +54,7 @@ def build_genesis(chain_id: str, validators: list[str], admins: list[str], accou
         "chain_id": chain_id,
         "genesis_time_ms": time_ms,
         "validators": [_member(v, "validator") for v in validators],
-        "admins": [{**_member(a, "admin"), "role": "regulator"} for a in admins],
+        "admins": [_member(a, "admin") for a in admins],
         "accounts": [_member(a, "account", with_role=True) for a in accounts],
     }
     data = codec.canonical(document)

@@ -50,10 +50,14 @@ def require_admin(ex: Exec) -> None:
 def require_sender(ex: Exec, *roles: str) -> Account:
     """The sender's account; it must be registered and hold one of ``roles`` (any role if none)."""
     account = get_account(ex.state, ex.sender)
+    needs = " or ".join(roles) if roles else "a registered account"
     if account is None:
+        if ex.state.get(model.key_admin(ex.sender)) is not None:
+            raise fail(Code.UNKNOWN_SENDER, f"sender {ex.sender} is an alliance admin, which only registers accounts "
+                       f"and sets roles; this needs {needs}: sign with such an account's key")
         raise fail(Code.UNKNOWN_SENDER, f"sender {ex.sender} is not a registered account; an alliance admin must register it")
     if roles and account.role not in roles:
-        raise fail(Code.WRONG_ROLE, f"sender {ex.sender} has role {account.role!r}; this needs {' or '.join(roles)}")
+        raise fail(Code.WRONG_ROLE, f"sender {ex.sender} has role {account.role}; this needs {needs}")
     return account
 
 

@@ -74,3 +74,9 @@ def test_registered_account_can_act(w: World) -> None:
     w.keys["newcomer"] = key_of("newcomer")
     w.ok("newcomer", "anchor_document", doc_type="invoice", number="1", issuer_reg_id="x", hash="ab" * 32,
          total=5, currency="CNY")
+
+
+def test_an_admin_doing_a_members_operation_is_told_what_admins_do(w: World) -> None:
+    wid = w.issue()
+    message = w.fails("UNKNOWN_SENDER", "admin", "freeze", warrant=wid, reason="x")
+    assert "alliance admin" in message and "regulator" in message and "must register it" not in message
