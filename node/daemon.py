@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
 from typing import Any
@@ -90,7 +91,22 @@ class Node:
                 f"key {config.node.key_file} ({self.key.address}) is not a validator in genesis {config.node.genesis}"
             )
         self.index = index
+        # Everything that can be refused from the config alone (peers, TLS) is checked before the
+        # data directory is touched, and a directory this start created is removed if it fails.
+        self.mesh = self._make_mesh()
+        data_dir = self.config.path(config.node.data_dir)
+        fresh = not data_dir.exists()
         self.store = self._open_store()
+        try:
+            self._init_rest()
+        except BaseException:
+            self.store.close()
+            if fresh:
+                shutil.rmtree(data_dir, ignore_errors=True)
+            raise
+
+    def _init_rest(self) -> None:
+        config = self.config
         params = self.genesis.params
         self.mempool = Mempool(
             chain_id=self.genesis.chain_id,
@@ -102,7 +118,6 @@ class Node:
         )
         self.app = Application(self.store, self.genesis, self.mempool)
         self.replica = self._make_replica()
-        self.mesh = self._make_mesh()
         self.on_commit: list[Callable[[Committed], None]] = []
         self._waiters: dict[bytes, list[asyncio.Future[Committed]]] = {}
         self._held: dict[int, tuple[int, PrePrepare]] = {}
@@ -131,7 +146,9 @@ class Node:
             raise StartupError(str(exc)) from None
 
     def _open_store(self) -> Store:
-        store = Store(self.config.path(self.config.node.data_dir))
+        data_dir = self.config.path(self.config.node.data_dir)
+        fresh = not data_dir.exists()
+        store = Store(data_dir)
         genesis_hash = self.genesis.hash()
         try:
             if store.initialized:
@@ -141,6 +158,8 @@ class Node:
                 store.init_genesis(self.genesis.chain_id, genesis_hash, writes, root, root)
         except WarrantChainError:
             store.close()
+            if fresh:
+                shutil.rmtree(data_dir, ignore_errors=True)
             raise
         return store
 

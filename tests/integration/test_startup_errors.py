@@ -106,3 +106,19 @@ def test_inspect_genesis_prints_the_hash_members_compare(network: Path) -> None:
         capture_output=True, text=True, timeout=30, env=env,
     )
     _assert_refused(broken, "missing required field")
+
+
+def test_a_refused_start_leaves_no_data_directory(network: Path) -> None:
+    config = network / "v0.toml"
+    config.write_text(config.read_text().replace("[p2p.peers]", '[p2p.peers]\nv9 = "ws://127.0.0.1:1"'))
+    _assert_refused(_start(config), "'v9', which is not a validator in genesis")
+    assert not (network / "data" / "v0").exists(), "a failed start left a LevelDB directory behind"
+
+
+def test_a_second_copy_on_the_same_data_directory_is_told_so(network: Path) -> None:
+    from node.store import Store
+
+    with Store(network / "data" / "v0"):  # the first copy holds LevelDB's lock
+        result = _start(network / "v0.toml")
+    _assert_refused(result, "is in use by another process")
+    assert "b'" not in result.stderr and "LOCK" not in result.stderr
