@@ -81,7 +81,7 @@ def parse_genesis(data: bytes | str, source: str = "genesis") -> Genesis:
     try:
         genesis: Genesis = codec.decode(data, Genesis)
     except EncodingError as exc:
-        if "unknown field `role`" in str(exc) and "admins" in str(exc):
+        if "role: unknown field" in str(exc) and "admins" in str(exc):
             raise ChainError(f"{source}: an alliance admin has no role (remove its \"role\"); a regulator, "
                              "core enterprise, supplier or financier is an account of its own") from None
         raise ChainError(f"{source}: {exc}") from None
@@ -90,7 +90,8 @@ def parse_genesis(data: bytes | str, source: str = "genesis") -> Genesis:
     if not genesis.admins:
         raise ChainError(f"{source}: at least one alliance admin is required")
     seen: set[str] = set()
-    for account in [*genesis.admins, *genesis.accounts]:
+    members: list[GenesisAdmin | GenesisAccount] = [*genesis.admins, *genesis.accounts]
+    for account in members:
         try:
             if crypto.address_of(bytes.fromhex(account.pubkey)) != account.address:
                 raise ChainError(f"{source}: account {account.name}: address does not match its public key")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -26,6 +25,7 @@ import msgspec
 
 from node.chain import MAX_TX_BYTES, SignedTx, TxEnvelope, tx_from_envelope
 from node.errors import WarrantChainError
+from node.fmt import explain_validation
 from node.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, Request, RpcError
 from node.ledger.errors import LedgerError
 from node.ledger.model import document_id
@@ -243,7 +243,6 @@ class UnsubscribeParams(_Params):
     subscription: Ident
 
 
-_MSGSPEC_ERROR = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 
 
 def convert_params(params: dict[str, Any] | list[Any] | None, kind: type[_Params]) -> Any:
@@ -265,19 +264,9 @@ def convert_params(params: dict[str, Any] | list[Any] | None, kind: type[_Params
 
 
 def _describe_validation(text: str) -> tuple[str, dict[str, str]]:
-    """'Expected `int`, got `str` - at `$.amount`' -> 'params.amount: expected int, got str'."""
-    match = _MSGSPEC_ERROR.match(text)
-    assert match is not None  # the pattern matches any text
-    what, path = match["what"], match["path"] or ""
-    unknown = re.match(r"Object contains unknown field `(.*)`$", what)
-    if unknown:  # msgspec reports the object's path; name the field itself
-        path, what = f"{path}.{unknown[1]}", "unknown field"
-    missing = re.match(r"Object missing required field `(.*)`$", what)
-    if missing:
-        path, what = f"{path}.{missing[1]}", "required field missing"
-    what = what.replace("`", "")
-    field_path = "params" + path
-    return f"{field_path}: {what[:1].lower()}{what[1:]}", {"field": field_path}
+    """'Expected `int`, got `str` - at `$.amount`' -> 'params.amount: expected a whole number, got text'."""
+    field_path, message = explain_validation(text, root="params")
+    return message, {"field": field_path}
 
 
 # ---- methods ------------------------------------------------------------------------------------

@@ -101,8 +101,8 @@ class Store:
             reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
             if "lock" in reason.lower():  # LevelDB's LOCK file: one process per directory
                 raise StoreError(
-                    f"the data directory {self.path} is in use by another process (is this node already "
-                    "running?); stop that one first, or give this node its own node.data_dir"
+                    f"cannot open the store at {self.path}: the data directory is in use by another process "
+                    "(is this node already running?); stop that one first, or give this node its own node.data_dir"
                 ) from None
             raise StoreError(f"cannot open the store at {self.path}: {reason}") from None
         except (plyvel.Error, OSError) as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from node import fmt
 from node.ledger import model, payloads
 from node.ledger.context import Exec
 from node.ledger.errors import Code
@@ -54,7 +55,8 @@ def allocate(ex: Exec, warrant_id: str, currency: str, parts: Sequence[payloads.
         if part.amount > free:
             raise fail(
                 Code.DOCUMENT_OVER_ALLOCATED,
-                f"document {doc.id} has {free} of {doc.total} fen left to allocate; {part.amount} asked",
+                f"document {doc.id} has {fmt.amount(free, doc.currency)} of {fmt.amount(doc.total, doc.currency)} "
+                f"left to allocate; {fmt.amount(part.amount, doc.currency)} asked",
             )
         doc.allocated += part.amount
         doc.allocations.append(Allocation(ref=warrant_id, amount=part.amount))

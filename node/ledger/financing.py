@@ -9,6 +9,7 @@ happens off chain. To finance part of a warrant, split it first.
 
 from __future__ import annotations
 
+from node import fmt
 from node.ledger import payloads
 from node.ledger.context import Exec
 from node.ledger.errors import Code
@@ -39,7 +40,8 @@ def handle_request_financing(ex: Exec, p: payloads.RequestFinancing) -> None:
         raise fail(Code.SELF_TRANSFER, "a holder can't ask itself for financing")
     require_account(state, p.financier, "financier", what="financier")
     if p.advance > warrant.amount:
-        raise fail(Code.ADVANCE_EXCEEDS_AMOUNT, f"advance {p.advance} fen exceeds the warrant's {warrant.amount}")
+        raise fail(Code.ADVANCE_EXCEEDS_AMOUNT, f"advance {fmt.amount(p.advance, warrant.currency)} exceeds the "
+                   f"warrant's {fmt.amount(warrant.amount, warrant.currency)}")
     warrant.financing = Financing(
         request_tx=ex.tx_hex, financier=p.financier, mode=p.mode, principal=warrant.amount,
         discount_bps=p.discount_bps, advance=p.advance, recourse=p.recourse, status="requested",
@@ -69,7 +71,8 @@ def handle_approve_financing(ex: Exec, p: payloads.WarrantRef) -> None:
     warrant = _load_request(ex, p.warrant, "requested")
     require_not_frozen(warrant)
     if ex.time >= warrant.maturity:
-        raise fail(Code.WARRANT_MATURED, f"warrant {warrant.id} matured at {warrant.maturity}; it can't be financed")
+        raise fail(Code.WARRANT_MATURED, f"warrant {warrant.id} matured at {fmt.when(warrant.maturity, ex.time)}; "
+                   "it can't be financed")
     financing = warrant.financing
     assert financing is not None
     if financing.mode == "transfer":

@@ -7,6 +7,7 @@ Authorization is always one of three things: the signer holds a role (:func:`req
 
 from __future__ import annotations
 
+from node import fmt
 from node.ledger import model
 from node.ledger.context import Exec
 from node.ledger.errors import Code, LedgerError
@@ -119,7 +120,8 @@ def require_movable(ex: Exec, warrant: Warrant) -> None:
     if warrant.status != model.ACTIVE:
         raise fail(Code.WARRANT_NOT_ACTIVE, f"warrant {warrant.id} is {warrant.status}; only an active warrant can move")
     if ex.time >= warrant.maturity:
-        raise fail(Code.WARRANT_MATURED, f"warrant {warrant.id} matured at {warrant.maturity}; it can only be settled now")
+        raise fail(Code.WARRANT_MATURED, f"warrant {warrant.id} matured at {fmt.when(warrant.maturity, ex.time)}; "
+                   "it can only be settled now")
 
 
 def record(ex: Exec, warrant: Warrant, kind: str, frm: str | None, to: str | None, amount: int) -> None:

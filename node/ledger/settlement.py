@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from node import fmt
 from node.ledger import model, payloads
 from node.ledger.context import Exec
 from node.ledger.credit import restore_credit
@@ -37,7 +38,8 @@ def handle_settle(ex: Exec, p: payloads.Settle) -> None:
     if warrant.issuer != ex.sender:
         raise fail(Code.NOT_ISSUER, f"warrant {warrant.id} was issued by {warrant.issuer}; only its issuer settles it")
     if ex.time < warrant.maturity:
-        raise fail(Code.NOT_MATURED, f"warrant {warrant.id} matures at {warrant.maturity}; it's {ex.time} now")
+        raise fail(Code.NOT_MATURED, f"warrant {warrant.id} matures at {fmt.when(warrant.maturity, ex.time)}; "
+                   f"the block time is {fmt.when(ex.time)}")
     if warrant.status in model.LIVE:
         require_not_frozen(warrant)
         targets = [warrant]
@@ -53,7 +55,8 @@ def handle_settle(ex: Exec, p: payloads.Settle) -> None:
         raise fail(Code.NOTHING_TO_SETTLE, f"warrant {warrant.id} has no unfrozen live value left to settle")
     amount = outstanding if p.amount is None else p.amount
     if amount > outstanding:
-        raise fail(Code.AMOUNT_EXCEEDS_OUTSTANDING, f"{outstanding} fen are outstanding; {amount} asked")
+        raise fail(Code.AMOUNT_EXCEEDS_OUTSTANDING, f"{fmt.amount(outstanding, warrant.currency)} is outstanding; "
+                   f"{fmt.amount(amount, warrant.currency)} asked")
     left = amount
     payments: list[dict[str, Any]] = []
     for target in targets:
@@ -93,7 +96,8 @@ def handle_mark_overdue(ex: Exec, p: payloads.WarrantRef) -> None:
         raise fail(Code.WARRANT_NOT_ACTIVE, f"warrant {warrant.id} is already overdue")
     due = warrant.maturity + ex.params.overdue_grace_ms
     if ex.time < due:
-        raise fail(Code.NOT_YET_OVERDUE, f"warrant {warrant.id} becomes overdue at {due} (maturity plus grace)")
+        raise fail(Code.NOT_YET_OVERDUE, f"warrant {warrant.id} becomes overdue at {fmt.when(due, ex.time)} "
+                   "(maturity plus grace)")
     mark_overdue(ex, warrant)
 
 

@@ -15,6 +15,7 @@ returned at the start of the first block at or after that time (node.ledger.hous
 
 from __future__ import annotations
 
+from node import fmt
 from node.ledger import model, payloads
 from node.ledger.context import Exec
 from node.ledger.credit import restore_credit, use_credit
@@ -51,7 +52,8 @@ def _check_offer_expiry(ex: Exec, expires: int, maturity: int) -> None:
     if not ex.time < expires <= maturity:
         raise fail(
             Code.OFFER_EXPIRY_INVALID,
-            f"offer_expires {expires} must be after the block time {ex.time} and no later than maturity {maturity}",
+            f"offer_expires {fmt.when(expires, ex.time)} must be after the block time {fmt.when(ex.time)} "
+            f"and no later than maturity {fmt.when(maturity)}",
         )
 
 
@@ -60,13 +62,15 @@ def handle_issue(ex: Exec, p: payloads.Issue) -> None:
     require_sender(ex, "core")
     require_account(state, p.to, "supplier", what="payee")
     if p.maturity <= ex.time:
-        raise fail(Code.MATURITY_IN_PAST, f"maturity {p.maturity} is not after the block time {ex.time}")
+        raise fail(Code.MATURITY_IN_PAST, f"maturity {fmt.when(p.maturity, ex.time)} is not after the block time "
+                   f"{fmt.when(ex.time)}")
     _check_offer_expiry(ex, p.offer_expires, p.maturity)
     backed = sum(part.amount for part in p.documents)
     if backed != p.amount:
         raise fail(
             Code.ALLOCATION_MISMATCH,
-            f"document allocations add up to {backed} fen; they must equal the warrant amount {p.amount}",
+            f"document allocations add up to {fmt.amount(backed, p.currency)}; they must equal the warrant amount "
+            f"{fmt.amount(p.amount, p.currency)}",
         )
     wid = model.warrant_id(ex.tx_id, 0)
     use_credit(ex, ex.sender, p.credit_line, p.currency, p.amount)
@@ -95,7 +99,7 @@ def _load_offer(ex: Exec, wid: str) -> Warrant:
         raise fail(Code.NOT_RECIPIENT, f"warrant {wid} is offered to {warrant.pending_to}, not to {ex.sender}")
     require_not_frozen(warrant)
     if warrant.offer_expires is not None and ex.time >= warrant.offer_expires:
-        raise fail(Code.OFFER_EXPIRED, f"the offer of warrant {wid} expired at {warrant.offer_expires}")
+        raise fail(Code.OFFER_EXPIRED, f"the offer of warrant {wid} expired at {fmt.when(warrant.offer_expires, ex.time)}")
     return warrant
 
 
@@ -169,7 +173,8 @@ def handle_transfer(ex: Exec, p: payloads.Transfer) -> None:
         raise fail(Code.SELF_TRANSFER, "a warrant can't be transferred to its own holder; use split instead")
     require_account(state, p.to, "core", "supplier", "financier", what="recipient")
     if p.amount > parent.amount:
-        raise fail(Code.AMOUNT_EXCEEDS_WARRANT, f"warrant {parent.id} is worth {parent.amount} fen; {p.amount} asked")
+        raise fail(Code.AMOUNT_EXCEEDS_WARRANT, f"warrant {parent.id} is worth {fmt.amount(parent.amount, parent.currency)}; "
+                   f"{fmt.amount(p.amount, parent.currency)} asked")
     _check_offer_expiry(ex, p.offer_expires, parent.maturity)
     offered = _child(ex, parent, 0, p.amount)
     children = [offered]
@@ -196,7 +201,8 @@ def handle_split(ex: Exec, p: payloads.Split) -> None:
     total = sum(p.amounts)
     if total != parent.amount:
         raise fail(
-            Code.SPLIT_SUM_MISMATCH, f"parts add up to {total} fen; they must add up to the warrant's {parent.amount}"
+            Code.SPLIT_SUM_MISMATCH, f"parts add up to {fmt.amount(total, parent.currency)}; they must add up to the "
+            f"warrant's {fmt.amount(parent.amount, parent.currency)}"
         )
     children = [_child(ex, parent, index, amount) for index, amount in enumerate(p.amounts)]
     for child in children:

@@ -51,8 +51,8 @@ def test_load_and_hash(tmp_path, validator_keys) -> None:
         (lambda d: d["validators"].append(d["validators"][0]), "twice"),
         (lambda d: d.update(extra=1), "unknown field"),
         (lambda d: d.pop("validators"), "validators"),
-        (lambda d: d.update(genesis_time_ms=1.5), "float"),
-        (lambda d: d.update(params={"max_block_txs": 0}), ">= 1"),
+        (lambda d: d.update(genesis_time_ms=1.5), "genesis_time_ms: expected a whole number, got a number with a fraction"),
+        (lambda d: d.update(params={"max_block_txs": 0}), "params.max_block_txs: expected a whole number at least 1"),
     ],
 )
 def test_bad_genesis_is_refused_with_a_reason(validator_keys, mutate, fragment: str) -> None:
