@@ -22,6 +22,7 @@ __all__ = [
     "AMOUNT_FIELDS",
     "TIME_FIELDS",
     "amount",
+    "describe_event",
     "explain_validation",
     "party",
     "relative",
@@ -180,7 +181,7 @@ def render(value: Any, names: Mapping[str, str] | None = None, now_ms: int | Non
     if isinstance(value, Mapping):
         cur = value.get("currency", currency) if isinstance(value.get("currency"), str) else currency
         for key, item in value.items():
-            label = key.replace("_", " ")
+            label = (key[:-3] if key.endswith("_ms") else key).replace("_", " ")
             if isinstance(item, Mapping):
                 lines.append(f"{pad}{label}:" + ("" if item else " -"))
                 lines.extend(render(item, names, now_ms, cur, indent + 1))
@@ -203,3 +204,71 @@ def render(value: Any, names: Mapping[str, str] | None = None, now_ms: int | Non
     else:
         lines.append(f"{pad}{_scalar('', value, currency, names, now_ms)}")
     return lines
+
+
+# -- ledger events in words -------------------------------------------------------------------------
+
+_SKIP = frozenset({"type", "accounts", "warrants", "tx", "height"})
+
+
+def describe_event(event: Mapping[str, Any], names: Mapping[str, str] | None = None, currency: str = "CNY",
+                   now_ms: int | None = None) -> list[str]:
+    """A ledger event (docs/LEDGER.md) as one or more lines a person reads.
+
+    Warrant ids stay whole (they are what the next command takes); addresses show their names."""
+    names = names or {}
+    cur = str(event.get("currency", currency))
+    kind = str(event.get("type", "event"))
+
+    def a(key: str) -> str:
+        return amount(int(event[key]), cur)
+
+    def p(key: str) -> str:
+        return party(event.get(key), names)
+
+    wid = event.get("warrant", "")
+    if kind == "account_registered":
+        return [f"registered {event['name']} ({event['address']}) as {event['role']}"]
+    if kind == "role_changed":
+        return [f"{p('address')} now has role {event['role']} (was {event['previous']})"]
+    if kind == "credit_line_set":
+        return [f"{p('financier')} gives {p('core')} a credit line of {a('limit')} ({a('used')} used)"]
+    if kind == "warrant_issued":
+        return [f"issued warrant {wid} of {a('amount')} to {p('to')}, maturing {when(int(event['maturity']), now_ms)}; "
+                "pending until the payee accepts"]
+    if kind == "warrant_accepted":
+        return [f"{p('holder')} accepted warrant {wid} ({a('amount')})"]
+    if kind in ("offer_rejected", "offer_expired"):
+        how = "rejected by" if kind == "offer_rejected" else "expired unanswered by"
+        return [f"the offer of warrant {wid} was {how} {p('recipient')}; it is {event['status']}, held by {p('holder')}"]
+    if kind == "warrant_transferred":
+        lines = [f"{a('amount')} of warrant {wid} offered to {p('to')} as warrant {event.get('offered', '-')}"]
+        if event.get("kept"):
+            lines.append(f"the rest stays with the sender as warrant {event['kept']}")
+        return lines
+    if kind == "warrant_split":
+        parts = ", ".join(f"{child} ({amount(int(part), cur)})"
+                          for child, part in zip(event.get("children", []), event.get("amounts", [])))
+        return [f"warrant {wid} split into {parts}"]
+    if kind == "financing_requested":
+        return [f"asked {p('financier')} to finance warrant {wid} by {event['mode']}, advance {a('advance')}"]
+    if kind == "financing_approved":
+        return [f"{p('financier')} approved the {event['mode']} financing of warrant {wid}, advance {a('advance')}; "
+                f"holder {p('holder')}"]
+    if kind in ("financing_rejected", "pledge_released"):
+        what = "rejected the financing request of" if kind == "financing_rejected" else "released its pledge on"
+        return [f"{p('financier')} {what} warrant {wid}"]
+    if kind == "warrant_settled":
+        lines = [f"settled {a('amount')} of warrant {wid}:"]
+        for pay in event.get("payments", []):
+            pledge = f", pledged to {party(pay['pledgee'], names)}" if pay.get("pledgee") else ""
+            lines.append(f"  paid {amount(int(pay['amount']), cur)} to {party(pay['holder'], names)} "
+                         f"(warrant {pay['warrant']}, now {pay['status']}{pledge})")
+        return lines
+    if kind == "warrant_overdue":
+        return [f"warrant {wid} is overdue: {a('outstanding')} outstanding from {p('issuer')} to {p('holder')}"]
+    if kind in ("warrant_frozen", "warrant_unfrozen"):
+        return [f"warrant {wid} {'frozen' if kind == 'warrant_frozen' else 'unfrozen'}: {event.get('reason', '')}"]
+    fields = "; ".join(f"{key.replace('_', ' ')} {_scalar(key, value, cur, names, now_ms)}"
+                       for key, value in event.items() if key not in _SKIP and not isinstance(value, (list, dict)))
+    return [f"{kind.replace('_', ' ')}: {fields}"]
