@@ -26,6 +26,7 @@ from node.ledger.rules import (
     require_sender,
     save_warrant,
     unhold,
+    who,
 )
 
 __all__ = ["handle_approve_financing", "handle_reject_financing", "handle_release_pledge", "handle_request_financing"]
@@ -62,7 +63,8 @@ def _load_request(ex: Exec, wid: str, *statuses: str) -> Warrant:
         code = Code.NOT_PLEDGED if "pledged" in statuses else Code.NO_FINANCING_REQUEST
         raise fail(code, f"warrant {wid} has no financing {' or '.join(statuses)}")
     if financing.financier != ex.sender:
-        raise fail(Code.NOT_FINANCIER, f"the financing of warrant {wid} is with {financing.financier}, not {ex.sender}")
+        raise fail(Code.NOT_FINANCIER, f"the financing of warrant {wid} is with {who(ex.state, financing.financier)}, "
+                   f"not {who(ex.state, ex.sender)}")
     return warrant
 
 

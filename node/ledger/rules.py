@@ -31,6 +31,7 @@ __all__ = [
     "require_unlocked",
     "save_warrant",
     "unhold",
+    "who",
 ]
 
 
@@ -41,6 +42,14 @@ def fail(code: Code, message: str) -> LedgerError:
 def get_account(state: Overlay, address: str) -> Account | None:
     raw = state.get(model.key_account(address))
     return None if raw is None else model.load(raw, Account)
+
+
+def who(state: Overlay | None, address: str | None) -> str:
+    """``"Delta Seats Co. (wc…40 hex)"`` for a registered account, else the address: for messages."""
+    if not address:
+        return "nobody"
+    account = None if state is None else get_account(state, address)
+    return f"{account.name} ({address})" if account is not None and account.name else address
 
 
 def require_admin(ex: Exec) -> None:
@@ -88,25 +97,27 @@ def require_live(warrant: Warrant) -> None:
         raise fail(Code.WARRANT_TERMINAL, f"warrant {warrant.id} is {warrant.status}; it can no longer change")
 
 
-def require_not_frozen(warrant: Warrant) -> None:
+def require_not_frozen(warrant: Warrant, state: Overlay | None = None) -> None:
     if warrant.frozen is not None:
         raise fail(
             Code.WARRANT_FROZEN,
-            f"warrant {warrant.id} is frozen by regulator {warrant.frozen.by} ({warrant.frozen.reason}); "
+            f"warrant {warrant.id} is frozen by regulator {who(state, warrant.frozen.by)} ({warrant.frozen.reason}); "
             "it can't move until unfrozen",
         )
 
 
-def require_unlocked(warrant: Warrant) -> None:
+def require_unlocked(warrant: Warrant, state: Overlay | None = None) -> None:
     financing = warrant.financing
     if financing is None:
         return
     if financing.status == "pledged":
-        raise fail(Code.WARRANT_PLEDGED, f"warrant {warrant.id} is pledged to {financing.financier}; it must release the pledge first")
+        raise fail(Code.WARRANT_PLEDGED, f"warrant {warrant.id} is pledged to {who(state, financing.financier)}; "
+                   "it must release the pledge first")
     if financing.status == "requested":
         raise fail(
             Code.FINANCING_PENDING,
-            f"warrant {warrant.id} has a financing request pending with {financing.financier}; wait for its answer",
+            f"warrant {warrant.id} has a financing request pending with {who(state, financing.financier)}; "
+            "wait for its answer",
         )
 
 
@@ -114,9 +125,10 @@ def require_movable(ex: Exec, warrant: Warrant) -> None:
     """The sender holds an active, unfrozen, unlocked warrant before its maturity."""
     require_live(warrant)
     if warrant.holder != ex.sender:
-        raise fail(Code.NOT_HOLDER, f"warrant {warrant.id} is held by {warrant.holder}, not by the sender {ex.sender}")
-    require_not_frozen(warrant)
-    require_unlocked(warrant)
+        raise fail(Code.NOT_HOLDER, f"warrant {warrant.id} is held by {who(ex.state, warrant.holder)}, "
+                   f"not by the sender {who(ex.state, ex.sender)}")
+    require_not_frozen(warrant, ex.state)
+    require_unlocked(warrant, ex.state)
     if warrant.status != model.ACTIVE:
         raise fail(Code.WARRANT_NOT_ACTIVE, f"warrant {warrant.id} is {warrant.status}; only an active warrant can move")
     if ex.time >= warrant.maturity:

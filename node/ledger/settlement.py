@@ -27,6 +27,7 @@ from node.ledger.rules import (
     require_sender,
     save_warrant,
     unhold,
+    who,
 )
 
 __all__ = ["handle_mark_overdue", "handle_settle", "mark_overdue"]
@@ -36,7 +37,8 @@ def handle_settle(ex: Exec, p: payloads.Settle) -> None:
     require_sender(ex, "core")
     warrant = load_warrant(ex.state, p.warrant)
     if warrant.issuer != ex.sender:
-        raise fail(Code.NOT_ISSUER, f"warrant {warrant.id} was issued by {warrant.issuer}; only its issuer settles it")
+        raise fail(Code.NOT_ISSUER, f"warrant {warrant.id} was issued by {who(ex.state, warrant.issuer)}; "
+                   "only its issuer settles it")
     if ex.time < warrant.maturity:
         raise fail(Code.NOT_MATURED, f"warrant {warrant.id} matures at {fmt.when(warrant.maturity, ex.time)}; "
                    f"the block time is {fmt.when(ex.time)}")

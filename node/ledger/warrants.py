@@ -36,6 +36,7 @@ from node.ledger.rules import (
     require_sender,
     save_warrant,
     unhold,
+    who,
 )
 
 __all__ = [
@@ -96,8 +97,9 @@ def _load_offer(ex: Exec, wid: str) -> Warrant:
     if warrant.status != model.PENDING:
         raise fail(Code.WARRANT_NOT_PENDING, f"warrant {wid} is {warrant.status}, not a pending offer")
     if warrant.pending_to != ex.sender:
-        raise fail(Code.NOT_RECIPIENT, f"warrant {wid} is offered to {warrant.pending_to}, not to {ex.sender}")
-    require_not_frozen(warrant)
+        raise fail(Code.NOT_RECIPIENT, f"warrant {wid} is offered to {who(ex.state, warrant.pending_to)}, "
+                   f"not to {who(ex.state, ex.sender)}")
+    require_not_frozen(warrant, ex.state)
     if warrant.offer_expires is not None and ex.time >= warrant.offer_expires:
         raise fail(Code.OFFER_EXPIRED, f"the offer of warrant {wid} expired at {fmt.when(warrant.offer_expires, ex.time)}")
     return warrant
