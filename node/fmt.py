@@ -92,6 +92,9 @@ _PATTERNS = {
     "^[A-Z]{3}$": "a three-letter currency code such as CNY",
     "^0[23][0-9a-f]{64}$": "a compressed public key (66 lowercase hex digits starting 02 or 03)",
     r"^[^:\s]+:\d{1,5}$": "host:port, e.g. 127.0.0.1:26600",
+    "^[0-9a-f]{128}$": "a signature: 128 lowercase hex digits (r and s, 32 bytes each)",
+    "^[a-z0-9][a-z0-9-]{0,62}$": "a chain id: lowercase letters, digits and dashes, at most 63",
+    "^[a-z][a-z_]{0,31}$": "a lowercase word of letters and underscores, at most 32 (e.g. invoice)",
 }
 _TYPES = {"int": "a whole number", "str": "text", "bool": "true or false", "array": "a list", "object": "an object",
           "null": "nothing", "float": "a number with a fraction"}

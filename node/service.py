@@ -55,7 +55,7 @@ class NodeService:
         metrics.txs_committed.inc(by=len(block.txs))
         metrics.peers.set(len(self.node.mesh.connected()))
         metrics.mempool_size.set(len(self.node.mempool))
-        metrics.in_sync.set(1)
+        metrics.in_sync.set(1 if self.in_sync() else 0)
         if block.txs:  # a block's time is when its primary proposed it
             metrics.commit_latency.observe(max(0.0, time.time() - block.header.time_ms / 1000))
         routed = self.rpc is not None and self.rpc.wants_events
@@ -83,6 +83,13 @@ class NodeService:
             }
             self.rpc.publish_block(summary, events)
 
+    def in_sync(self) -> bool:
+        """Within a block of the height the peers vouch for (Replica.peer_height); not while that
+        is unknown, nor after a halt. /health, chain_status and the in_sync gauge all read this."""
+        node = self.node
+        target = node.replica.peer_height()
+        return node.failure is None and target is not None and node.replica.last_delivered + 1 >= target
+
     # -- NodeAPI --------------------------------------------------------------------------------
 
     async def status(self) -> NodeStatus:
@@ -91,7 +98,8 @@ class NodeService:
         peers = len(node.mesh.connected())
         self.metrics.peers.set(peers)
         self.metrics.mempool_size.set(len(node.mempool))
-        in_sync = node.failure is None and node.replica.last_delivered >= node.replica.stable_seq
+        in_sync = self.in_sync()
+        self.metrics.in_sync.set(1 if in_sync else 0)
         return NodeStatus(
             chain_id=meta.chain_id, height=meta.height, block_hash=meta.block_hash, state_root=meta.state_root,
             view=node.replica.view, validators=len(node.validators), peers=peers, mempool_size=len(node.mempool),

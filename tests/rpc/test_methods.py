@@ -63,7 +63,7 @@ async def test_tx_submit_bad_envelope_names_field(client: Client) -> None:
     tx["body"]["nonce"] = 1
     tx["sig"] = "zz"
     error = await client.error("tx_submit", {"tx": tx})
-    assert error["message"].startswith("params.tx.sig: expected str matching regex")
+    assert error["message"] == "params.tx.sig: expected a signature: 128 lowercase hex digits (r and s, 32 bytes each)"
 
 
 async def test_tx_submit_float_in_payload_is_invalid_params(client: Client) -> None:
