@@ -37,7 +37,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from node import crypto, fmt
+from node import crypto, fmt, passphrase
 from node.chain import SignedTx
 from node.client import Client, RpcCallError, Wallet
 from node.errors import WarrantChainError
@@ -181,9 +181,8 @@ async def _with_client(args: argparse.Namespace, work: Callable[[Client], Awaita
             raise _rpc_failure(exc) from None
 
 
-def _load_key(path: Path) -> crypto.SigningKey:
-    passphrase = os.environ.get("WARRANT_PASSPHRASE")
-    return crypto.load_key(path, passphrase.encode() if passphrase else None)
+def _load_key(args: argparse.Namespace) -> crypto.SigningKey:
+    return passphrase.load_key(args.key, args.passphrase_prompt)
 
 
 async def _submit(args: argparse.Namespace, client: Client, tx: SignedTx) -> int:
@@ -341,7 +340,7 @@ def _tx_arguments(name: str, p: argparse.ArgumentParser) -> None:
 
 def _run_tx(build: Builder) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        key = _load_key(args.key)
+        key = _load_key(args)
 
         async def work(client: Client) -> int:
             wallet = Wallet(key, await client.chain_id())
@@ -458,19 +457,19 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 def cmd_keygen(args: argparse.Namespace) -> int:
     key = crypto.generate_key()
-    passphrase = os.environ.get("WARRANT_PASSPHRASE")
-    crypto.save_key(args.out, key, passphrase.encode() if passphrase else None)
+    secret = passphrase.for_new_key(args.passphrase_prompt)
+    crypto.save_key(args.out, key, secret)
     if args.json:
         _print_json({"address": key.address, "pubkey": key.public_key.hex(), "key_file": str(args.out)})
         return 0
-    print(f"wrote key file {args.out} ({'encrypted with $WARRANT_PASSPHRASE' if passphrase else 'not encrypted'})")
+    print(f"wrote key file {args.out} ({'encrypted' if secret else 'not encrypted'})")
     print(f"  address     {key.address}")
     print(f"  public key  {key.public_key.hex()}")
     return 0
 
 
 def cmd_address(args: argparse.Namespace) -> int:
-    key = _load_key(args.key)
+    key = _load_key(args)
     if args.json:
         _print_json({"address": key.address, "pubkey": key.public_key.hex()})
     else:
@@ -567,16 +566,19 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help: str, under: Any = sub) -> argparse.ArgumentParser:
         return under.add_parser(name, help=help, parents=[common])  # type: ignore[no-any-return]
 
-    p = command("keygen", "create a key file (PEM; encrypted if $WARRANT_PASSPHRASE is set)")
+    p = command("keygen", "create a key file (PEM; encrypted if $WARRANT_PASSPHRASE is set or with --passphrase-prompt)")
     p.add_argument("--out", required=True, type=Path)
+    passphrase.add_arguments(p)
     p.set_defaults(func=cmd_keygen)
     p = command("address", "print the address of a key file")
     p.add_argument("--key", required=True, type=Path)
+    passphrase.add_arguments(p)
     p.set_defaults(func=cmd_address)
 
     for name, (summary, build) in _TX_COMMANDS.items():
         p = command(name, summary)
         p.add_argument("--key", required=True, type=Path, help="your key file (PEM)")
+        passphrase.add_arguments(p)
         _tx_arguments(name, p)
         p.set_defaults(func=_run_tx(build), build=build)  # build(args, client, wallet) -> SignedTx
 

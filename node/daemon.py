@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -26,10 +25,10 @@ from consensus.messages import Certificate as ConsensusCertificate
 from consensus.messages import MalformedMessage, PrePrepare, StateEntry, decode_message, encode_message
 from consensus.persist import PersistedState
 from consensus.replica import Replica
-from node import crypto
+from node import crypto, passphrase
 from node.application import Application, Committed, DivergenceError
 from node.chain import SignedTx
-from node.config import NodeConfig, parse_listen
+from node.config import ConfigError, NodeConfig, parse_listen, tls_contexts
 from node.errors import ChainError, CryptoError, StoreError, WarrantChainError
 from node.genesis import Genesis, load_genesis
 from node.ledger.genesis import genesis_state
@@ -138,10 +137,9 @@ class Node:
             raise StartupError(str(exc)) from None
 
     def _load_key(self) -> crypto.SigningKey:
-        env = self.config.node.key_passphrase_env
-        passphrase = os.environ.get(env, "").encode() if env else None
         try:
-            return crypto.load_key(self.config.path(self.config.node.key_file), passphrase or None)
+            return crypto.load_key(self.config.path(self.config.node.key_file),
+                                   passphrase.from_env(self.config.node.key_passphrase_env))
         except CryptoError as exc:
             raise StartupError(str(exc)) from None
 
@@ -217,20 +215,10 @@ class Node:
         )
 
     def _tls_contexts(self) -> tuple[Any, Any]:
-        import ssl
-
-        tls = self.config.p2p.tls
-        assert tls is not None
         try:
-            server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=self.config.path(tls.ca))
-            server.load_cert_chain(self.config.path(tls.cert), self.config.path(tls.key))
-            server.verify_mode = ssl.CERT_REQUIRED  # mutual TLS: dialers show a consortium certificate too
-            client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.config.path(tls.ca))
-            client.check_hostname = False  # identity comes from the genesis-key handshake
-            client.load_cert_chain(self.config.path(tls.cert), self.config.path(tls.key))
-        except (OSError, ssl.SSLError) as exc:
-            raise StartupError(f"p2p.tls: cannot load certificates: {exc}") from None
-        return server, client
+            return tls_contexts(self.config)
+        except ConfigError as exc:
+            raise StartupError(str(exc)) from None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
