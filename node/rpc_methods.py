@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -296,7 +297,10 @@ async def _tx_submit(api: NodeAPI, p: TxSubmitParams) -> Json:
     try:
         tx = tx_from_envelope(p.tx)
     except WarrantChainError as exc:  # e.g. a float or lone surrogate deep in the payload
-        raise RpcError(INVALID_PARAMS, f"params.tx: {exc}", {"field": "params.tx"}) from None
+        # The canonical encoder names the value's path in the envelope ("at $.body.payload.amount").
+        at = re.search(r" at \$((?:\.\w+|\[\d+\])*)", str(exc))
+        field_path = "params.tx" + at[1] if at else "params.tx"
+        raise RpcError(INVALID_PARAMS, f"{field_path}: {exc}", {"field": field_path}) from None
     if len(tx.raw) > MAX_TX_BYTES:
         raise RpcError(INVALID_PARAMS, f"params.tx: {len(tx.raw)} bytes; the limit is {MAX_TX_BYTES}", {"field": "params.tx"})
     await api.submit_tx(tx)

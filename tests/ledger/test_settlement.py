@@ -167,3 +167,12 @@ def test_overdue_cannot_move(w: World) -> None:
     w.advance(10 * DAY + GRACE)
     w.block([])
     w.fails("WARRANT_NOT_ACTIVE", "sup1", "split", warrant=a, amounts=[100, 100])
+
+
+def test_a_settled_tree_owes_nothing_anywhere(w: World) -> None:
+    root, sent, a, b = tree(w)
+    w.advance(10 * DAY)
+    w.ok("core", "settle", warrant=root)
+    assert w.status(root) == "consumed" and w.warrant(root)["outstanding"] == 0
+    lineage = queries.lineage(w.reader, root)
+    assert lineage is not None and lineage["outstanding"] == 0

@@ -202,3 +202,11 @@ async def test_rpc_discover_lists_every_method(client: Client) -> None:
     assert [p["name"] for p in by_name["document_get"]["params"]] == ["id", "doc_type", "number", "issuer_reg_id"]
     assert not any(name.endswith("Params") for name in doc["components"]["schemas"])
     assert await client.result("rpc.discover") == doc
+
+
+async def test_a_bad_value_deep_in_the_tx_names_its_own_path(client: Client) -> None:
+    tx = tx_json(signed_tx())
+    tx["body"]["payload"]["amount"] = 1.5
+    error = await client.error("tx_submit", {"tx": tx})
+    assert error["code"] == -32602 and error["data"] == {"field": "params.tx.body.payload.amount"}
+    assert error["message"].startswith("params.tx.body.payload.amount: ")
