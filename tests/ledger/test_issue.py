@@ -197,3 +197,15 @@ def test_overdue_index_written_at_issue(w: World) -> None:
     due = [k for k in w.reader.data if k.startswith(b"due/")]
     assert due == [b"due/" + (payload["maturity"] + GRACE).to_bytes(8, "big") + wid.encode()]
     assert DAY
+
+
+def test_an_accept_at_the_offers_expiry_finds_it_already_returned(w: World) -> None:
+    """docs/PROTOCOL.md: OFFER_EXPIRED never appears in a block; housekeeping returns the offer first."""
+    payload = w.issue_payload()
+    wid = w.ok("core", "issue", **payload)[0]["warrant"]
+    w.time = payload["offer_expires"]
+    w.fails("WARRANT_TERMINAL", "sup1", "accept", warrant=wid)
+    held = w.issue(amount=1_000)
+    events = w.ok("sup1", "transfer", warrant=held, to=w.addr("sup2"), amount=400, offer_expires=w.time + 10)
+    w.time += 10
+    w.fails("WARRANT_NOT_PENDING", "sup2", "accept", warrant=events[0]["offered"])
