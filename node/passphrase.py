@@ -67,6 +67,8 @@ def load_key(path: Path, prompt: bool = False, env: str = ENV) -> crypto.Signing
     try:
         return crypto.load_key(path, value.encode() if value else None)
     except CryptoError as exc:
-        if value or not sys.stdin.isatty() or "encrypted" not in str(exc):
+        if value or "encrypted" not in str(exc):
             raise
+        if not sys.stdin.isatty():
+            raise CryptoError(f"key file {path} is encrypted: set ${env} or pass --passphrase-prompt") from None
     return crypto.load_key(path, _prompt(f"passphrase for {path}: "))

@@ -141,3 +141,15 @@ def test_genesis_takes_every_chain_parameter_and_writes_pretty_canonical_json(
     assert main([*argv[:9], "--checkpoint-interval", "0", "--out", str(tmp_path / "bad.json")]) == 2
     assert "checkpoint_interval: expected a whole number at least 1" in capsys.readouterr().err
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_an_encrypted_key_without_its_passphrase_says_how_to_give_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from node import cli_client
+
+    crypto.save_key(tmp_path / "k.pem", crypto.generate_key(), b"secret")
+    monkeypatch.delenv("WARRANT_PASSPHRASE", raising=False)
+    assert cli_client.main(["address", "--key", str(tmp_path / "k.pem")]) == 2
+    assert "set $WARRANT_PASSPHRASE or pass --passphrase-prompt" in capsys.readouterr().err
+    monkeypatch.setenv("WARRANT_PASSPHRASE", "secret")
+    assert cli_client.main(["address", "--key", str(tmp_path / "k.pem")]) == 0
