@@ -282,6 +282,16 @@ class Replica:
         """Sequence numbers that currently have a slot (all above the stable checkpoint)."""
         return sorted(self._log)
 
+    def peer_height(self) -> int | None:
+        """The chain height the peers vouch for: the (f+1)-th highest height reported in their
+        signed Status heartbeats, so at least one correct replica has reached it and a lying one
+        can neither raise nor hide it. None until f+1 peers have reported (alone: our own height).
+        """
+        if self.config.n == 1:
+            return self.last_delivered
+        heights = sorted((h for sender, h in self._heights.items() if sender != self.id), reverse=True)
+        return heights[self.config.f] if len(heights) > self.config.f else None
+
     def status(self) -> ReplicaStatus:
         return ReplicaStatus(
             self.id, self.view, self.active, self.config.primary(self.view), self.stable_seq,

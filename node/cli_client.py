@@ -12,6 +12,10 @@ Input formats:
 - **times** as ``+30s`` / ``+10m`` / ``+2h`` / ``+90d`` from now, an ISO 8601 date or date-time
   (UTC unless it names an offset), or milliseconds since the epoch.
 
+Output: text for people (amounts as ``1,234,567.89 CNY``, times in ISO 8601 with their zone and
+distance from now, names beside addresses, all through node.fmt); with ``--json`` (before or after
+the command) the machine form on stdout and nothing else: amounts in fen, times in epoch ms.
+
 Exit status: 0 success; 1 the chain refused (a ledger code, a rejected transaction, not found, an
 invalid proof); 2 bad input (usage, amount, key file); 3 the node could not be reached, timed out
 or failed.
@@ -33,7 +37,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from node import crypto
+from node import crypto, fmt, passphrase
 from node.chain import SignedTx
 from node.client import Client, RpcCallError, Wallet
 from node.errors import WarrantChainError
@@ -46,7 +50,6 @@ __all__ = ["format_amount", "main", "parse_amount", "parse_time", "render_tree"]
 
 DEFAULT_RPC = "http://127.0.0.1:26700/rpc"
 DEFAULT_OFFER_MS = 7 * 24 * 3600 * 1000
-_AMOUNT_FIELDS = frozenset({"amount", "total", "advance", "limit", "used", "available", "outstanding", "paid"})
 # Node-side failures (unreachable, internal error, timeout, busy, not ready) exit 3; input errors 2.
 _NODE_FAILURES = frozenset({-1, -32603, 1003, 1004, 1005})
 _INPUT_ERRORS = frozenset({-32700, -32600, -32601, -32602})
@@ -79,11 +82,9 @@ def parse_amount(text: str) -> int:
         raise CliError(f"amount {text!r} is not a number") from None
 
 
-def format_amount(fen: int) -> str:
-    """``123456`` fen -> ``"1234.56"`` yuan (integer arithmetic only)."""
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(fen), 100)
-    return f"{sign}{whole}.{cents:02d}"
+def format_amount(fen: int, currency: str = "CNY") -> str:
+    """``123456`` fen -> ``"1,234.56 CNY"`` (node.fmt.amount: integer arithmetic only)."""
+    return fmt.amount(fen, currency)
 
 
 _UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
@@ -128,22 +129,41 @@ _TIME = _argument(parse_time)
 _ALLOCATION = _argument(_allocation)
 
 
-def _iso(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _field(name: str, value: Any) -> str:
-    if name in _AMOUNT_FIELDS and isinstance(value, int):
-        return f"{name}={format_amount(value)}"
-    return f"{name}={value}"
-
-
 def _print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
 
 
-def _short(text: str | None, width: int = 12) -> str:
-    return "-" if not text else text[:width] + ("…" if len(text) > width else "")
+_short = fmt.short
+
+
+def _addresses(value: Any, out: set[str]) -> set[str]:
+    """Every account address inside ``value`` (to look up the names shown beside them)."""
+    if isinstance(value, str) and value.startswith("wc") and len(value) == 42:
+        out.add(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _addresses(item, out)
+    elif isinstance(value, list):
+        for item in value:
+            _addresses(item, out)
+    return out
+
+
+async def _names(client: Client, value: Any, limit: int = 32) -> dict[str, str]:
+    """The names the chain knows for the addresses in ``value`` (at most ``limit`` look-ups)."""
+    names: dict[str, str] = {}
+    for address in sorted(_addresses(value, set()))[:limit]:
+        try:
+            name = (await client.account(address)).get("name", "")
+        except RpcCallError:
+            continue
+        if name:
+            names[address] = name
+    return names
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
 
 
 # -- talking to the node ---------------------------------------------------------------------------
@@ -162,9 +182,8 @@ async def _with_client(args: argparse.Namespace, work: Callable[[Client], Awaita
             raise _rpc_failure(exc) from None
 
 
-def _load_key(path: Path) -> crypto.SigningKey:
-    passphrase = os.environ.get("WARRANT_PASSPHRASE")
-    return crypto.load_key(path, passphrase.encode() if passphrase else None)
+def _load_key(args: argparse.Namespace) -> crypto.SigningKey:
+    return passphrase.load_key(args.key, args.passphrase_prompt)
 
 
 async def _submit(args: argparse.Namespace, client: Client, tx: SignedTx) -> int:
@@ -177,11 +196,28 @@ async def _submit(args: argparse.Namespace, client: Client, tx: SignedTx) -> int
             f"refused at height {result['height']} (tx {tx.id_hex}): {outcome['code']}: {outcome.get('message', '')}", 1
         )
     if not args.json:
+        events = outcome.get("events", [])
+        names = await _names(client, events)
+        currency = await _currency(client, events)
         print(f"committed tx {tx.id_hex} at height {result['height']} (index {result['index']}): OK")
-        for event in outcome.get("events", []):
-            fields = " ".join(_field(k, v) for k, v in sorted(event.items()) if k != "type")
-            print(f"  {event['type']}: {fields}")
+        for event in events:
+            for line in fmt.describe_event(event, names, currency, _now()):
+                print(f"  {line}")
     return 0
+
+
+async def _currency(client: Client, events: list[Json]) -> str:
+    """The currency of the events' amounts: theirs, else that of the warrant they concern."""
+    for event in events:
+        if isinstance(event.get("currency"), str):
+            return str(event["currency"])
+    for event in events:
+        if isinstance(event.get("warrant"), str):
+            try:
+                return str((await client.warrant(event["warrant"])).get("currency", "CNY"))
+            except RpcCallError:
+                break
+    return "CNY"
 
 
 # -- transaction commands: each maps its arguments to one Wallet method -----------------------------
@@ -320,7 +356,7 @@ def _tx_arguments(name: str, p: argparse.ArgumentParser) -> None:
 
 def _run_tx(build: Builder) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        key = _load_key(args.key)
+        key = _load_key(args)
 
         async def work(client: Client) -> int:
             wallet = Wallet(key, await client.chain_id())
@@ -339,7 +375,12 @@ def _run_tx(build: Builder) -> Callable[[argparse.Namespace], int]:
 def _query(fetch: Callable[[argparse.Namespace, Client], Awaitable[Any]]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         async def work(client: Client) -> int:
-            _print_json(await fetch(args, client))
+            answer = await fetch(args, client)
+            if args.json:
+                _print_json(answer)
+                return 0
+            for line in fmt.render(answer, await _names(client, answer), _now()):
+                print(line)
             return 0
         return asyncio.run(_with_client(args, work))
     return run
@@ -384,14 +425,15 @@ _QUERIES: dict[str, tuple[str, Callable[[argparse.Namespace, Client], Awaitable[
 def _describe(node: Json, names: dict[str, str]) -> str:
     holder = node["holder"]
     who = f"{names[holder]} ({_short(holder)})" if names.get(holder) else holder
-    parts = [_short(node["id"]), f"{format_amount(node['amount'])} {node['currency']}", node["status"], f"holder {who}"]
+    currency = node["currency"]
+    parts = [_short(node["id"]), format_amount(node["amount"], currency), node["status"], f"holder {who}"]
     if node.get("paid"):
-        parts.append(f"paid {format_amount(node['paid'])}")
+        parts.append(f"paid {format_amount(node['paid'], currency)}")
     if node.get("pending_to"):
-        parts.append(f"offered to {_short(node['pending_to'])}")
+        parts.append(f"offered to {fmt.party(node['pending_to'], names)}")
     financing = node.get("financing")
     if financing and financing["status"] in ("requested", "pledged", "approved"):
-        parts.append(f"financing {financing['mode']} {financing['status']} by {_short(financing['financier'])}")
+        parts.append(f"financing {financing['mode']} {financing['status']} by {fmt.party(financing['financier'], names)}")
     if node.get("frozen"):
         parts.append(f"FROZEN ({node['frozen']['reason']})")
     return "  ".join(parts)
@@ -414,29 +456,21 @@ def render_tree(root: Json, names: dict[str, str] | None = None, mark: str | Non
     return lines
 
 
-def _holders(node: Json) -> set[str]:
-    out = {node["holder"]}
-    for child in node.get("children", []):
-        out |= _holders(child)
-    return out
-
-
 def cmd_trace(args: argparse.Namespace) -> int:
     async def work(client: Client) -> int:
         tree = await client.trace(args.id)
         if args.json:
             _print_json(tree)
             return 0
-        names: dict[str, str] = {}
-        for address in sorted(_holders(tree)):
-            try:
-                names[address] = (await client.account(address)).get("name", "")
-            except RpcCallError:
-                names[address] = ""
-        documents = ", ".join(f"{_short(d['ref'])} {format_amount(d['amount'])}" for d in tree.get("documents", []))
-        print(f"issuance {tree['id']} by {tree['issuer']}, matures {_iso(tree['maturity'])}; backed by {documents}")
+        names = await _names(client, tree)
+        currency = tree["currency"]
+        documents = ", ".join(f"{_short(d['ref'])} {format_amount(d['amount'], currency)}"
+                              for d in tree.get("documents", []))
+        print(f"issuance {tree['id']} by {fmt.party(tree['issuer'], names)}, matures "
+              f"{fmt.when(tree['maturity'], _now())}; backed by {documents or 'no documents'}")
         for dispute in tree.get("document_disputes", []):
-            print(f"DISPUTED: document {_short(dispute['document'])} by {dispute['by']} ({dispute['reason']})")
+            print(f"DISPUTED: document {_short(dispute['document'])} by {fmt.party(dispute['by'], names)} "
+                  f"({dispute['reason']})")
         for line in render_tree(tree, names, args.id):
             print(line)
         return 0
@@ -448,14 +482,23 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 def cmd_keygen(args: argparse.Namespace) -> int:
     key = crypto.generate_key()
-    passphrase = os.environ.get("WARRANT_PASSPHRASE")
-    crypto.save_key(args.out, key, passphrase.encode() if passphrase else None)
-    print(json.dumps({"address": key.address, "pubkey": key.public_key.hex(), "key_file": str(args.out)}))
+    secret = passphrase.for_new_key(args.passphrase_prompt)
+    crypto.save_key(args.out, key, secret)
+    if args.json:
+        _print_json({"address": key.address, "pubkey": key.public_key.hex(), "key_file": str(args.out)})
+        return 0
+    print(f"wrote key file {args.out} ({'encrypted' if secret else 'not encrypted'})")
+    print(f"  address     {key.address}")
+    print(f"  public key  {key.public_key.hex()}")
     return 0
 
 
 def cmd_address(args: argparse.Namespace) -> int:
-    print(_load_key(args.key).address)
+    key = _load_key(args)
+    if args.json:
+        _print_json({"address": key.address, "pubkey": key.public_key.hex()})
+    else:
+        print(key.address)
     return 0
 
 
@@ -465,8 +508,12 @@ def cmd_proof_export(args: argparse.Namespace) -> int:
         # Compact canonical JSON: no byte of the file is insignificant, so any change is detectable.
         data = json.dumps(bundle, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
         Path(args.out).write_bytes(data)
-        print(f"wrote {args.out}: {len(bundle['transactions'])} transactions, {len(bundle['headers'])} headers, "
-              f"{len(data)} bytes")
+        if args.json:
+            _print_json({"file": str(args.out), "transactions": len(bundle["transactions"]),
+                         "headers": len(bundle["headers"]), "bytes": len(data)})
+        else:
+            print(f"wrote {args.out}: {len(bundle['transactions'])} transactions, {len(bundle['headers'])} headers, "
+                  f"{len(data):,} bytes")
         return 0
 
     return asyncio.run(_with_client(args, work))
@@ -474,18 +521,32 @@ def cmd_proof_export(args: argparse.Namespace) -> int:
 
 def _summary(report: VerifyReport) -> list[str]:
     lineage = " → ".join(_short(w) for w in report.lineage)
+    issued = next((t for t in report.transactions if t.type == "issue"), None)
+    currency = str(issued.payload.get("currency", "CNY")) if issued else "CNY"
     lines = [
         f"VALID: warrant {report.warrant} on chain {report.chain_id}",
-        f"  amount {format_amount(report.amount or 0)} (derived from the signed transactions); lineage {lineage}",
+        f"  amount {format_amount(report.amount or 0, currency)} (derived from the signed transactions); lineage {lineage}",
         (f"  {len(report.transactions)} transactions, {report.headers} headers, "
          f"{report.signatures} validator signatures checked against the genesis validator set"),
     ]
     for tx in sorted(report.transactions, key=lambda t: (t.height, t.index)):
         outcome = "ok" if tx.ok else "outcome not yet certified"
-        lines.append(f"  #{tx.height:<6} {_iso(tx.time_ms)}  {tx.type:<18} by {tx.sender}  {outcome}")
+        lines.append(f"  #{tx.height:<6} {fmt.when(tx.time_ms)}  {tx.type:<18} by {tx.sender}  {outcome}")
     for doc, reason in sorted(report.document_disputes.items()):
         lines.append(f"  DISPUTED: backing document {doc} ({reason})")
     return lines
+
+
+def _report_json(report: VerifyReport, path: Path) -> Json:
+    """The machine form of a verification: what was proven, in fen and epoch ms."""
+    return {
+        "file": str(path), "valid": report.ok, "complete": report.complete, "reason": report.reason,
+        "warrant": report.warrant, "chain_id": report.chain_id, "amount": report.amount,
+        "lineage": report.lineage, "headers": report.headers, "signatures": report.signatures,
+        "unproven": report.unproven,
+        "transactions": [{"id": t.id, "type": t.type, "sender": t.sender, "height": t.height, "index": t.index,
+                          "time_ms": t.time_ms, "ok": t.ok} for t in report.transactions],
+    }
 
 
 def cmd_proof_verify(args: argparse.Namespace) -> int:
@@ -495,9 +556,12 @@ def cmd_proof_verify(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        print(f"INVALID: {args.file} is not a JSON proof bundle ({exc})")
-        return 1
-    report = verify_bundle(bundle, genesis)
+        report = VerifyReport(False, f"{args.file} is not a JSON proof bundle ({exc})")
+    else:
+        report = verify_bundle(bundle, genesis)
+    if args.json:
+        _print_json(_report_json(report, args.file))
+        return 0 if report.ok and (report.complete or args.allow_pending) else 1
     if not report.ok:
         print(f"INVALID: {report.reason}")
         return 1
@@ -529,16 +593,19 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help: str, under: Any = sub) -> argparse.ArgumentParser:
         return under.add_parser(name, help=help, parents=[common])  # type: ignore[no-any-return]
 
-    p = command("keygen", "create a key file (PEM; encrypted if $WARRANT_PASSPHRASE is set)")
+    p = command("keygen", "create a key file (PEM; encrypted if $WARRANT_PASSPHRASE is set or with --passphrase-prompt)")
     p.add_argument("--out", required=True, type=Path)
+    passphrase.add_arguments(p)
     p.set_defaults(func=cmd_keygen)
     p = command("address", "print the address of a key file")
     p.add_argument("--key", required=True, type=Path)
+    passphrase.add_arguments(p)
     p.set_defaults(func=cmd_address)
 
     for name, (summary, build) in _TX_COMMANDS.items():
         p = command(name, summary)
         p.add_argument("--key", required=True, type=Path, help="your key file (PEM)")
+        passphrase.add_arguments(p)
         _tx_arguments(name, p)
         p.set_defaults(func=_run_tx(build), build=build)  # build(args, client, wallet) -> SignedTx
 

@@ -1,4 +1,9 @@
-"""``warrantd``: make a node key, build a consortium's genesis, write a local network, run a node."""
+"""``warrantd``: make a node key, build a consortium's genesis, check a config, run a node.
+
+Key-file passphrases come from ``$WARRANT_PASSPHRASE`` or ``--passphrase-prompt`` (node.passphrase),
+as for ``warrant``; a node started from its config reads the variable named by
+``node.key_passphrase_env``.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-from node import codec, crypto
+import msgspec
+
+from node import codec, crypto, passphrase
 from node.config import ConfigError, load_config
 from node.errors import WarrantChainError
-from node.genesis import ROLES, parse_genesis
+from node.genesis import ROLES, ChainParams, parse_genesis
 from node.logs import setup_logging
 
 __all__ = ["main", "write_localnet"]
@@ -23,12 +30,33 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def _key_json(key: crypto.SigningKey, path: Path) -> str:
+    return json.dumps({"address": key.address, "pubkey": key.public_key.hex(), "key_file": str(path)}, indent=2)
+
+
 def cmd_keygen(args: argparse.Namespace) -> int:
     key = crypto.generate_key()
-    passphrase = args.passphrase.encode() if args.passphrase else None
-    crypto.save_key(args.out, key, passphrase)
-    print(json.dumps({"address": key.address, "pubkey": key.public_key.hex(), "key_file": str(args.out)}))
+    crypto.save_key(args.out, key, passphrase.for_new_key(args.passphrase_prompt))
+    print(_key_json(key, args.out))
     return 0
+
+
+def cmd_pubkey(args: argparse.Namespace) -> int:
+    """Print a key file's address and public key again (what goes into the genesis)."""
+    print(_key_json(passphrase.load_key(args.key, args.passphrase_prompt), args.key))
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from node.check_config import check
+
+    passed, problems = check(args.config, args.genesis_hash)
+    for line in passed:
+        print(f"ok       {line}")
+    for line in problems:
+        print(f"PROBLEM  {line}")
+    print(f"{args.config}: {len(problems)} problem(s)" if problems else f"{args.config}: ready to start")
+    return 2 if problems else 0
 
 
 def _member(text: str, what: str, with_role: bool = False) -> dict[str, str]:
@@ -48,22 +76,46 @@ def _member(text: str, what: str, with_role: bool = False) -> dict[str, str]:
     return entry
 
 
-def build_genesis(chain_id: str, validators: list[str], admins: list[str], accounts: list[str], time_ms: int) -> bytes:
-    """The canonical genesis document from members' public keys (checked like a loaded one)."""
+def build_genesis(chain_id: str, validators: list[str], admins: list[str], accounts: list[str], time_ms: int,
+                  params: ChainParams | None = None) -> bytes:
+    """The genesis document from members' public keys, checked like a loaded one: canonical JSON
+    (keys sorted, integers only) pretty-printed with a final newline, every parameter written out.
+    The genesis hash is of the canonical encoding, so the file's white space does not change it."""
     document = {
         "chain_id": chain_id,
         "genesis_time_ms": time_ms,
         "validators": [_member(v, "validator") for v in validators],
-        "admins": [{**_member(a, "admin"), "role": "regulator"} for a in admins],
+        "admins": [_member(a, "admin") for a in admins],
         "accounts": [_member(a, "account", with_role=True) for a in accounts],
+        "params": msgspec.structs.asdict(params or ChainParams()),
     }
-    data = codec.canonical(document)
+    codec.check_value(document)
+    data = (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
     parse_genesis(data, "genesis")
     return data
 
 
+_PARAM_HELP = {
+    "max_block_txs": "transactions per block at most",
+    "max_block_bytes": "bytes of transactions per block at most",
+    "max_tx_ttl_ms": "how far ahead a transaction's expiry may lie, ms",
+    "max_clock_drift_ms": "how far a proposed block time may lead a backup's clock, ms",
+    "overdue_grace_ms": "time after maturity before an unsettled warrant is overdue, ms",
+    "checkpoint_interval": "blocks between checkpoints",
+}
+
+
+def _params(args: argparse.Namespace) -> ChainParams:
+    given = {f.name: getattr(args, f.name) for f in msgspec.structs.fields(ChainParams) if getattr(args, f.name) is not None}
+    try:
+        return codec.convert({**msgspec.structs.asdict(ChainParams()), **given}, ChainParams)
+    except WarrantChainError as exc:
+        raise WarrantChainError(f"chain parameters: {exc}") from None
+
+
 def cmd_genesis(args: argparse.Namespace) -> int:
-    data = build_genesis(args.chain_id, args.validator, args.admin, args.account, args.time_ms or int(time.time() * 1000))
+    data = build_genesis(args.chain_id, args.validator, args.admin, args.account, args.time_ms or int(time.time() * 1000),
+                         _params(args))
     Path(args.out).write_bytes(data)
     print(f"wrote {args.out} (genesis hash {parse_genesis(data).hash().hex()})")
     return 0
@@ -162,10 +214,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="warrantd", description="WarrantChain validator node")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("keygen", help="create a node or account key file (PEM, mode 0600)")
+    p = sub.add_parser("keygen", help="create a node or account key file (PEM, mode 0600; encrypted if "
+                                       "$WARRANT_PASSPHRASE is set or --passphrase-prompt is given)")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--passphrase", help="encrypt the key file with this passphrase")
+    passphrase.add_arguments(p)
     p.set_defaults(func=cmd_keygen)
+
+    p = sub.add_parser("pubkey", help="print a key file's address and public key")
+    p.add_argument("--key", required=True, type=Path)
+    passphrase.add_arguments(p)
+    p.set_defaults(func=cmd_pubkey)
+
+    p = sub.add_parser("check-config", help="check a node config without starting (exit 0 ready, 2 problems)")
+    p.add_argument("--config", required=True, type=Path)
+    p.add_argument("--genesis-hash", help="the genesis hash the members agreed on (warrantd inspect-genesis)")
+    p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("genesis", help="build a genesis file from the members' public keys")
     p.add_argument("--chain-id", required=True)
@@ -173,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--admin", action="append", default=[], metavar="NAME=PUBKEY", required=True)
     p.add_argument("--account", action="append", default=[], metavar="NAME:ROLE=PUBKEY")
     p.add_argument("--time-ms", type=int, default=0, help="genesis time (default: now)")
+    for param in msgspec.structs.fields(ChainParams):
+        p.add_argument(f"--{param.name.replace('_', '-')}", dest=param.name, type=int, metavar="N",
+                       help=f"{_PARAM_HELP.get(param.name, param.name)} (default {param.default})")
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_genesis)
 

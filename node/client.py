@@ -25,6 +25,7 @@ from node import codec, crypto
 from node.chain import SignedTx, sign_tx
 from node.errors import WarrantChainError
 from node.ledger.payloads import check_payload
+from node.sdk_types import Account, ChainStatus, CreditLine, Document, Holdings, TxAnswer, Warrant
 
 __all__ = ["RpcCallError", "Client", "Wallet"]
 
@@ -263,18 +264,18 @@ class Client:
 
             yield notifications()
 
-    async def submit(self, tx: SignedTx, wait: bool = True, timeout_ms: int = 20_000) -> dict[str, Any]:
+    async def submit(self, tx: SignedTx, wait: bool = True, timeout_ms: int = 20_000) -> TxAnswer:
         """Submit a signed transaction; with ``wait`` return once it is committed, with its result."""
         return await self.call("tx_submit", tx=codec.decode(tx.raw), wait=wait, timeout_ms=timeout_ms)  # type: ignore[no-any-return]
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> ChainStatus:
         return await self.call("chain_status")  # type: ignore[no-any-return]
 
     async def chain_id(self) -> str:
         return str((await self.status())["chain_id"])
 
     # Queries (docs/PROTOCOL.md, "RPC methods"); each raises RpcCallError, NOT_FOUND (1001) included.
-    async def tx(self, tx_id: str) -> dict[str, Any]:
+    async def tx(self, tx_id: str) -> TxAnswer:
         return await self.call("tx_get", id=tx_id)  # type: ignore[no-any-return]
 
     async def block(self, height: int | None = None, block_hash: str | None = None) -> dict[str, Any]:
@@ -285,7 +286,7 @@ class Client:
     async def validators(self) -> list[dict[str, Any]]:
         return await self.call("chain_validators")  # type: ignore[no-any-return]
 
-    async def warrant(self, warrant_id: str) -> dict[str, Any]:
+    async def warrant(self, warrant_id: str) -> Warrant:
         return await self.call("warrant_get", id=warrant_id)  # type: ignore[no-any-return]
 
     async def trace(self, warrant_id: str) -> dict[str, Any]:
@@ -294,13 +295,13 @@ class Client:
     async def proof(self, warrant_id: str) -> dict[str, Any]:
         return await self.call("warrant_proof", id=warrant_id)  # type: ignore[no-any-return]
 
-    async def account(self, address: str) -> dict[str, Any]:
+    async def account(self, address: str) -> Account:
         return await self.call("account_get", address=address)  # type: ignore[no-any-return]
 
-    async def holdings(self, address: str) -> dict[str, Any]:
+    async def holdings(self, address: str) -> Holdings:
         return await self.call("account_holdings", address=address)  # type: ignore[no-any-return]
 
-    async def document(self, doc_id: str | None = None, **business_key: str) -> dict[str, Any]:
+    async def document(self, doc_id: str | None = None, **business_key: str) -> Document:
         """By ``doc_id``, or by ``doc_type=``, ``number=``, ``issuer_reg_id=`` (and optionally
         ``issuer_reg_kind=``), in any spelling."""
         params = {"id": doc_id} if doc_id is not None else business_key
@@ -315,5 +316,5 @@ class Client:
             params["after"] = after
         return await self.call("account_documents", **params)  # type: ignore[no-any-return]
 
-    async def credit(self, financier: str, core: str) -> dict[str, Any]:
+    async def credit(self, financier: str, core: str) -> CreditLine:
         return await self.call("credit_get", financier=financier, core=core)  # type: ignore[no-any-return]

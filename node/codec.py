@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from node.errors import EncodingError
+from node.fmt import explain_validation
 
 __all__ = [
     "INT64_MIN",
@@ -104,7 +105,7 @@ def decode(data: bytes | bytearray | memoryview | str, type: type[T] | Any = Any
     try:
         return decoder.decode(data)  # type: ignore[no-any-return]
     except msgspec.ValidationError as exc:
-        raise EncodingError(f"invalid value: {exc}") from None
+        raise EncodingError(f"invalid value: {explain_validation(str(exc))[1]}") from None
     except msgspec.DecodeError as exc:
         raise EncodingError(f"malformed JSON: {exc}") from None
     except TypeError as exc:
@@ -116,4 +117,4 @@ def convert(value: Any, type: type[T]) -> T:
     try:
         return msgspec.convert(value, type, strict=True)
     except msgspec.ValidationError as exc:
-        raise EncodingError(f"invalid value: {exc}") from None
+        raise EncodingError(f"invalid value: {explain_validation(str(exc))[1]}") from None

@@ -5,6 +5,7 @@ which field and what to write instead (docs/OPERATIONS.md has an annotated examp
 from __future__ import annotations
 
 import os
+import ssl
 import tomllib
 from pathlib import Path
 from typing import Annotated
@@ -14,11 +15,12 @@ import msgspec
 from node import codec
 from node.errors import EncodingError, WarrantChainError
 
-__all__ = ["DEFAULT_MAX_FRAME", "ConfigError", "NodeConfig", "load_config", "parse_listen"]
+__all__ = ["DEFAULT_MAX_FRAME", "ConfigError", "NodeConfig", "listen_problem", "load_config", "parse_listen", "read_config",
+           "tls_contexts"]
 
 _Positive = Annotated[int, msgspec.Meta(ge=1)]
 DEFAULT_MAX_FRAME = 16 << 20
-_Listen = Annotated[str, msgspec.Meta(pattern=r"^[^:\s]+:\d{1,5}$")]
+_Listen = str  # HOST:PORT, checked by listen_problem (so a check lists it with every other problem)
 
 
 class ConfigError(WarrantChainError):
@@ -81,6 +83,32 @@ class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return (Path(self.base_dir) / value).resolve()
 
 
+def tls_contexts(config: NodeConfig) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """The p2p TLS (server, client) contexts from ``[p2p.tls]``: mutual TLS with the consortium CA."""
+    tls = config.p2p.tls
+    assert tls is not None
+    try:
+        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=config.path(tls.ca))
+        server.load_cert_chain(config.path(tls.cert), config.path(tls.key))
+        server.verify_mode = ssl.CERT_REQUIRED  # mutual TLS: dialers show a consortium certificate too
+        client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=config.path(tls.ca))
+        client.check_hostname = False  # identity comes from the genesis-key handshake
+        client.load_cert_chain(config.path(tls.cert), config.path(tls.key))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"p2p.tls: cannot load certificates: {exc}") from None
+    return server, client
+
+
+def listen_problem(value: str) -> str | None:
+    """What is wrong with a HOST:PORT listen address, or None."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or any(c.isspace() for c in host) or ":" in host or not port.isdigit() or len(port) > 5:
+        return f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:26600)"
+    if int(port) > 65535:
+        return f"port {port} in {value!r} is out of range (0-65535)"
+    return None
+
+
 def parse_listen(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     number = int(port)
@@ -91,6 +119,18 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 def load_config(path: str | os.PathLike[str]) -> NodeConfig:
     """Read and check the config file at ``path``."""
+    config = read_config(path)
+    for field, value in (("p2p.listen", config.p2p.listen), ("rpc.listen", config.rpc.listen)):
+        problem = listen_problem(value)
+        if problem is not None:
+            raise ConfigError(f"config file {path}: {field}: {problem}")
+    if config.node.log_level.lower() not in ("debug", "info", "warning", "error"):
+        raise ConfigError(f"config file {path}: node.log_level must be debug, info, warning or error")
+    return config
+
+
+def read_config(path: str | os.PathLike[str]) -> NodeConfig:
+    """The config file's fields, checked for types but not yet for listen addresses and log level."""
     target = Path(path)
     try:
         data = tomllib.loads(target.read_text())
@@ -102,8 +142,4 @@ def load_config(path: str | os.PathLike[str]) -> NodeConfig:
         config = codec.convert({**data, "base_dir": str(target.resolve().parent)}, NodeConfig)
     except EncodingError as exc:
         raise ConfigError(f"config file {target}: {exc}") from None
-    for field in (config.p2p.listen, config.rpc.listen):
-        parse_listen(field)
-    if config.node.log_level.lower() not in ("debug", "info", "warning", "error"):
-        raise ConfigError(f"config file {target}: node.log_level must be debug, info, warning or error")
     return config

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import shutil
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,10 +25,10 @@ from consensus.messages import Certificate as ConsensusCertificate
 from consensus.messages import MalformedMessage, PrePrepare, StateEntry, decode_message, encode_message
 from consensus.persist import PersistedState
 from consensus.replica import Replica
-from node import crypto
+from node import crypto, passphrase
 from node.application import Application, Committed, DivergenceError
 from node.chain import SignedTx
-from node.config import NodeConfig, parse_listen
+from node.config import ConfigError, NodeConfig, parse_listen, tls_contexts
 from node.errors import ChainError, CryptoError, StoreError, WarrantChainError
 from node.genesis import Genesis, load_genesis
 from node.ledger.genesis import genesis_state
@@ -90,7 +90,22 @@ class Node:
                 f"key {config.node.key_file} ({self.key.address}) is not a validator in genesis {config.node.genesis}"
             )
         self.index = index
+        # Everything that can be refused from the config alone (peers, TLS) is checked before the
+        # data directory is touched, and a directory this start created is removed if it fails.
+        self.mesh = self._make_mesh()
+        data_dir = self.config.path(config.node.data_dir)
+        fresh = not data_dir.exists()
         self.store = self._open_store()
+        try:
+            self._init_rest()
+        except BaseException:
+            self.store.close()
+            if fresh:
+                shutil.rmtree(data_dir, ignore_errors=True)
+            raise
+
+    def _init_rest(self) -> None:
+        config = self.config
         params = self.genesis.params
         self.mempool = Mempool(
             chain_id=self.genesis.chain_id,
@@ -102,7 +117,6 @@ class Node:
         )
         self.app = Application(self.store, self.genesis, self.mempool)
         self.replica = self._make_replica()
-        self.mesh = self._make_mesh()
         self.on_commit: list[Callable[[Committed], None]] = []
         self._waiters: dict[bytes, list[asyncio.Future[Committed]]] = {}
         self._held: dict[int, tuple[int, PrePrepare]] = {}
@@ -123,15 +137,16 @@ class Node:
             raise StartupError(str(exc)) from None
 
     def _load_key(self) -> crypto.SigningKey:
-        env = self.config.node.key_passphrase_env
-        passphrase = os.environ.get(env, "").encode() if env else None
         try:
-            return crypto.load_key(self.config.path(self.config.node.key_file), passphrase or None)
+            return crypto.load_key(self.config.path(self.config.node.key_file),
+                                   passphrase.from_env(self.config.node.key_passphrase_env))
         except CryptoError as exc:
             raise StartupError(str(exc)) from None
 
     def _open_store(self) -> Store:
-        store = Store(self.config.path(self.config.node.data_dir))
+        data_dir = self.config.path(self.config.node.data_dir)
+        fresh = not data_dir.exists()
+        store = Store(data_dir)
         genesis_hash = self.genesis.hash()
         try:
             if store.initialized:
@@ -141,6 +156,8 @@ class Node:
                 store.init_genesis(self.genesis.chain_id, genesis_hash, writes, root, root)
         except WarrantChainError:
             store.close()
+            if fresh:
+                shutil.rmtree(data_dir, ignore_errors=True)
             raise
         return store
 
@@ -198,20 +215,10 @@ class Node:
         )
 
     def _tls_contexts(self) -> tuple[Any, Any]:
-        import ssl
-
-        tls = self.config.p2p.tls
-        assert tls is not None
         try:
-            server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=self.config.path(tls.ca))
-            server.load_cert_chain(self.config.path(tls.cert), self.config.path(tls.key))
-            server.verify_mode = ssl.CERT_REQUIRED  # mutual TLS: dialers show a consortium certificate too
-            client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.config.path(tls.ca))
-            client.check_hostname = False  # identity comes from the genesis-key handshake
-            client.load_cert_chain(self.config.path(tls.cert), self.config.path(tls.key))
-        except (OSError, ssl.SSLError) as exc:
-            raise StartupError(f"p2p.tls: cannot load certificates: {exc}") from None
-        return server, client
+            return tls_contexts(self.config)
+        except ConfigError as exc:
+            raise StartupError(str(exc)) from None
 
     # -- lifecycle ------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from node import codec, crypto
 from node.chain import Validator, ValidatorSet, check_chain_id
 from node.errors import ChainError, CryptoError, EncodingError
 
-__all__ = ["ROLES", "GenesisAccount", "ChainParams", "Genesis", "load_genesis", "parse_genesis"]
+__all__ = ["ROLES", "GenesisAccount", "GenesisAdmin", "ChainParams", "Genesis", "load_genesis", "parse_genesis"]
 
 ROLES = ("core", "supplier", "financier", "regulator")
 Role = Literal["core", "supplier", "financier", "regulator"]
@@ -27,8 +27,17 @@ _Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 _Positive = Annotated[int, msgspec.Meta(ge=1, le=codec.INT64_MAX)]
 
 
+class GenesisAdmin(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """An alliance admin: signs register_account and set_role, and nothing else, so it has no role
+    (a file that gives one is refused rather than have a field that means nothing enter the hash)."""
+
+    name: _Name
+    address: _Address
+    pubkey: _PubKey
+
+
 class GenesisAccount(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """An account (or an admin, whose role is ignored) known from the start."""
+    """An account registered from the start, with its role."""
 
     name: _Name
     address: _Address
@@ -53,7 +62,7 @@ class Genesis(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     chain_id: str
     genesis_time_ms: Annotated[int, msgspec.Meta(ge=0, le=codec.INT64_MAX)]
     validators: list[Validator]
-    admins: list[GenesisAccount]
+    admins: list[GenesisAdmin]
     accounts: list[GenesisAccount] = []
     params: ChainParams = ChainParams()
 
@@ -72,13 +81,17 @@ def parse_genesis(data: bytes | str, source: str = "genesis") -> Genesis:
     try:
         genesis: Genesis = codec.decode(data, Genesis)
     except EncodingError as exc:
+        if "role: unknown field" in str(exc) and "admins" in str(exc):
+            raise ChainError(f"{source}: an alliance admin has no role (remove its \"role\"); a regulator, "
+                             "core enterprise, supplier or financier is an account of its own") from None
         raise ChainError(f"{source}: {exc}") from None
     check_chain_id(genesis.chain_id)
     genesis.validator_set()  # checks keys against addresses, duplicates
     if not genesis.admins:
         raise ChainError(f"{source}: at least one alliance admin is required")
     seen: set[str] = set()
-    for account in [*genesis.admins, *genesis.accounts]:
+    members: list[GenesisAdmin | GenesisAccount] = [*genesis.admins, *genesis.accounts]
+    for account in members:
         try:
             if crypto.address_of(bytes.fromhex(account.pubkey)) != account.address:
                 raise ChainError(f"{source}: account {account.name}: address does not match its public key")

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from node.cli_daemon import write_localnet
 from node.client import Client, RpcCallError
+from node.sdk_types import ChainStatus
 
 __all__ = ["LocalNet", "free_base_port"]
 
@@ -62,7 +63,9 @@ class LocalNet:
     """``count`` validators whose keys, genesis, configs, data and logs live in ``directory``."""
 
     def __init__(self, directory: Path, count: int = 4, base_port: int | None = None, log_level: str = "info") -> None:
-        self.directory = Path(directory)
+        # Absolute: each validator runs with its own directory as cwd, so a relative path given
+        # here (scripts/localnet's default "localnet") would no longer name its config file.
+        self.directory = Path(directory).resolve()
         self.count = count
         self.log_level = log_level
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
@@ -135,7 +138,7 @@ class LocalNet:
     def running(self) -> list[int]:
         return [i for i, p in self.procs.items() if p.poll() is None]
 
-    async def status(self, index: int) -> dict[str, Any] | None:
+    async def status(self, index: int) -> ChainStatus | None:
         async with self.client(index) as client:
             try:
                 return await client.status()
@@ -169,7 +172,7 @@ class LocalNet:
 
         await self.wait_for(ready, timeout, f"validators {targets} to be up and linked")
 
-    async def heights(self, indices: list[int] | None = None) -> dict[int, dict[str, Any]]:
+    async def heights(self, indices: list[int] | None = None) -> dict[int, ChainStatus]:
         out = {}
         for index in self.running() if indices is None else indices:
             status = await self.status(index)
@@ -177,11 +180,11 @@ class LocalNet:
                 out[index] = status
         return out
 
-    async def wait_height(self, height: int, indices: list[int] | None = None, timeout: float = 30.0) -> dict[int, dict[str, Any]]:
+    async def wait_height(self, height: int, indices: list[int] | None = None, timeout: float = 30.0) -> dict[int, ChainStatus]:
         """Wait until every given validator is at ``height`` or above; returns their statuses."""
         targets = self.running() if indices is None else indices
 
-        async def reached() -> dict[int, dict[str, Any]] | None:
+        async def reached() -> dict[int, ChainStatus] | None:
             statuses = await self.heights(targets)
             if len(statuses) == len(targets) and all(s["height"] >= height for s in statuses.values()):
                 return statuses

@@ -16,6 +16,7 @@ import collections
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from node import fmt
 from node.chain import SignedTx, decode_tx
 from node.errors import ChainError, WarrantChainError
 
@@ -104,10 +105,12 @@ class Mempool:
                 "WRONG_CHAIN", f"transaction is for chain {body.chain_id!r}; this node serves {self.chain_id!r}"
             )
         if body.expires < now_ms:
-            raise MempoolError("TX_EXPIRED", f"transaction expired at {body.expires} (now {now_ms})")
+            raise MempoolError("TX_EXPIRED", f"transaction expired at {fmt.when(body.expires, now_ms)}; sign it again")
         if body.expires - now_ms > self.max_ttl_ms:
             raise MempoolError(
-                "TX_TTL_TOO_LONG", f"expires lies more than {self.max_ttl_ms} ms ahead; choose an earlier expiry"
+                "TX_TTL_TOO_LONG",
+                f"expires {fmt.when(body.expires, now_ms)}, more than {self.max_ttl_ms // 1000:,} seconds ahead; "
+                "choose an earlier expiry",
             )
         try:
             self._check_payload(body.type, body.payload)

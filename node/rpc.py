@@ -149,6 +149,10 @@ class RpcServer:
         return web.json_response(body, status=200 if healthy else 503)
 
     async def _handle_metrics(self, request: web.Request) -> web.Response:
+        try:  # the node sets its gauges (in_sync, peers, ...) as it answers status: scrape and /health agree
+            await asyncio.wait_for(self.api.status(), self.limits.health_timeout_s)
+        except Exception:  # noqa: BLE001  (the counters still render)
+            log.debug("metrics: status() failed", exc_info=True)
         return web.Response(body=self.metrics.render().encode(), headers={"Content-Type": CONTENT_TYPE})
 
     # ---- WebSocket ------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import msgspec
 
 from node.chain import MAX_TX_BYTES, SignedTx, TxEnvelope, tx_from_envelope
 from node.errors import WarrantChainError
+from node.fmt import explain_validation
 from node.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, Request, RpcError
 from node.ledger.errors import LedgerError
 from node.ledger.keys import document_key
@@ -260,7 +261,6 @@ class UnsubscribeParams(_Params):
     subscription: Ident
 
 
-_MSGSPEC_ERROR = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 
 
 def convert_params(params: dict[str, Any] | list[Any] | None, kind: type[_Params]) -> Any:
@@ -282,19 +282,9 @@ def convert_params(params: dict[str, Any] | list[Any] | None, kind: type[_Params
 
 
 def _describe_validation(text: str) -> tuple[str, dict[str, str]]:
-    """'Expected `int`, got `str` - at `$.amount`' -> 'params.amount: expected int, got str'."""
-    match = _MSGSPEC_ERROR.match(text)
-    assert match is not None  # the pattern matches any text
-    what, path = match["what"], match["path"] or ""
-    unknown = re.match(r"Object contains unknown field `(.*)`$", what)
-    if unknown:  # msgspec reports the object's path; name the field itself
-        path, what = f"{path}.{unknown[1]}", "unknown field"
-    missing = re.match(r"Object missing required field `(.*)`$", what)
-    if missing:
-        path, what = f"{path}.{missing[1]}", "required field missing"
-    what = what.replace("`", "")
-    field_path = "params" + path
-    return f"{field_path}: {what[:1].lower()}{what[1:]}", {"field": field_path}
+    """'Expected `int`, got `str` - at `$.amount`' -> 'params.amount: expected a whole number, got text'."""
+    field_path, message = explain_validation(text, root="params")
+    return message, {"field": field_path}
 
 
 # ---- methods ------------------------------------------------------------------------------------
@@ -324,7 +314,10 @@ async def _tx_submit(api: NodeAPI, p: TxSubmitParams) -> Json:
     try:
         tx = tx_from_envelope(p.tx)
     except WarrantChainError as exc:  # e.g. a float or lone surrogate deep in the payload
-        raise RpcError(INVALID_PARAMS, f"params.tx: {exc}", {"field": "params.tx"}) from None
+        # The canonical encoder names the value's path in the envelope ("at $.body.payload.amount").
+        at = re.search(r" at \$((?:\.\w+|\[\d+\])*)", str(exc))
+        field_path = "params.tx" + at[1] if at else "params.tx"
+        raise RpcError(INVALID_PARAMS, f"{field_path}: {exc}", {"field": field_path}) from None
     if len(tx.raw) > MAX_TX_BYTES:
         raise RpcError(INVALID_PARAMS, f"params.tx: {len(tx.raw)} bytes; the limit is {MAX_TX_BYTES}", {"field": "params.tx"})
     await api.submit_tx(tx)

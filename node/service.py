@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import signal
 import sys
 import time
@@ -28,32 +27,10 @@ from node.metrics import Metrics
 from node.rpc import RpcLimits, RpcServer
 from node.rpc_methods import ApiError, ErrorCode, NodeStatus
 
-__all__ = ["NodeService", "run_node", "event_routing"]
+__all__ = ["NodeService", "run_node"]
 
 log = logging.getLogger("warrantd")
-_ADDRESS = re.compile(r"^wc[0-9a-f]{40}$")
-_WARRANT = re.compile(r"^[0-9a-f]{64}$")
 Json = dict[str, Any]
-
-
-def event_routing(event: dict[str, Any]) -> dict[str, Any]:
-    """The event with the "accounts" and "warrants" it concerns, for RPC subscriptions."""
-    accounts: set[str] = set()
-    warrants: set[str] = set()
-
-    def visit(value: Any) -> None:
-        if isinstance(value, str):
-            if _ADDRESS.match(value):
-                accounts.add(value)
-            elif _WARRANT.match(value):
-                warrants.add(value)
-        elif isinstance(value, list):
-            for item in value:
-                visit(item)
-
-    for value in event.values():
-        visit(value)
-    return {**event, "accounts": sorted(accounts), "warrants": sorted(warrants)}
 
 
 class NodeService:
@@ -77,11 +54,15 @@ class NodeService:
         metrics.txs_committed.inc(by=len(block.txs))
         metrics.peers.set(len(self.node.mesh.connected()))
         metrics.mempool_size.set(len(self.node.mempool))
-        metrics.in_sync.set(1)
+        metrics.in_sync.set(1 if self.in_sync() else 0)
         if block.txs:  # a block's time is when its primary proposed it
             metrics.commit_latency.observe(max(0.0, time.time() - block.header.time_ms / 1000))
         routed = self.rpc is not None and self.rpc.wants_events
-        events: list[dict[str, Any]] = [event_routing(e) for e in committed.outcome.housekeeping] if routed else []
+        # Each ledger event declares the "accounts" and "warrants" it concerns (Exec.emit);
+        # subscriptions are routed by those lists alone (rpc_methods.event_matches).
+        events: list[dict[str, Any]] = (
+            [{**e, "height": block.height} for e in committed.outcome.housekeeping] if routed else []
+        )
         for tx, raw in zip(block.txs, committed.outcome.results):
             if raw.endswith(b'"ok":true}') and not routed:
                 continue  # the common case, without decoding the result
@@ -90,7 +71,7 @@ class NodeService:
                 metrics.txs_rejected.inc(result["code"])
             elif routed:
                 for event in result.get("events", ()):
-                    events.append(event_routing({**event, "tx": tx.id_hex, "height": block.height}))
+                    events.append({**event, "tx": tx.id_hex, "height": block.height})
         if self.rpc is not None:
             summary = {
                 "height": block.height,
@@ -101,6 +82,13 @@ class NodeService:
             }
             self.rpc.publish_block(summary, events)
 
+    def in_sync(self) -> bool:
+        """Within a block of the height the peers vouch for (Replica.peer_height); not while that
+        is unknown, nor after a halt. /health, chain_status and the in_sync gauge all read this."""
+        node = self.node
+        target = node.replica.peer_height()
+        return node.failure is None and target is not None and node.replica.last_delivered + 1 >= target
+
     # -- NodeAPI --------------------------------------------------------------------------------
 
     async def status(self) -> NodeStatus:
@@ -109,7 +97,8 @@ class NodeService:
         peers = len(node.mesh.connected())
         self.metrics.peers.set(peers)
         self.metrics.mempool_size.set(len(node.mempool))
-        in_sync = node.failure is None and node.replica.last_delivered >= node.replica.stable_seq
+        in_sync = self.in_sync()
+        self.metrics.in_sync.set(1 if in_sync else 0)
         return NodeStatus(
             chain_id=meta.chain_id, height=meta.height, block_hash=meta.block_hash, state_root=meta.state_root,
             view=node.replica.view, validators=len(node.validators), peers=peers, mempool_size=len(node.mempool),

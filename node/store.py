@@ -97,6 +97,14 @@ class Store:
             self._db = plyvel.DB(
                 self.path, create_if_missing=True, bloom_filter_bits=10, lru_cache_size=16 << 20
             )
+        except plyvel.IOError as exc:
+            reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+            if "lock" in reason.lower():  # LevelDB's LOCK file: one process per directory
+                raise StoreError(
+                    f"cannot open the store at {self.path}: the data directory is in use by another process "
+                    "(is this node already running?); stop that one first, or give this node its own node.data_dir"
+                ) from None
+            raise StoreError(f"cannot open the store at {self.path}: {reason}") from None
         except (plyvel.Error, OSError) as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
         self.state = StateReader(self._db)

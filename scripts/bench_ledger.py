@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from node import chain, crypto  # noqa: E402
 from node.chain import Certificate  # noqa: E402
-from node.genesis import ChainParams, Genesis, GenesisAccount  # noqa: E402
+from node.genesis import ChainParams, Genesis, GenesisAccount, GenesisAdmin  # noqa: E402
 from node.ledger import BlockContext, execute_block, genesis_state  # noqa: E402
 from node.ledger.keys import document_id  # noqa: E402
 from node.ledger.model import warrant_id  # noqa: E402
@@ -50,7 +50,8 @@ class Bench:
         genesis = Genesis(
             chain_id=CHAIN, genesis_time_ms=T0,
             validators=[chain.Validator(name="v0", pubkey=v0.public_key.hex(), address=v0.address)],
-            admins=[self.account("admin", "core")],
+            admins=[GenesisAdmin(name="admin", address=self.keys["admin"].address,
+                                 pubkey=self.keys["admin"].public_key.hex())],
             accounts=[self.account(n, r) for n, r in roles.items()], params=self.params,
         )
         self.store = Store(path)

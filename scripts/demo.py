@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from node import codec, crypto
+from node import codec, crypto, fmt
 from node.client import Client, RpcCallError, Wallet
 from node.genesis import Genesis, load_genesis
 from node.ledger.keys import document_id, uscc_check_char
@@ -48,14 +48,13 @@ class StoryError(Exception):
 
 
 def yuan(fen: int) -> str:
-    """100_000_000 -> '1,000,000.00 CNY' (amounts on the chain are integers in fen)."""
-    sign = "-" if fen < 0 else ""
-    fen = abs(fen)
-    return f"{sign}{fen // 100:,}.{fen % 100:02d} CNY"
+    """100_000_000 -> '1,000,000.00 CNY' (amounts on the chain are integers in fen; node.fmt)."""
+    return fmt.amount(fen)
 
 
-def _clock(ms: int) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(ms / 1000)) + f".{ms % 1000:03d}"
+def _clock(ms: int, relative: bool = False) -> str:
+    """ISO 8601 with its zone (node.fmt), with the distance from now if ``relative``."""
+    return fmt.when(ms, int(time.time() * 1000) if relative else None)
 
 
 @dataclass
@@ -197,7 +196,7 @@ class Story:
         now = await self.block_time(core.client, status["height"])
         maturity = max(now, int(time.time() * 1000)) + int(self.maturity_s * 1000)
         self.step(f"{core.name} issues a warrant of {yuan(100_000_000)} to {tier1.name}, "
-                  f"backed by the invoice, maturing at {_clock(maturity)}")
+                  f"backed by the invoice, maturing at {_clock(maturity, relative=True)}")
         answer = await self.submit(core, core.wallet.issue(
             tier1.address, 100_000_000, maturity, bank.address, [{"doc": doc, "amount": 100_000_000}], maturity))
         root = self.event(answer, "warrant_issued")["warrant"]

@@ -18,7 +18,7 @@ def handle_register_account(ex: Exec, p: payloads.RegisterAccount) -> None:
         raise fail(Code.ACCOUNT_EXISTS, f"address {p.address} is already registered; use set_role to change its role")
     account = Account(address=p.address, name=p.name, role=p.role, registered_height=ex.height, registered_by=ex.sender)
     state.put(model.key_account(p.address), model.dump(account))
-    ex.emit("account_registered", address=p.address, role=p.role, name=p.name)
+    ex.emit("account_registered", accounts=[p.address], warrants=(), address=p.address, role=p.role, name=p.name)
 
 
 def handle_set_role(ex: Exec, p: payloads.SetRole) -> None:
@@ -28,4 +28,4 @@ def handle_set_role(ex: Exec, p: payloads.SetRole) -> None:
         raise fail(Code.UNKNOWN_ACCOUNT, f"address {p.address} is not registered; use register_account first")
     previous, account.role = account.role, p.role
     ex.state.put(model.key_account(p.address), model.dump(account))
-    ex.emit("role_changed", address=p.address, role=p.role, previous=previous)
+    ex.emit("role_changed", accounts=[p.address], warrants=(), address=p.address, role=p.role, previous=previous)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,17 @@ class Exec:
         self.params = ctx.params
         self.events: list[dict[str, Any]] = []
 
-    def emit(self, kind: str, **fields: Any) -> None:
+    def emit(self, kind: str, *, accounts: Iterable[str | None], warrants: Iterable[str], **fields: Any) -> None:
+        """Record an event that concerns ``accounts`` and ``warrants`` (every party, by name).
+
+        The sender is always one of its accounts. Subscriptions are routed by these two lists and
+        nothing else, so a handler names every party: holder, recipient, payee, financier, pledgee,
+        issuer, whoever the event moves value to or from.
+        """
+        parties = {a for a in accounts if a}
+        if self.sender:
+            parties.add(self.sender)
         fields["type"] = kind
+        fields["accounts"] = sorted(parties)
+        fields["warrants"] = sorted(set(warrants))
         self.events.append(fields)

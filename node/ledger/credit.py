@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from node import fmt
 from node.ledger import model, payloads
 from node.ledger.context import Exec
 from node.ledger.errors import Code
@@ -25,12 +26,13 @@ def handle_set_credit_line(ex: Exec, p: payloads.SetCreditLine) -> None:
     if p.limit < used:
         raise fail(
             Code.CREDIT_LIMIT_BELOW_USED,
-            f"{used} fen of this line are used by outstanding warrants; the limit can't go below that",
+            f"{fmt.amount(used, line.currency)} of this line are used by outstanding warrants; "
+            f"the limit can't go below that ({fmt.amount(p.limit, p.currency)} asked)",
         )
     line = CreditLine(core=p.core, financier=ex.sender, currency=p.currency, limit=p.limit, used=used,
                       set_tx=ex.tx_hex, set_height=ex.height)
     ex.state.put(key, model.dump(line))
-    ex.emit("credit_line_set", core=p.core, financier=ex.sender, currency=p.currency, limit=p.limit, used=used)
+    ex.emit("credit_line_set", accounts=[p.core], warrants=(), core=p.core, financier=ex.sender, currency=p.currency, limit=p.limit, used=used)
 
 
 def load_credit(ex: Exec, core: str, financier: str) -> CreditLine:
@@ -47,7 +49,8 @@ def use_credit(ex: Exec, core: str, financier: str, currency: str, amount: int) 
     if line.used + amount > line.limit:
         raise fail(
             Code.CREDIT_LINE_EXCEEDED,
-            f"credit line of {financier} for {core} has {line.limit - line.used} fen free; {amount} asked",
+            f"credit line of {financier} for {core} has {fmt.amount(line.limit - line.used, currency)} free; "
+            f"{fmt.amount(amount, currency)} asked",
         )
     line.used += amount
     ex.state.put(model.key_credit(core, financier), model.dump(line))

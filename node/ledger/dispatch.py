@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from node import codec, merkle
+from node import codec, fmt, merkle
 from node.chain import SignedTx
 from node.ledger import accounts, credit, documents, financing, model, regulation, settlement, warrants
 from node.ledger.context import BlockContext, Exec
@@ -86,11 +86,13 @@ def check_envelope(tx: SignedTx, ctx: BlockContext) -> None:
     if body.chain_id != ctx.chain_id:
         raise LedgerError(Code.WRONG_CHAIN, f"transaction is for chain {body.chain_id!r}, this is {ctx.chain_id!r}")
     if ctx.time_ms > body.expires:
-        raise LedgerError(Code.TX_EXPIRED, f"transaction expired at {body.expires}; block time is {ctx.time_ms}; sign it again")
+        raise LedgerError(Code.TX_EXPIRED, f"transaction expired at {fmt.when(body.expires, ctx.time_ms)}; "
+                          f"block time is {fmt.when(ctx.time_ms)}; sign it again")
     if body.expires - ctx.time_ms > ctx.params.max_tx_ttl_ms:
         raise LedgerError(
             Code.TX_TTL_TOO_LONG,
-            f"expires {body.expires} is more than {ctx.params.max_tx_ttl_ms} ms after the block time {ctx.time_ms}",
+            f"expires {fmt.when(body.expires, ctx.time_ms)}, more than {ctx.params.max_tx_ttl_ms // 1000:,} seconds "
+            f"after the block time {fmt.when(ctx.time_ms)}",
         )
 
 

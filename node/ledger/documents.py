@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from node import fmt
 from node.ledger import model, payloads
 from node.ledger.context import Exec
 from node.ledger.errors import Code
@@ -80,8 +81,8 @@ def handle_anchor_document(ex: Exec, p: payloads.AnchorDocument) -> None:
     ex.state.put(model.key_doc_hash(p.hash), doc_id.encode())
     ex.state.put(model.key_party_doc(p.seller, doc_id), b"")
     ex.state.put(model.key_party_doc(p.buyer, doc_id), b"")
-    ex.emit("document_anchored", document=doc_id, total=p.total, currency=p.currency, seller=p.seller,
-            buyer=p.buyer, status=status)
+    ex.emit("document_anchored", accounts=[p.seller, p.buyer], warrants=(), document=doc_id, total=p.total,
+            currency=p.currency, seller=p.seller, buyer=p.buyer, status=status)
 
 
 def load_document(ex: Exec, doc_id: str) -> Document:
@@ -110,7 +111,8 @@ def handle_confirm_document(ex: Exec, p: payloads.DocumentRef) -> None:
     doc.status = model.CONFIRMED
     doc.history.append(_entry(ex, "confirm"))
     _save(ex, doc)
-    ex.emit("document_confirmed", document=doc.id, buyer=doc.buyer, seller=doc.seller)
+    ex.emit("document_confirmed", accounts=[doc.buyer, doc.seller], warrants=(), document=doc.id,
+            buyer=doc.buyer, seller=doc.seller)
 
 
 def handle_dispute_document(ex: Exec, p: payloads.DocumentReason) -> None:
@@ -131,7 +133,8 @@ def handle_dispute_document(ex: Exec, p: payloads.DocumentReason) -> None:
     doc.dispute = Dispute(by=ex.sender, reason=p.reason, tx=ex.tx_hex, height=ex.height)
     doc.history.append(_entry(ex, "dispute", p.reason))
     _save(ex, doc)
-    ex.emit("document_disputed", document=doc.id, by=ex.sender, reason=p.reason,
+    ex.emit("document_disputed", accounts=[doc.buyer, doc.seller], warrants=[a.ref for a in doc.allocations],
+            document=doc.id, by=ex.sender, reason=p.reason,
             backing=[a.ref for a in doc.allocations])
 
 
@@ -148,7 +151,8 @@ def handle_undispute_document(ex: Exec, p: payloads.DocumentReason) -> None:
     doc.dispute = None
     doc.history.append(_entry(ex, "undispute", p.reason))
     _save(ex, doc)
-    ex.emit("document_undisputed", document=doc.id, by=ex.sender, reason=p.reason)
+    ex.emit("document_undisputed", accounts=[doc.buyer, doc.seller], warrants=[a.ref for a in doc.allocations],
+            document=doc.id, by=ex.sender, reason=p.reason)
 
 
 def allocate(
@@ -181,7 +185,8 @@ def allocate(
         if part.amount > free:
             raise fail(
                 Code.DOCUMENT_OVER_ALLOCATED,
-                f"document {doc.id} has {free} of {doc.total} fen left to allocate; {part.amount} asked",
+                f"document {doc.id} has {fmt.amount(free, doc.currency)} of {fmt.amount(doc.total, doc.currency)} "
+                f"left to allocate; {fmt.amount(part.amount, doc.currency)} asked",
             )
         doc.allocated += part.amount
         doc.allocations.append(Allocation(ref=warrant_id, amount=part.amount))

@@ -9,6 +9,7 @@ happens off chain. To finance part of a warrant, split it first.
 
 from __future__ import annotations
 
+from node import fmt
 from node.ledger import payloads
 from node.ledger.context import Exec
 from node.ledger.errors import Code
@@ -25,6 +26,7 @@ from node.ledger.rules import (
     require_sender,
     save_warrant,
     unhold,
+    who,
 )
 
 __all__ = ["handle_approve_financing", "handle_reject_financing", "handle_release_pledge", "handle_request_financing"]
@@ -39,7 +41,8 @@ def handle_request_financing(ex: Exec, p: payloads.RequestFinancing) -> None:
         raise fail(Code.SELF_TRANSFER, "a holder can't ask itself for financing")
     require_account(state, p.financier, "financier", what="financier")
     if p.advance > warrant.amount:
-        raise fail(Code.ADVANCE_EXCEEDS_AMOUNT, f"advance {p.advance} fen exceeds the warrant's {warrant.amount}")
+        raise fail(Code.ADVANCE_EXCEEDS_AMOUNT, f"advance {fmt.amount(p.advance, warrant.currency)} exceeds the "
+                   f"warrant's {fmt.amount(warrant.amount, warrant.currency)}")
     warrant.financing = Financing(
         request_tx=ex.tx_hex, financier=p.financier, mode=p.mode, principal=warrant.amount,
         discount_bps=p.discount_bps, advance=p.advance, recourse=p.recourse, status="requested",
@@ -47,7 +50,8 @@ def handle_request_financing(ex: Exec, p: payloads.RequestFinancing) -> None:
     )
     record(ex, warrant, "financing_request", ex.sender, p.financier, warrant.amount)
     save_warrant(state, warrant)
-    ex.emit("financing_requested", warrant=warrant.id, financier=p.financier, mode=p.mode, advance=p.advance)
+    ex.emit("financing_requested", accounts=[p.financier], warrants=[warrant.id], warrant=warrant.id,
+            financier=p.financier, mode=p.mode, advance=p.advance)
 
 
 def _load_request(ex: Exec, wid: str, *statuses: str) -> Warrant:
@@ -59,7 +63,8 @@ def _load_request(ex: Exec, wid: str, *statuses: str) -> Warrant:
         code = Code.NOT_PLEDGED if "pledged" in statuses else Code.NO_FINANCING_REQUEST
         raise fail(code, f"warrant {wid} has no financing {' or '.join(statuses)}")
     if financing.financier != ex.sender:
-        raise fail(Code.NOT_FINANCIER, f"the financing of warrant {wid} is with {financing.financier}, not {ex.sender}")
+        raise fail(Code.NOT_FINANCIER, f"the financing of warrant {wid} is with {who(ex.state, financing.financier)}, "
+                   f"not {who(ex.state, ex.sender)}")
     return warrant
 
 
@@ -68,7 +73,8 @@ def handle_approve_financing(ex: Exec, p: payloads.WarrantRef) -> None:
     warrant = _load_request(ex, p.warrant, "requested")
     require_not_frozen(warrant)
     if ex.time >= warrant.maturity:
-        raise fail(Code.WARRANT_MATURED, f"warrant {warrant.id} matured at {warrant.maturity}; it can't be financed")
+        raise fail(Code.WARRANT_MATURED, f"warrant {warrant.id} matured at {fmt.when(warrant.maturity, ex.time)}; "
+                   "it can't be financed")
     financing = warrant.financing
     assert financing is not None
     if financing.mode == "transfer":
@@ -82,7 +88,8 @@ def handle_approve_financing(ex: Exec, p: payloads.WarrantRef) -> None:
         record(ex, warrant, "pledge", warrant.holder, ex.sender, warrant.amount)
         financing.status = "pledged"
     save_warrant(ex.state, warrant)
-    ex.emit("financing_approved", warrant=warrant.id, financier=ex.sender, mode=financing.mode,
+    ex.emit("financing_approved", accounts=[financing.applicant, warrant.holder], warrants=[warrant.id],
+            warrant=warrant.id, financier=ex.sender, mode=financing.mode,
             advance=financing.advance, holder=warrant.holder)
 
 
@@ -95,7 +102,8 @@ def _close_financing(ex: Exec, wid: str, current: str, new: str, history: str, e
     financing.status = new
     record(ex, warrant, history, ex.sender, warrant.holder, 0)
     save_warrant(ex.state, warrant)
-    ex.emit(event, warrant=warrant.id, financier=ex.sender)
+    ex.emit(event, accounts=[financing.applicant, warrant.holder], warrants=[warrant.id], warrant=warrant.id,
+            financier=ex.sender)
 
 
 def handle_reject_financing(ex: Exec, p: payloads.WarrantRef) -> None:

@@ -9,6 +9,7 @@ raises :class:`LedgerError` with ``UNKNOWN_TX_TYPE``, ``AMOUNT_OUT_OF_RANGE`` (a
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -156,6 +157,7 @@ PAYLOADS: dict[str, type[_Payload]] = {
 }
 
 _AMOUNT_FIELDS = ("amount", "total", "advance", "limit")
+_AMOUNT_PATH = re.compile(r"(?:^|[.\s])(?:" + "|".join(_AMOUNT_FIELDS) + r")s?(?:\[\d+\])?:")  # "amounts[0]:"
 
 
 def check_payload(tx_type: str, payload: Any) -> Any:
@@ -169,11 +171,10 @@ def check_payload(tx_type: str, payload: Any) -> Any:
         typed = codec.convert(payload, kind)
     except EncodingError as exc:
         text = str(exc)
-        if ("Expected `int` >=" in text or "Expected `int` <=" in text) and any(
-            f".{name}" in text for name in _AMOUNT_FIELDS
-        ):
+        if ("whole number at least" in text or "whole number at most" in text) and _AMOUNT_PATH.search(text):
             raise LedgerError(
-                Code.AMOUNT_OUT_OF_RANGE, f"{tx_type}: amounts must be integers from 1 (0 for a limit) to 2^63-1 fen ({text})"
+                Code.AMOUNT_OUT_OF_RANGE,
+                f"{tx_type}: amounts are whole numbers of minor units (fen) from 1 (0 for a limit) to 2^63-1 ({text})",
             ) from None
         raise LedgerError(Code.INVALID_PAYLOAD, f"{tx_type}: {text}") from None
     if isinstance(typed, AnchorDocument):

@@ -50,10 +50,16 @@ def _plain(record: Any) -> dict[str, Any]:
     return msgspec.to_builtins(record)  # type: ignore[no-any-return]
 
 
+def outstanding(status: str, amount: int, paid: int) -> int:
+    """What the warrant itself is still owed: amount - paid while live; 0 once terminal (a
+    consumed warrant's value lives on in its children, so its own figure would count it twice)."""
+    return amount - paid if status in model.LIVE else 0
+
+
 def _warrant(raw: bytes) -> dict[str, Any]:
     warrant: Warrant = model.load(raw, Warrant)
     out = _plain(warrant)
-    out["outstanding"] = warrant.amount - warrant.paid
+    out["outstanding"] = outstanding(warrant.status, warrant.amount, warrant.paid)
     return out
 
 
@@ -100,7 +106,7 @@ def lineage(reader: StateReaderLike, wid: str) -> dict[str, Any] | None:
     root = model.load(raw, Warrant).root
     nodes = {w.id: _plain(w) for w in model.walk(reader.get, root)}
     for node in nodes.values():
-        node["outstanding"] = node["amount"] - node["paid"]
+        node["outstanding"] = outstanding(node["status"], node["amount"], node["paid"])
         node["children"] = [nodes[child] for child in node["children"]]
     tree = nodes[root]
     tree["document_disputes"] = document_disputes(reader, root)

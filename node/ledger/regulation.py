@@ -20,7 +20,8 @@ def handle_freeze(ex: Exec, p: payloads.Freeze) -> None:
     warrant.frozen = Freeze(by=ex.sender, reason=p.reason, tx=ex.tx_hex, height=ex.height)
     record(ex, warrant, "freeze", ex.sender, warrant.holder, 0)
     save_warrant(ex.state, warrant)
-    ex.emit("warrant_frozen", warrant=warrant.id, reason=p.reason)
+    ex.emit("warrant_frozen", accounts=[warrant.holder, warrant.pending_to], warrants=[warrant.id],
+            warrant=warrant.id, reason=p.reason)
 
 
 def handle_unfreeze(ex: Exec, p: payloads.Freeze) -> None:
@@ -32,4 +33,5 @@ def handle_unfreeze(ex: Exec, p: payloads.Freeze) -> None:
     warrant.frozen = None
     record(ex, warrant, "unfreeze", ex.sender, warrant.holder, 0)
     save_warrant(ex.state, warrant)
-    ex.emit("warrant_unfrozen", warrant=warrant.id, reason=p.reason)
+    ex.emit("warrant_unfrozen", accounts=[warrant.holder, warrant.pending_to], warrants=[warrant.id],
+            warrant=warrant.id, reason=p.reason)

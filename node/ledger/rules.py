@@ -7,6 +7,7 @@ Authorization is always one of three things: the signer holds a role (:func:`req
 
 from __future__ import annotations
 
+from node import fmt
 from node.ledger import model
 from node.ledger.context import Exec
 from node.ledger.errors import Code, LedgerError
@@ -30,6 +31,7 @@ __all__ = [
     "require_unlocked",
     "save_warrant",
     "unhold",
+    "who",
 ]
 
 
@@ -42,6 +44,14 @@ def get_account(state: Overlay, address: str) -> Account | None:
     return None if raw is None else model.load(raw, Account)
 
 
+def who(state: Overlay | None, address: str | None) -> str:
+    """``"Delta Seats Co. (wc…40 hex)"`` for a registered account, else the address: for messages."""
+    if not address:
+        return "nobody"
+    account = None if state is None else get_account(state, address)
+    return f"{account.name} ({address})" if account is not None and account.name else address
+
+
 def require_admin(ex: Exec) -> None:
     if ex.state.get(model.key_admin(ex.sender)) is None:
         raise fail(Code.NOT_ADMIN, f"{ex.sender} is not an alliance admin named in genesis; ask an admin to sign")
@@ -50,10 +60,14 @@ def require_admin(ex: Exec) -> None:
 def require_sender(ex: Exec, *roles: str) -> Account:
     """The sender's account; it must be registered and hold one of ``roles`` (any role if none)."""
     account = get_account(ex.state, ex.sender)
+    needs = " or ".join(roles) if roles else "a registered account"
     if account is None:
+        if ex.state.get(model.key_admin(ex.sender)) is not None:
+            raise fail(Code.UNKNOWN_SENDER, f"sender {ex.sender} is an alliance admin, which only registers accounts "
+                       f"and sets roles; this needs {needs}: sign with such an account's key")
         raise fail(Code.UNKNOWN_SENDER, f"sender {ex.sender} is not a registered account; an alliance admin must register it")
     if roles and account.role not in roles:
-        raise fail(Code.WRONG_ROLE, f"sender {ex.sender} has role {account.role!r}; this needs {' or '.join(roles)}")
+        raise fail(Code.WRONG_ROLE, f"sender {ex.sender} has role {account.role}; this needs {needs}")
     return account
 
 
@@ -83,25 +97,27 @@ def require_live(warrant: Warrant) -> None:
         raise fail(Code.WARRANT_TERMINAL, f"warrant {warrant.id} is {warrant.status}; it can no longer change")
 
 
-def require_not_frozen(warrant: Warrant) -> None:
+def require_not_frozen(warrant: Warrant, state: Overlay | None = None) -> None:
     if warrant.frozen is not None:
         raise fail(
             Code.WARRANT_FROZEN,
-            f"warrant {warrant.id} is frozen by regulator {warrant.frozen.by} ({warrant.frozen.reason}); "
+            f"warrant {warrant.id} is frozen by regulator {who(state, warrant.frozen.by)} ({warrant.frozen.reason}); "
             "it can't move until unfrozen",
         )
 
 
-def require_unlocked(warrant: Warrant) -> None:
+def require_unlocked(warrant: Warrant, state: Overlay | None = None) -> None:
     financing = warrant.financing
     if financing is None:
         return
     if financing.status == "pledged":
-        raise fail(Code.WARRANT_PLEDGED, f"warrant {warrant.id} is pledged to {financing.financier}; it must release the pledge first")
+        raise fail(Code.WARRANT_PLEDGED, f"warrant {warrant.id} is pledged to {who(state, financing.financier)}; "
+                   "it must release the pledge first")
     if financing.status == "requested":
         raise fail(
             Code.FINANCING_PENDING,
-            f"warrant {warrant.id} has a financing request pending with {financing.financier}; wait for its answer",
+            f"warrant {warrant.id} has a financing request pending with {who(state, financing.financier)}; "
+            "wait for its answer",
         )
 
 
@@ -109,13 +125,15 @@ def require_movable(ex: Exec, warrant: Warrant) -> None:
     """The sender holds an active, unfrozen, unlocked warrant before its maturity."""
     require_live(warrant)
     if warrant.holder != ex.sender:
-        raise fail(Code.NOT_HOLDER, f"warrant {warrant.id} is held by {warrant.holder}, not by the sender {ex.sender}")
-    require_not_frozen(warrant)
-    require_unlocked(warrant)
+        raise fail(Code.NOT_HOLDER, f"warrant {warrant.id} is held by {who(ex.state, warrant.holder)}, "
+                   f"not by the sender {who(ex.state, ex.sender)}")
+    require_not_frozen(warrant, ex.state)
+    require_unlocked(warrant, ex.state)
     if warrant.status != model.ACTIVE:
         raise fail(Code.WARRANT_NOT_ACTIVE, f"warrant {warrant.id} is {warrant.status}; only an active warrant can move")
     if ex.time >= warrant.maturity:
-        raise fail(Code.WARRANT_MATURED, f"warrant {warrant.id} matured at {warrant.maturity}; it can only be settled now")
+        raise fail(Code.WARRANT_MATURED, f"warrant {warrant.id} matured at {fmt.when(warrant.maturity, ex.time)}; "
+                   "it can only be settled now")
 
 
 def record(ex: Exec, warrant: Warrant, kind: str, frm: str | None, to: str | None, amount: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from node import fmt
 from node.ledger import model, payloads
 from node.ledger.context import Exec
 from node.ledger.credit import restore_credit
@@ -26,6 +27,7 @@ from node.ledger.rules import (
     require_sender,
     save_warrant,
     unhold,
+    who,
 )
 
 __all__ = ["handle_mark_overdue", "handle_settle", "mark_overdue"]
@@ -35,9 +37,11 @@ def handle_settle(ex: Exec, p: payloads.Settle) -> None:
     require_sender(ex, "core")
     warrant = load_warrant(ex.state, p.warrant)
     if warrant.issuer != ex.sender:
-        raise fail(Code.NOT_ISSUER, f"warrant {warrant.id} was issued by {warrant.issuer}; only its issuer settles it")
+        raise fail(Code.NOT_ISSUER, f"warrant {warrant.id} was issued by {who(ex.state, warrant.issuer)}; "
+                   "only its issuer settles it")
     if ex.time < warrant.maturity:
-        raise fail(Code.NOT_MATURED, f"warrant {warrant.id} matures at {warrant.maturity}; it's {ex.time} now")
+        raise fail(Code.NOT_MATURED, f"warrant {warrant.id} matures at {fmt.when(warrant.maturity, ex.time)}; "
+                   f"the block time is {fmt.when(ex.time)}")
     if warrant.status in model.LIVE:
         require_not_frozen(warrant)
         targets = [warrant]
@@ -53,7 +57,8 @@ def handle_settle(ex: Exec, p: payloads.Settle) -> None:
         raise fail(Code.NOTHING_TO_SETTLE, f"warrant {warrant.id} has no unfrozen live value left to settle")
     amount = outstanding if p.amount is None else p.amount
     if amount > outstanding:
-        raise fail(Code.AMOUNT_EXCEEDS_OUTSTANDING, f"{outstanding} fen are outstanding; {amount} asked")
+        raise fail(Code.AMOUNT_EXCEEDS_OUTSTANDING, f"{fmt.amount(outstanding, warrant.currency)} is outstanding; "
+                   f"{fmt.amount(amount, warrant.currency)} asked")
     left = amount
     payments: list[dict[str, Any]] = []
     for target in targets:
@@ -67,7 +72,9 @@ def handle_settle(ex: Exec, p: payloads.Settle) -> None:
             payment["pledgee"] = target.financing.financier
         payments.append(payment)
     restore_credit(ex, warrant.issuer, warrant.credit_line, amount)
-    ex.emit("warrant_settled", warrant=warrant.id, amount=amount, payments=payments)
+    ex.emit("warrant_settled", accounts=[payee for pay in payments for payee in (pay["holder"], pay.get("pledgee"))],
+            warrants=[warrant.id, *(pay["warrant"] for pay in payments)], warrant=warrant.id, amount=amount,
+            payments=payments)
 
 
 def _pay(ex: Exec, warrant: Warrant, pay: int) -> None:
@@ -91,7 +98,8 @@ def handle_mark_overdue(ex: Exec, p: payloads.WarrantRef) -> None:
         raise fail(Code.WARRANT_NOT_ACTIVE, f"warrant {warrant.id} is already overdue")
     due = warrant.maturity + ex.params.overdue_grace_ms
     if ex.time < due:
-        raise fail(Code.NOT_YET_OVERDUE, f"warrant {warrant.id} becomes overdue at {due} (maturity plus grace)")
+        raise fail(Code.NOT_YET_OVERDUE, f"warrant {warrant.id} becomes overdue at {fmt.when(due, ex.time)} "
+                   "(maturity plus grace)")
     mark_overdue(ex, warrant)
 
 
@@ -102,5 +110,7 @@ def mark_overdue(ex: Exec, warrant: Warrant) -> None:
     warrant.status = model.OVERDUE
     record(ex, warrant, "overdue", warrant.issuer, warrant.holder, warrant.amount - warrant.paid)
     save_warrant(ex.state, warrant)
-    ex.emit("warrant_overdue", warrant=warrant.id, issuer=warrant.issuer, holder=warrant.holder,
+    pledgee = warrant.financing.financier if warrant.financing and warrant.financing.status == "pledged" else None
+    ex.emit("warrant_overdue", accounts=[warrant.issuer, warrant.holder, pledgee], warrants=[warrant.id],
+            warrant=warrant.id, issuer=warrant.issuer, holder=warrant.holder,
             outstanding=warrant.amount - warrant.paid)

@@ -15,6 +15,7 @@ returned at the start of the first block at or after that time (node.ledger.hous
 
 from __future__ import annotations
 
+from node import fmt
 from node.ledger import model, payloads
 from node.ledger.context import Exec
 from node.ledger.credit import restore_credit, use_credit
@@ -35,6 +36,7 @@ from node.ledger.rules import (
     require_sender,
     save_warrant,
     unhold,
+    who,
 )
 
 __all__ = [
@@ -51,7 +53,8 @@ def _check_offer_expiry(ex: Exec, expires: int, maturity: int) -> None:
     if not ex.time < expires <= maturity:
         raise fail(
             Code.OFFER_EXPIRY_INVALID,
-            f"offer_expires {expires} must be after the block time {ex.time} and no later than maturity {maturity}",
+            f"offer_expires {fmt.when(expires, ex.time)} must be after the block time {fmt.when(ex.time)} "
+            f"and no later than maturity {fmt.when(maturity)}",
         )
 
 
@@ -60,13 +63,15 @@ def handle_issue(ex: Exec, p: payloads.Issue) -> None:
     require_sender(ex, "core")
     require_account(state, p.to, "supplier", what="payee")
     if p.maturity <= ex.time:
-        raise fail(Code.MATURITY_IN_PAST, f"maturity {p.maturity} is not after the block time {ex.time}")
+        raise fail(Code.MATURITY_IN_PAST, f"maturity {fmt.when(p.maturity, ex.time)} is not after the block time "
+                   f"{fmt.when(ex.time)}")
     _check_offer_expiry(ex, p.offer_expires, p.maturity)
     backed = sum(part.amount for part in p.documents)
     if backed != p.amount:
         raise fail(
             Code.ALLOCATION_MISMATCH,
-            f"document allocations add up to {backed} fen; they must equal the warrant amount {p.amount}",
+            f"document allocations add up to {fmt.amount(backed, p.currency)}; they must equal the warrant amount "
+            f"{fmt.amount(p.amount, p.currency)}",
         )
     wid = model.warrant_id(ex.tx_id, 0)
     use_credit(ex, ex.sender, p.credit_line, p.currency, p.amount)
@@ -81,7 +86,7 @@ def handle_issue(ex: Exec, p: payloads.Issue) -> None:
     hold(state, warrant, new=True)
     state.put_new(model.key_due(p.maturity + ex.params.overdue_grace_ms, wid), b"")
     save_warrant(state, warrant, new=True)
-    ex.emit("warrant_issued", warrant=wid, issuer=ex.sender, to=p.to, amount=p.amount, currency=p.currency,
+    ex.emit("warrant_issued", accounts=[p.to], warrants=[wid], warrant=wid, issuer=ex.sender, to=p.to, amount=p.amount, currency=p.currency,
             maturity=p.maturity)
 
 
@@ -92,10 +97,11 @@ def _load_offer(ex: Exec, wid: str) -> Warrant:
     if warrant.status != model.PENDING:
         raise fail(Code.WARRANT_NOT_PENDING, f"warrant {wid} is {warrant.status}, not a pending offer")
     if warrant.pending_to != ex.sender:
-        raise fail(Code.NOT_RECIPIENT, f"warrant {wid} is offered to {warrant.pending_to}, not to {ex.sender}")
-    require_not_frozen(warrant)
+        raise fail(Code.NOT_RECIPIENT, f"warrant {wid} is offered to {who(ex.state, warrant.pending_to)}, "
+                   f"not to {who(ex.state, ex.sender)}")
+    require_not_frozen(warrant, ex.state)
     if warrant.offer_expires is not None and ex.time >= warrant.offer_expires:
-        raise fail(Code.OFFER_EXPIRED, f"the offer of warrant {wid} expired at {warrant.offer_expires}")
+        raise fail(Code.OFFER_EXPIRED, f"the offer of warrant {wid} expired at {fmt.when(warrant.offer_expires, ex.time)}")
     return warrant
 
 
@@ -110,7 +116,9 @@ def handle_accept(ex: Exec, p: payloads.WarrantRef) -> None:
     hold(state, warrant)
     record(ex, warrant, "accept", sender, ex.sender, warrant.amount)
     save_warrant(state, warrant)
-    ex.emit("warrant_accepted", warrant=warrant.id, holder=ex.sender, amount=warrant.amount)
+    # The offerer (issuer or transferring holder) learns it was taken; an issuer, that its debt is.
+    ex.emit("warrant_accepted", accounts=[sender, warrant.issuer], warrants=[warrant.id], warrant=warrant.id,
+            holder=ex.sender, amount=warrant.amount)
 
 
 def handle_reject(ex: Exec, p: payloads.WarrantRef) -> None:
@@ -137,8 +145,8 @@ def return_offer(ex: Exec, warrant: Warrant, kind: str) -> None:
     else:
         warrant.status = model.ACTIVE
     save_warrant(state, warrant)
-    ex.emit("offer_" + ("rejected" if kind == "reject" else "expired"), warrant=warrant.id, recipient=recipient,
-            holder=warrant.holder, status=warrant.status)
+    ex.emit("offer_" + ("rejected" if kind == "reject" else "expired"), accounts=[recipient, warrant.holder, warrant.issuer],
+            warrants=[warrant.id], warrant=warrant.id, recipient=recipient, holder=warrant.holder, status=warrant.status)
 
 
 def _child(ex: Exec, parent: Warrant, index: int, amount: int) -> Warrant:
@@ -167,7 +175,8 @@ def handle_transfer(ex: Exec, p: payloads.Transfer) -> None:
         raise fail(Code.SELF_TRANSFER, "a warrant can't be transferred to its own holder; use split instead")
     require_account(state, p.to, "core", "supplier", "financier", what="recipient")
     if p.amount > parent.amount:
-        raise fail(Code.AMOUNT_EXCEEDS_WARRANT, f"warrant {parent.id} is worth {parent.amount} fen; {p.amount} asked")
+        raise fail(Code.AMOUNT_EXCEEDS_WARRANT, f"warrant {parent.id} is worth {fmt.amount(parent.amount, parent.currency)}; "
+                   f"{fmt.amount(p.amount, parent.currency)} asked")
     _check_offer_expiry(ex, p.offer_expires, parent.maturity)
     offered = _child(ex, parent, 0, p.amount)
     children = [offered]
@@ -182,8 +191,9 @@ def handle_transfer(ex: Exec, p: payloads.Transfer) -> None:
     for child in children:
         hold(state, child, new=True)
         save_warrant(state, child, new=True)
-    ex.emit("warrant_transferred", warrant=parent.id, to=p.to, amount=p.amount,
-            children=[child.id for child in children])
+    ex.emit("warrant_transferred", accounts=[p.to], warrants=[parent.id, *(child.id for child in children)],
+            warrant=parent.id, to=p.to, amount=p.amount, children=[child.id for child in children],
+            offered=offered.id, kept=children[1].id if remainder else None)
 
 
 def handle_split(ex: Exec, p: payloads.Split) -> None:
@@ -193,7 +203,8 @@ def handle_split(ex: Exec, p: payloads.Split) -> None:
     total = sum(p.amounts)
     if total != parent.amount:
         raise fail(
-            Code.SPLIT_SUM_MISMATCH, f"parts add up to {total} fen; they must add up to the warrant's {parent.amount}"
+            Code.SPLIT_SUM_MISMATCH, f"parts add up to {fmt.amount(total, parent.currency)}; they must add up to the "
+            f"warrant's {fmt.amount(parent.amount, parent.currency)}"
         )
     children = [_child(ex, parent, index, amount) for index, amount in enumerate(p.amounts)]
     for child in children:
@@ -202,4 +213,5 @@ def handle_split(ex: Exec, p: payloads.Split) -> None:
     for child in children:
         hold(state, child, new=True)
         save_warrant(state, child, new=True)
-    ex.emit("warrant_split", warrant=parent.id, children=[child.id for child in children], amounts=list(p.amounts))
+    ex.emit("warrant_split", accounts=(), warrants=[parent.id, *(child.id for child in children)], warrant=parent.id,
+            children=[child.id for child in children], amounts=list(p.amounts))

@@ -35,7 +35,7 @@ def test_bad_amounts_are_refused(text: str) -> None:
 
 def test_format_amount_is_exact() -> None:
     assert [format_amount(x) for x in (0, 5, 50, 123456, 2**63 - 1)] == [
-        "0.00", "0.05", "0.50", "1234.56", "92233720368547758.07"]
+        "0.00 CNY", "0.05 CNY", "0.50 CNY", "1,234.56 CNY", "92,233,720,368,547,758.07 CNY"]
 
 
 def test_times() -> None:
@@ -62,17 +62,17 @@ def test_the_lineage_tree() -> None:
             _node("d" * 64, 150_000_00, "active", "wc" + "1" * 40)]),
         _node("e" * 64, 150_000_00, "active", "wc" + "3" * 40)])
     lines = render_tree(tree, {"wc" + "2" * 40: "Tier-2 Ltd"}, mark="c" * 64)
-    assert lines[0].startswith("aaaaaaaaaaaa…  400000.00 CNY  consumed  holder wc1111")
-    assert lines[1].startswith("├── bbbbbbbbbbbb…  250000.00 CNY")
-    assert lines[2].startswith("│   ├── cccccccccccc…  100000.00 CNY  active  holder Tier-2 Ltd (wc2222222222…)")
+    assert lines[0].startswith("aaaaaaaaaaaa…  400,000.00 CNY  consumed  holder wc1111")
+    assert lines[1].startswith("├── bbbbbbbbbbbb…  250,000.00 CNY")
+    assert lines[2].startswith("│   ├── cccccccccccc…  100,000.00 CNY  active  holder Tier-2 Ltd (wc2222222222…)")
     assert lines[2].endswith("FROZEN (court order)  ◀")
     assert lines[3].startswith("│   └── dddddddddddd…")
-    assert lines[4].startswith("└── eeeeeeeeeeee…  150000.00 CNY")
+    assert lines[4].startswith("└── eeeeeeeeeeee…  150,000.00 CNY")
 
 
 def test_exit_statuses_without_a_node(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     key = tmp_path / "k.pem"
-    assert main(["keygen", "--out", str(key)]) == 0
+    assert main(["--json", "keygen", "--out", str(key)]) == 0
     made = json.loads(capsys.readouterr().out)
     assert made["address"] == crypto.load_key(key).address
     assert main(["keygen", "--out", str(key)]) == 2  # never overwrites a key

@@ -15,6 +15,7 @@ from typing import Any
 
 from node.localnet import ROOT, LocalNet
 from tests.integration.conftest import net  # noqa: F401  (the fixture)
+from tests.readable import assert_readable
 
 MATURITY_S = 20  # long enough for the steps before settlement, even on a loaded machine
 
@@ -40,7 +41,9 @@ class Cli:
         return answer["result"]["events"]  # type: ignore[no-any-return]
 
     def query(self, *args: str) -> Any:
-        return json.loads(self.run(*args).stdout)
+        text = self.run(*args).stdout  # what a person reads ...
+        assert_readable(text, f"warrant {' '.join(args)}")
+        return json.loads(self.run("--json", *args).stdout)  # ... and the machine form
 
 
 def test_a_warrant_story_end_to_end(net: LocalNet, tmp_path: Path) -> None:  # noqa: F811
@@ -50,7 +53,7 @@ def test_a_warrant_story_end_to_end(net: LocalNet, tmp_path: Path) -> None:  # n
     cli = Cli(net, keys)
     address = {}
     for name in ("core", "supplier", "supplier2", "bank", "regulator"):
-        made = json.loads(cli.run("keygen", "--out", str(keys / f"{name}.pem")).stdout)
+        made = json.loads(cli.run("--json", "keygen", "--out", str(keys / f"{name}.pem")).stdout)
         address[name] = made["address"]
         assert cli.run("address", "--key", str(keys / f"{name}.pem")).stdout.strip() == made["address"]
 
@@ -92,6 +95,7 @@ def test_a_warrant_story_end_to_end(net: LocalNet, tmp_path: Path) -> None:  # n
     refused = cli.run("transfer", "--key", str(keys / "supplier2.pem"), w3, "--to", address["supplier"],
                       "--amount", "10.00", expect=1)
     assert "WARRANT_FROZEN" in refused.stderr
+    assert_readable(refused.stderr, "a refused transfer")
     cli.tx("regulator", "unfreeze", w3, "--reason", "order lifted")
 
     # Settlement at maturity: block time comes from the proposer's clock (this machine), so once
@@ -99,6 +103,7 @@ def test_a_warrant_story_end_to_end(net: LocalNet, tmp_path: Path) -> None:  # n
     if time.time() * 1000 < maturity - 5000:  # early enough that the block time is surely before it
         early = cli.run("settle", "--key", str(keys / "core.pem"), w0, expect=1)
         assert "NOT_MATURED" in early.stderr
+        assert_readable(early.stderr, "an early settlement")
     while time.time() * 1000 <= maturity:
         time.sleep(min(0.2, max(0.0, maturity / 1000 - time.time()) + 0.01))
     settled = cli.tx("core", "settle", w0)[0]
@@ -124,11 +129,16 @@ def test_a_warrant_story_end_to_end(net: LocalNet, tmp_path: Path) -> None:  # n
     tree = cli.run("trace", w3).stdout
     print(tree)
     assert "├── " in tree and "└── " in tree and "◀" in tree
-    assert "400000.00 CNY  consumed" in tree and "100000.00 CNY  settled" in tree and "supplier2 Ltd" in tree
+    assert "400,000.00 CNY  consumed" in tree and "100,000.00 CNY  settled" in tree and "supplier2 Ltd" in tree
+    assert_readable(tree, "warrant trace")
 
     # The proof: exported from one node, verified offline from the genesis file alone.
     proof = tmp_path / "w3.proof.json"
     print(cli.run("proof", "export", w3, "--out", str(proof)).stdout)
     verified = cli.run("proof", "verify", str(proof), "--genesis", str(net.directory / "genesis.json"))
     assert verified.stdout.startswith(f"VALID: warrant {w3}")
-    assert "settle" in verified.stdout and "amount 100000.00" in verified.stdout
+    assert "settle" in verified.stdout and "amount 100,000.00 CNY" in verified.stdout
+    assert_readable(verified.stdout, "warrant proof verify")
+    as_json = json.loads(cli.run("--json", "proof", "verify", str(proof), "--genesis",
+                                 str(net.directory / "genesis.json")).stdout)
+    assert as_json["valid"] and as_json["complete"] and as_json["warrant"] == w3 and as_json["amount"] == 100_000_00

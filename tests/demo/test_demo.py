@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.readable import assert_readable
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # What the story must show, in order (each is a substring of one output line).
@@ -55,6 +57,7 @@ def test_scripts_demo_tells_the_whole_story(tmp_path: Path) -> None:
     )
     print(done.stdout)
     assert done.returncode == 0, f"scripts/demo exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert_readable(done.stdout + done.stderr, "scripts/demo")  # no fen, epoch ms, reprs or regexes
     lines = done.stdout.splitlines()
     position = 0
     for expected in STORY:

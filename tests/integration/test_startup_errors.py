@@ -42,7 +42,7 @@ def test_missing_config(tmp_path: Path) -> None:
 def test_config_with_a_wrong_field(network: Path) -> None:
     config = network / "v0.toml"
     config.write_text(config.read_text().replace("[consensus]", "[consensus]\nspeed = 11"))
-    _assert_refused(_start(config), "unknown field `speed`")
+    _assert_refused(_start(config), "consensus.speed: unknown field")
 
 
 def test_missing_key_file(network: Path) -> None:
@@ -58,7 +58,7 @@ def test_key_that_is_not_a_validator(network: Path) -> None:
 
 def test_broken_genesis(network: Path) -> None:
     (network / "genesis.json").write_text('{"chain_id": "x"}')
-    _assert_refused(_start(network / "v0.toml"), "missing required field")
+    _assert_refused(_start(network / "v0.toml"), "genesis_time_ms: required field missing")
 
 
 def test_data_directory_of_another_chain(network: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -105,4 +105,20 @@ def test_inspect_genesis_prints_the_hash_members_compare(network: Path) -> None:
         [sys.executable, "-m", "node.cli_daemon", "inspect-genesis", str(network / "genesis.json")],
         capture_output=True, text=True, timeout=30, env=env,
     )
-    _assert_refused(broken, "missing required field")
+    _assert_refused(broken, "chain_id: required field missing")
+
+
+def test_a_refused_start_leaves_no_data_directory(network: Path) -> None:
+    config = network / "v0.toml"
+    config.write_text(config.read_text().replace("[p2p.peers]", '[p2p.peers]\nv9 = "ws://127.0.0.1:1"'))
+    _assert_refused(_start(config), "'v9', which is not a validator in genesis")
+    assert not (network / "data" / "v0").exists(), "a failed start left a LevelDB directory behind"
+
+
+def test_a_second_copy_on_the_same_data_directory_is_told_so(network: Path) -> None:
+    from node.store import Store
+
+    with Store(network / "data" / "v0"):  # the first copy holds LevelDB's lock
+        result = _start(network / "v0.toml")
+    _assert_refused(result, "is in use by another process")
+    assert "b'" not in result.stderr and "LOCK" not in result.stderr

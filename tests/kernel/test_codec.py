@@ -85,12 +85,12 @@ class _Payment(msgspec.Struct, forbid_unknown_fields=True):
 @pytest.mark.parametrize(
     "data, fragment",
     [
-        (b'{"amount":1.5,"to":"x"}', "Expected `int`, got `float` - at `\\$.amount`"),
-        (b'{"amount":"1","to":"x"}', "got `str`"),
-        (b'{"amount":0,"to":"x"}', ">= 1"),
-        (b'{"amount":9223372036854775808,"to":"x"}', "<= 9223372036854775807"),
-        (b'{"amount":1,"to":"x","extra":1}', "unknown field `extra`"),
-        (b'{"amount":1}', "missing required field `to`"),
+        (b'{"amount":1.5,"to":"x"}', "amount: expected a whole number, got a number with a fraction"),
+        (b'{"amount":"1","to":"x"}', "amount: expected a whole number, got text"),
+        (b'{"amount":0,"to":"x"}', "amount: expected a whole number at least 1"),
+        (b'{"amount":9223372036854775808,"to":"x"}', "amount: expected a whole number at most 2\\^63-1"),
+        (b'{"amount":1,"to":"x","extra":1}', "extra: unknown field"),
+        (b'{"amount":1}', "to: required field missing"),
         (b'{"amount":1,', "malformed JSON"),
         (b"\xff\xfe", "malformed JSON"),
         (b"", "malformed JSON"),

@@ -21,7 +21,7 @@ def _document(validator_keys) -> dict:
         "validators": [
             {"name": f"v{i}", "pubkey": k.public_key.hex(), "address": k.address} for i, k in enumerate(validator_keys)
         ],
-        "admins": [_account(admin, "alliance")],
+        "admins": [{"name": "alliance", "address": admin.address, "pubkey": admin.public_key.hex()}],
         "accounts": [_account(crypto.generate_key(), "core-1", "core")],
     }
 
@@ -51,8 +51,8 @@ def test_load_and_hash(tmp_path, validator_keys) -> None:
         (lambda d: d["validators"].append(d["validators"][0]), "twice"),
         (lambda d: d.update(extra=1), "unknown field"),
         (lambda d: d.pop("validators"), "validators"),
-        (lambda d: d.update(genesis_time_ms=1.5), "float"),
-        (lambda d: d.update(params={"max_block_txs": 0}), ">= 1"),
+        (lambda d: d.update(genesis_time_ms=1.5), "genesis_time_ms: expected a whole number, got a number with a fraction"),
+        (lambda d: d.update(params={"max_block_txs": 0}), "params.max_block_txs: expected a whole number at least 1"),
     ],
 )
 def test_bad_genesis_is_refused_with_a_reason(validator_keys, mutate, fragment: str) -> None:
@@ -70,3 +70,23 @@ def test_unreadable_genesis(tmp_path) -> None:
     (tmp_path / "g.json").write_text("{not json")
     with pytest.raises(ChainError, match="malformed JSON"):
         load_genesis(tmp_path / "g.json")
+
+
+def test_warrantd_genesis_gives_admins_no_role(tmp_path) -> None:
+    from node.cli_daemon import main
+
+    admin, validator = crypto.generate_key(), crypto.generate_key()
+    out = tmp_path / "genesis.json"
+    assert main(["genesis", "--chain-id", "wc-test", "--validator", f"v0={validator.public_key.hex()}",
+                 "--admin", f"boss={admin.public_key.hex()}", "--out", str(out)]) == 0
+    import json
+
+    document = json.loads(out.read_text())
+    assert document["admins"] == [{"address": admin.address, "name": "boss", "pubkey": admin.public_key.hex()}]
+
+
+def test_an_admin_with_a_role_is_refused_with_a_reason(validator_keys) -> None:
+    doc = _document(validator_keys)
+    doc["admins"][0]["role"] = "regulator"
+    with pytest.raises(ChainError, match="alliance admin has no role"):
+        parse_genesis(codec.canonical(doc))

@@ -18,7 +18,8 @@ NEW = key_of("newcomer").address
 
 def test_register(w: World) -> None:
     events = w.ok("admin", "register_account", address=NEW, role="supplier", name="Newco")
-    assert events == [{"type": "account_registered", "address": NEW, "role": "supplier", "name": "Newco"}]
+    assert events == [{"type": "account_registered", "address": NEW, "role": "supplier", "name": "Newco",
+                       "accounts": sorted([NEW, w.addr("admin")]), "warrants": []}]
     assert queries.get_account(w.reader, NEW) == {
         "address": NEW, "name": "Newco", "role": "supplier", "registered_height": w.height,
         "registered_by": w.addr("admin"),
@@ -43,7 +44,8 @@ def test_register_unknown_role(w: World) -> None:
 
 def test_set_role(w: World) -> None:
     events = w.ok("admin", "set_role", address=w.addr("sup1"), role="core")
-    assert events[0] == {"type": "role_changed", "address": w.addr("sup1"), "role": "core", "previous": "supplier"}
+    assert events[0] == {"type": "role_changed", "address": w.addr("sup1"), "role": "core", "previous": "supplier",
+                         "accounts": sorted([w.addr("sup1"), w.addr("admin")]), "warrants": []}
     assert queries.get_account(w.reader, w.addr("sup1"))["role"] == "core"  # type: ignore[index]
 
 
@@ -69,3 +71,9 @@ def test_registered_account_can_act(w: World) -> None:
     w.ok("admin", "register_account", address=NEW, role="supplier", name="Newco")
     w.keys["newcomer"] = key_of("newcomer")
     w.ok("newcomer", "anchor_document", **w.anchor_payload(seller="newcomer"))
+
+
+def test_an_admin_doing_a_members_operation_is_told_what_admins_do(w: World) -> None:
+    wid = w.issue()
+    message = w.fails("UNKNOWN_SENDER", "admin", "freeze", warrant=wid, reason="x")
+    assert "alliance admin" in message and "regulator" in message and "must register it" not in message

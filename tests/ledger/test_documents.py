@@ -213,7 +213,8 @@ def test_anchor_by_the_seller_is_unconfirmed(w: World) -> None:
     result = anchor(w)
     doc_id = document_id("invoice", "INV-7", REG_ID, "uscc")
     assert result["events"] == [{"type": "document_anchored", "document": doc_id, "total": 500, "currency": CNY,
-                                 "seller": w.addr("sup1"), "buyer": w.addr("core"), "status": "unconfirmed"}]
+                                 "seller": w.addr("sup1"), "buyer": w.addr("core"), "status": "unconfirmed",
+                                 "accounts": sorted([w.addr("sup1"), w.addr("core")]), "warrants": []}]
     doc = doc_of(w, doc_id)
     assert doc["total"] == 500 and doc["allocated"] == 0 and doc["allocations"] == []
     assert doc["anchored_by"] == w.addr("sup1") and doc["hash"] == "ab" * 32 and doc["status"] == "unconfirmed"
@@ -256,7 +257,8 @@ def test_only_a_confirmed_document_backs_an_issuance(w: World) -> None:
     for other in ("sup1", "core2", "reg", "bank"):
         w.fails("NOT_DOCUMENT_PARTY", other, "confirm_document", doc=doc)
     events = w.ok("core", "confirm_document", doc=doc)
-    assert events == [{"type": "document_confirmed", "document": doc, "buyer": w.addr("core"), "seller": w.addr("sup1")}]
+    assert events == [{"type": "document_confirmed", "document": doc, "buyer": w.addr("core"), "seller": w.addr("sup1"),
+                       "accounts": sorted([w.addr("core"), w.addr("sup1")]), "warrants": []}]
     w.fails("DOCUMENT_CONFIRMED", "core", "confirm_document", doc=doc)
     w.issue(amount=600, doc=doc)
     assert [h["type"] for h in doc_of(w, doc)["history"]] == ["anchor", "confirm"]

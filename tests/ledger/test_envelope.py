@@ -29,7 +29,7 @@ def test_success_result_shape(w: World) -> None:
     result = w.do("bank", "set_credit_line", core=w.addr("core"), currency="CNY", limit=5)
     assert result == {"ok": True, "code": "OK", "events": [
         {"type": "credit_line_set", "core": w.addr("core"), "financier": w.addr("bank"), "currency": "CNY",
-         "limit": 5, "used": 0}]}
+         "limit": 5, "used": 0, "accounts": sorted([w.addr("core"), w.addr("bank")]), "warrants": []}]}
     raw = w.last_outcome.results[0]
     assert raw == codec.canonical(result)
     assert w.last_outcome.results_root == merkle.merkle_root(w.last_outcome.results)

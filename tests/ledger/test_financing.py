@@ -26,7 +26,8 @@ def test_factoring(w: World) -> None:
     wid = w.issue(amount=1_000)
     events = w.ok("sup1", "request_financing", **ask(w, wid))
     assert events == [{"type": "financing_requested", "warrant": wid, "financier": w.addr("bank"),
-                       "mode": "transfer", "advance": 900}]
+                       "mode": "transfer", "advance": 900, "accounts": sorted([w.addr("sup1"), w.addr("bank")]),
+                       "warrants": [wid]}]
     record = w.warrant(wid)["financing"]
     assert record == {"request_tx": w.warrant(wid)["history"][-1]["tx"], "financier": w.addr("bank"),
                       "mode": "transfer", "principal": 1_000, "discount_bps": 350, "advance": 900,
@@ -57,7 +58,8 @@ def test_reject(w: World) -> None:
     wid = w.issue(amount=1_000)
     w.ok("sup1", "request_financing", **ask(w, wid))
     assert w.ok("bank", "reject_financing", warrant=wid) == [
-        {"type": "financing_rejected", "warrant": wid, "financier": w.addr("bank")}]
+        {"type": "financing_rejected", "warrant": wid, "financier": w.addr("bank"),
+         "accounts": sorted([w.addr("sup1"), w.addr("bank")]), "warrants": [wid]}]
     assert w.warrant(wid)["financing"]["status"] == "rejected"
     w.ok("sup1", "request_financing", **ask(w, wid, bank="bank2"))  # may ask another
 

@@ -20,7 +20,8 @@ def test_issue_creates_a_pending_offer(w: World) -> None:
     events = w.ok("core", "issue", **payload)
     wid = events[0]["warrant"]
     assert events == [{"type": "warrant_issued", "warrant": wid, "issuer": w.addr("core"), "to": w.addr("sup1"),
-                       "amount": 1_000_000, "currency": CNY, "maturity": payload["maturity"]}]
+                       "amount": 1_000_000, "currency": CNY, "maturity": payload["maturity"],
+                       "accounts": sorted([w.addr("core"), w.addr("sup1")]), "warrants": [wid]}]
     found = w.warrant(wid)
     assert found["status"] == "pending" and found["holder"] == w.addr("core")
     assert found["pending_to"] == w.addr("sup1") and found["offer_expires"] == payload["offer_expires"]
@@ -34,7 +35,8 @@ def test_issue_creates_a_pending_offer(w: World) -> None:
 def test_accept(w: World) -> None:
     wid = w.ok("core", "issue", **w.issue_payload())[0]["warrant"]
     events = w.ok("sup1", "accept", warrant=wid)
-    assert events == [{"type": "warrant_accepted", "warrant": wid, "holder": w.addr("sup1"), "amount": 1_000_000}]
+    assert events == [{"type": "warrant_accepted", "warrant": wid, "holder": w.addr("sup1"), "amount": 1_000_000,
+                       "accounts": sorted([w.addr("core"), w.addr("sup1")]), "warrants": [wid]}]
     found = w.warrant(wid)
     assert found["status"] == "active" and found["holder"] == w.addr("sup1") and found["pending_to"] is None
     held = queries.holdings(w.reader, w.addr("sup1"))
@@ -145,7 +147,8 @@ def test_reject_releases_credit_and_documents(w: World) -> None:
     wid = w.ok("core", "issue", **w.issue_payload(amount=1_000, doc=doc))[0]["warrant"]
     events = w.ok("sup1", "reject", warrant=wid)
     assert events == [{"type": "offer_rejected", "warrant": wid, "recipient": w.addr("sup1"),
-                       "holder": w.addr("core"), "status": "rejected"}]
+                       "holder": w.addr("core"), "status": "rejected",
+                       "accounts": sorted([w.addr("core"), w.addr("sup1")]), "warrants": [wid]}]
     assert w.status(wid) == "rejected"
     assert queries.get_credit_line(w.reader, w.addr("core"), w.addr("bank"))["used"] == 0  # type: ignore[index]
     assert queries.get_document(w.reader, doc)["allocated"] == 0  # type: ignore[index]
@@ -177,7 +180,8 @@ def test_issuance_offer_expires_at_block_start(w: World) -> None:
     w.time = payload["offer_expires"]
     w.block([])
     assert w.last_outcome.housekeeping == [{"type": "offer_expired", "warrant": wid, "recipient": w.addr("sup1"),
-                                            "holder": w.addr("core"), "status": "rejected"}]
+                                            "holder": w.addr("core"), "status": "rejected",
+                                            "accounts": sorted([w.addr("core"), w.addr("sup1")]), "warrants": [wid]}]
     assert w.status(wid) == "rejected"
     assert w.warrant(wid)["history"][-1] | {"time": 0} == {
         "tx": "", "height": w.height, "time": 0, "type": "expire", "from": w.addr("sup1"), "to": w.addr("core"),
@@ -193,3 +197,15 @@ def test_overdue_index_written_at_issue(w: World) -> None:
     due = [k for k in w.reader.data if k.startswith(b"due/")]
     assert due == [b"due/" + (payload["maturity"] + GRACE).to_bytes(8, "big") + wid.encode()]
     assert DAY
+
+
+def test_an_accept_at_the_offers_expiry_finds_it_already_returned(w: World) -> None:
+    """docs/PROTOCOL.md: OFFER_EXPIRED never appears in a block; housekeeping returns the offer first."""
+    payload = w.issue_payload()
+    wid = w.ok("core", "issue", **payload)[0]["warrant"]
+    w.time = payload["offer_expires"]
+    w.fails("WARRANT_TERMINAL", "sup1", "accept", warrant=wid)
+    held = w.issue(amount=1_000)
+    events = w.ok("sup1", "transfer", warrant=held, to=w.addr("sup2"), amount=400, offer_expires=w.time + 10)
+    w.time += 10
+    w.fails("WARRANT_NOT_PENDING", "sup2", "accept", warrant=events[0]["offered"])

@@ -15,7 +15,8 @@ def w() -> World:
 def test_freeze_and_unfreeze(w: World) -> None:
     wid = w.issue()
     assert w.ok("reg", "freeze", warrant=wid, reason="court order 2026-17") == [
-        {"type": "warrant_frozen", "warrant": wid, "reason": "court order 2026-17"}]
+        {"type": "warrant_frozen", "warrant": wid, "reason": "court order 2026-17",
+         "accounts": sorted([w.addr("reg"), w.addr("sup1")]), "warrants": [wid]}]
     frozen = w.warrant(wid)["frozen"]
     assert frozen["by"] == w.addr("reg") and frozen["reason"] == "court order 2026-17"
     assert frozen["height"] == w.height

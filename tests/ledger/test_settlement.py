@@ -35,7 +35,7 @@ def test_settle_whole_issuance(w: World) -> None:
         {"warrant": sent, "holder": w.addr("sup2"), "amount": 300, "status": "settled"},
         {"warrant": a, "holder": w.addr("sup1"), "amount": 200, "status": "settled"},
         {"warrant": b, "holder": w.addr("sup1"), "amount": 500, "status": "settled"},
-    ]}]
+    ], "accounts": sorted([w.addr("core"), w.addr("sup1"), w.addr("sup2")]), "warrants": sorted([root, sent, a, b])}]
     assert all(w.status(x) == "settled" and w.warrant(x)["outstanding"] == 0 for x in (sent, a, b))
     assert used(w) == 0
     assert queries.holdings(w.reader, w.addr("sup1"))["held"] == []
@@ -167,3 +167,12 @@ def test_overdue_cannot_move(w: World) -> None:
     w.advance(10 * DAY + GRACE)
     w.block([])
     w.fails("WARRANT_NOT_ACTIVE", "sup1", "split", warrant=a, amounts=[100, 100])
+
+
+def test_a_settled_tree_owes_nothing_anywhere(w: World) -> None:
+    root, sent, a, b = tree(w)
+    w.advance(10 * DAY)
+    w.ok("core", "settle", warrant=root)
+    assert w.status(root) == "consumed" and w.warrant(root)["outstanding"] == 0
+    lineage = queries.lineage(w.reader, root)
+    assert lineage is not None and lineage["outstanding"] == 0

@@ -24,7 +24,8 @@ def test_transfer_with_split(w: World) -> None:
     events = w.ok("sup1", "transfer", **offer(w, wid, 300))
     sent, kept = events[0]["children"]
     assert events == [{"type": "warrant_transferred", "warrant": wid, "to": w.addr("sup2"), "amount": 300,
-                       "children": [sent, kept]}]
+                       "children": [sent, kept], "offered": sent, "kept": kept,
+                       "accounts": sorted([w.addr("sup1"), w.addr("sup2")]), "warrants": sorted([wid, sent, kept])}]
     parent = w.warrant(wid)
     assert parent["status"] == "consumed" and parent["children"] == [sent, kept]
     assert parent["history"][-1]["type"] == "transfer" and parent["history"][-1]["to"] == w.addr("sup2")

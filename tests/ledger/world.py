@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from node import chain, codec, crypto
-from node.genesis import ChainParams, Genesis, GenesisAccount
+from node.genesis import ChainParams, Genesis, GenesisAccount, GenesisAdmin
 from node.ledger import BlockContext, DictReader, execute_block, genesis_state, queries
 from node.ledger.model import key_tx
 from node.ledger.state import ACC_KEY
@@ -46,7 +46,7 @@ class World:
             chain_id=CHAIN_ID,
             genesis_time_ms=T0,
             validators=[chain.Validator(name="v0", pubkey=v0.public_key.hex(), address=v0.address)],
-            admins=[self._account("admin", "core")],
+            admins=[GenesisAdmin(name="admin", address=self.addr("admin"), pubkey=self.keys["admin"].public_key.hex())],
             accounts=[self._account(name, role) for name, role in roles.items()],
             params=self.params,
         )

@@ -68,7 +68,7 @@ def test_cli_verifies_the_exported_file_offline(cluster: LocalNet, story: Story,
     checked = warrant_cli("proof", "verify", str(out), "--genesis", genesis_file)  # no --rpc: offline
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.startswith(f"VALID: warrant {story.warrant}")
-    assert "amount 100000.00" in checked.stdout
+    assert "amount 100,000.00 CNY" in checked.stdout
     # One byte changed in the file: a digit of the first header's time.
     data = out.read_bytes()
     at = data.index(b'"time_ms":') + len(b'"time_ms":') + 3

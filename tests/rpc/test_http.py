@@ -50,7 +50,7 @@ async def test_batch_over_http(client: Client) -> None:
     assert status == 200
     assert [a["id"] for a in answer] == [1, 2, 3, 4]
     assert answer[0]["result"]["height"] == 5
-    assert answer[1]["error"] == {"code": -32602, "message": "params.id: expected str, got int", "data": {"field": "params.id"}}
+    assert answer[1]["error"] == {"code": -32602, "message": "params.id: expected text, got a whole number", "data": {"field": "params.id"}}
     assert answer[2]["error"]["code"] == -32601
     assert answer[3]["error"]["code"] == -32600
 

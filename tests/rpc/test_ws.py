@@ -77,7 +77,7 @@ async def test_regular_methods_and_errors_over_ws(client: Client) -> None:
     error = (await ws.call("subscribe", {"topic": "account"}))["error"]
     assert (error["code"], error["message"]) == (-32602, 'params: topic "account" takes address only')
     error = (await ws.call("subscribe", {"topic": "mempool"}))["error"]
-    assert error["code"] == -32602 and error["message"] == "params.topic: invalid enum value 'mempool'"
+    assert error["code"] == -32602 and error["message"] == "params.topic: 'mempool' is not an allowed value"
     await ws.ws.send_str("{not json")
     assert (await ws.receive())["error"]["code"] == -32700
     await ws.ws.send_bytes(b'{"jsonrpc":"2.0","method":"chain_status","id":"b"}')
