@@ -199,6 +199,7 @@ async def test_rpc_discover_lists_every_method(client: Client) -> None:
     for name in ("warrant_get", "warrant_trace", "warrant_proof"):  # methods sharing a params type
         assert [p["name"] for p in by_name[name]["params"]] == ["id"]
     assert by_name["chain_status"]["params"] == []
-    assert [p["name"] for p in by_name["document_get"]["params"]] == ["id", "doc_type", "number", "issuer_reg_id"]
+    assert [p["name"] for p in by_name["document_get"]["params"]] == ["id", "doc_type", "number", "issuer_reg_id",
+                                                                     "offset", "limit"]
     assert not any(name.endswith("Params") for name in doc["components"]["schemas"])
     assert await client.result("rpc.discover") == doc
