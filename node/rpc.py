@@ -55,6 +55,7 @@ __all__ = ["RpcLimits", "RpcServer"]
 
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
+_BACKLOG = 64  # connections the kernel queues for accept(); also how many one accept burst may open
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ class RpcServer:
 
     async def start(self) -> None:
         soft, _ = raise_open_file_limit()
-        self.connections.fit_open_files(soft, open_files())
+        self.connections.fit_open_files(soft, open_files(), 2 * _BACKLOG)
         # keepalive_timeout: aiohttp's own idle close, kept above ours so the guard decides.
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
                                      keepalive_timeout=self.limits.idle_timeout_s + 5)
@@ -165,7 +166,7 @@ class RpcServer:
         assert factory is not None
         table = self.connections
         self._server = await asyncio.get_running_loop().create_server(
-            lambda: GuardProtocol(table, factory()), self.host, self._port, reuse_address=True, backlog=128
+            lambda: GuardProtocol(table, factory()), self.host, self._port, reuse_address=True, backlog=_BACKLOG
         )
         self._port = self._server.sockets[0].getsockname()[1]
         log.info("rpc listening on http://%s:%d (at most %d connections)", self.host, self._port, table.capacity)

@@ -89,13 +89,18 @@ class ConnectionTable:
         self.stats: collections.Counter[str] = collections.Counter()
         self._throttle = Throttle(log)
 
-    def fit_open_files(self, soft_limit: int, in_use: int) -> None:
-        """Cut the capacity so that connections leave ``fd_headroom`` files free under the limit."""
-        fits = soft_limit - in_use - self.limits.fd_headroom
+    def fit_open_files(self, soft_limit: int, in_use: int, burst: int) -> None:
+        """Cut the capacity so that connections leave ``fd_headroom`` files free under the limit.
+
+        ``burst``: files that can be open beyond the admitted connections: the event loop accepts
+        up to a backlog's worth before the first is admitted or refused, and a refused or evicted
+        connection's file is closed on the loop's next turn.
+        """
+        fits = soft_limit - in_use - self.limits.fd_headroom - burst
         if fits < self.capacity:
             self.capacity = max(1, fits)
             log.warning("rpc max_connections lowered to %d to fit the open-file limit %d (%d in use, %d kept free)",
-                        self.capacity, soft_limit, in_use, self.limits.fd_headroom)
+                        self.capacity, soft_limit, in_use, self.limits.fd_headroom + burst)
 
     def __len__(self) -> int:
         return len(self.guards)
@@ -238,6 +243,7 @@ class GuardProtocol(asyncio.Protocol):
     def close(self, last_words: bytes) -> None:
         """Write ``last_words`` (if any) and close; what the kernel can't take at once is dropped."""
         transport = self.transport
+        self.table.release(self)  # its file goes on the loop's next turn; it no longer counts (nor is evicted twice)
         if transport is None or transport.is_closing():
             return
         if last_words:

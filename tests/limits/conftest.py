@@ -94,6 +94,17 @@ def open_files(net: LocalNet, index: int) -> int:
     return len(os.listdir(f"/proc/{pid(net, index)}/fd"))
 
 
+def tcp_peers(net: LocalNet, index: int, port: int) -> list[str]:
+    """Remote addresses of the established TCP connections to ``port`` (this node's side of them)."""
+    out = []
+    for line in Path(f"/proc/{pid(net, index)}/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state = fields[1], fields[2], fields[3]
+        if state == "01" and int(local.split(":")[1], 16) == port:
+            out.append(".".join(str(b) for b in bytes.fromhex(remote.split(":")[0])[::-1]))
+    return out
+
+
 async def metric(net: LocalNet, index: int, name: str) -> float:
     """One sample of the node's /metrics (0 when absent)."""
     url = net.rpc_url(index).removesuffix("/rpc") + "/metrics"
