@@ -57,7 +57,7 @@ class P2PSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class RpcSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Limits of the RPC server; docs/OPERATIONS.md section 2.7 says how to size each."""
+    """Limits of the RPC server; docs/OPERATIONS.md section 2.8 says how to size each."""
 
     listen: _Listen
     max_body: _Positive = 1 << 20

@@ -60,7 +60,7 @@ _BACKLOG = 64  # connections the kernel queues for accept(); also how many one a
 
 @dataclass(frozen=True)
 class RpcLimits:
-    """Every bound of the RPC server; node.config's [rpc] section sets them (docs/OPERATIONS.md 2.7)."""
+    """Every bound of the RPC server; node.config's [rpc] section sets them (docs/OPERATIONS.md 2.8)."""
 
     max_body_bytes: int = 1 << 20  # HTTP bodies and WebSocket messages
     max_batch: int = 100
