@@ -154,3 +154,15 @@ def test_a_repeated_line_is_logged_once_per_interval_with_a_count(caplog: pytest
         assert [r.getMessage() for r in caplog.records] == ["refused x"]
     finally:
         logger.removeFilter(flood)
+
+
+async def test_a_client_leaving_mid_request_is_a_debug_line(tight: RpcServer, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        reader, writer = await asyncio.open_connection("127.0.0.1", tight.port, local_addr=("127.0.0.7", 0))
+        writer.write(b"POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.close()
+        await asyncio.sleep(0.2)
+    assert any("disconnected mid-request" in r.getMessage() and r.levelno == logging.DEBUG for r in caplog.records)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info], caplog.records
