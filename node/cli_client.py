@@ -388,10 +388,10 @@ def _query(fetch: Callable[[argparse.Namespace, Client], Awaitable[Any]]) -> Cal
 
 def _block(args: argparse.Namespace, client: Client) -> Awaitable[Any]:
     if re.fullmatch(r"[0-9a-f]{64}", args.ref):
-        return client.block(block_hash=args.ref)
+        return client.block(block_hash=args.ref, full=True)
     if not args.ref.isdigit():
         raise CliError(f"block {args.ref!r}: give a height or a 64-hex block hash")
-    return client.block(height=int(args.ref))
+    return client.block(height=int(args.ref), full=True)
 
 
 def _document(args: argparse.Namespace, client: Client) -> Awaitable[Any]:

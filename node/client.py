@@ -278,10 +278,18 @@ class Client:
     async def tx(self, tx_id: str) -> TxAnswer:
         return await self.call("tx_get", id=tx_id)  # type: ignore[no-any-return]
 
-    async def block(self, height: int | None = None, block_hash: str | None = None) -> dict[str, Any]:
+    async def block(
+        self, height: int | None = None, block_hash: str | None = None, *, full: bool = False, offset: int = 0,
+        limit: int | None = None,
+    ) -> dict[str, Any]:
+        """A block; ``txs`` holds transaction ids, or the transactions with ``full`` (a page: see
+        ``tx_count`` and ``next_offset``)."""
+        page: dict[str, Any] = {"full": full, "offset": offset}
+        if limit is not None:
+            page["limit"] = limit
         if block_hash is not None:
-            return await self.call("chain_getBlock", hash=block_hash)  # type: ignore[no-any-return]
-        return await self.call("chain_getBlock", height=height)  # type: ignore[no-any-return]
+            return await self.call("chain_getBlock", hash=block_hash, **page)  # type: ignore[no-any-return]
+        return await self.call("chain_getBlock", height=height, **page)  # type: ignore[no-any-return]
 
     async def validators(self) -> list[dict[str, Any]]:
         return await self.call("chain_validators")  # type: ignore[no-any-return]

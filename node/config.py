@@ -4,6 +4,7 @@ which field and what to write instead (docs/OPERATIONS.md has an annotated examp
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import ssl
 import tomllib
@@ -49,13 +50,36 @@ class P2PSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # the prepared ones of a view change: 16 MiB holds several blocks of genesis' max_block_bytes.
     max_frame: _Positive = DEFAULT_MAX_FRAME
     queue_limit: _Positive = 4096
+    # Inbound connections that have not proved a validator key yet: each must finish within
+    # handshake_timeout_ms, and until then its frames may be at most a few KiB (node.p2p).
+    handshake_timeout_ms: _Positive = 5000
+    max_pending_handshakes: _Positive = 64  # from all hosts together
+    max_pending_per_host: _Positive = 8
     tls: TlsSection | None = None
 
 
 class RpcSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Limits of the RPC server; docs/OPERATIONS.md section 2.8 says how to size each."""
+
     listen: _Listen
     max_body: _Positive = 1 << 20
     max_batch: _Positive = 100
+    max_response: _Positive = 4 << 20  # bytes of one call's answer
+    max_batch_response: _Positive = 8 << 20  # bytes of all the answers to one batch
+    max_connections: _Positive = 1024  # HTTP and WebSocket together (lowered to fit the open-file limit)
+    max_connections_per_address: _Positive = 64  # a trusted proxy counts against max_connections only
+    header_timeout_ms: _Positive = 10_000  # a connection's request line and headers must arrive in this time
+    body_timeout_ms: _Positive = 30_000  # then its body
+    idle_timeout_ms: _Positive = 60_000  # keep-alive: an idle connection is closed after this
+    rate: _Positive = 1000  # calls per second per client address (a batch of n is n calls)
+    rate_burst: _Positive = 2000  # calls a client may make at once after being quiet
+    trusted_proxies: list[str] = []  # IPs or CIDRs whose X-Forwarded-For names the client
+    ws_max_connections: _Positive = 1000
+    ws_max_per_address: _Positive = 16
+    ws_max_subscriptions: _Positive = 64  # per connection
+    ws_queue: _Positive = 256  # messages queued for one WebSocket client before it is disconnected
+    ws_ping_ms: _Positive = 30_000
+    fd_headroom: _Positive = 256  # open files kept free for the mesh and the store
 
 
 class ConsensusSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -124,6 +148,11 @@ def load_config(path: str | os.PathLike[str]) -> NodeConfig:
         problem = listen_problem(value)
         if problem is not None:
             raise ConfigError(f"config file {path}: {field}: {problem}")
+    for proxy in config.rpc.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(f"config file {path}: rpc.trusted_proxies: {proxy!r} is not an IP address or CIDR") from None
     if config.node.log_level.lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"config file {path}: node.log_level must be debug, info, warning or error")
     return config

@@ -210,7 +210,8 @@ class Node:
             index=self.index, key=self.key, validators=self.validators, chain_id=self.genesis.chain_id,
             genesis_hash=self.genesis.hash(), listen_host=host, listen_port=port, peers=peers,
             on_message=self._on_frame, max_frame=p2p.max_frame, queue_limit=p2p.queue_limit,
-            queue_bytes=2 * p2p.max_frame,
+            queue_bytes=2 * p2p.max_frame, handshake_timeout=p2p.handshake_timeout_ms / 1000,
+            max_pending=p2p.max_pending_handshakes, max_pending_per_host=p2p.max_pending_per_host,
             ssl_server=ssl_server, ssl_client=ssl_client, log=logging.getLogger("warrantd.p2p"),
         )
 

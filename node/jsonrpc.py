@@ -27,6 +27,7 @@ __all__ = [
     "METHOD_NOT_FOUND",
     "INVALID_PARAMS",
     "INTERNAL_ERROR",
+    "LIMIT_EXCEEDED",
     "RpcError",
     "Request",
     "Invalid",
@@ -36,6 +37,7 @@ __all__ = [
     "handle",
     "error_response",
     "depth_exceeds",
+    "Admit",
 ]
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,9 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
+# The node's own code for "a limit was reached" (node.rpc_methods.ErrorCode.LIMIT_EXCEEDED): the
+# envelope raises it when answers outgrow the response limits below.
+LIMIT_EXCEEDED = 1006
 
 _MEMBERS = frozenset({"jsonrpc", "method", "params", "id"})
 _encoder = msgspec.json.Encoder()
@@ -84,6 +89,11 @@ class Request:
 class Limits:
     max_batch: int = 100
     max_depth: int = 64  # arrays/objects; a transaction payload may itself nest 32 levels (node.codec)
+    # An answer over max_response bytes, or one that would take a batch's answers past
+    # max_batch_response, is replaced by a LIMIT_EXCEEDED error naming the limit: every call
+    # gets either its whole result or an error, never a cut one.
+    max_response: int = 4 << 20
+    max_batch_response: int = 8 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +106,10 @@ class Invalid:
 
 Handler = Callable[[Request], Awaitable[Any]]
 """Runs one call: returns the result or raises RpcError. Other exceptions become internal errors."""
+
+Admit = Callable[[int], RpcError | None]
+"""Asked with the number of calls of a parsed body before any runs: None to go on, or the error
+that answers the whole body instead (e.g. a rate limit)."""
 
 
 def depth_exceeds(value: Any, limit: int) -> bool:
@@ -167,7 +181,7 @@ def error_response(error: RpcError, request_id: Id = None) -> bytes:
     return _encoder.encode({"jsonrpc": "2.0", "error": error.to_json(), "id": request_id})
 
 
-async def handle(body: bytes, handler: Handler, limits: Limits) -> bytes | None:
+async def handle(body: bytes, handler: Handler, limits: Limits, admit: Admit | None = None) -> bytes | None:
     """Answer one body (an HTTP request or a WebSocket message).
 
     Returns the response bytes, or None when there is nothing to send: the body held only
@@ -177,7 +191,12 @@ async def handle(body: bytes, handler: Handler, limits: Limits) -> bytes | None:
         items, is_batch = parse(body, limits)
     except RpcError as error:
         return error_response(error)
-    answers = await asyncio.gather(*(_answer(item, handler) for item in items))
+    refusal = None if admit is None else admit(len(items))
+    if refusal is not None:
+        first = items[0]
+        return error_response(refusal, None if is_batch else first.id)
+    budget = _Budget(limits.max_response, limits.max_batch_response if is_batch else limits.max_response)
+    answers = await asyncio.gather(*(_answer(item, handler, budget) for item in items))
     parts = [answer for answer in answers if answer is not None]
     if not parts:
         return None
@@ -186,19 +205,49 @@ async def handle(body: bytes, handler: Handler, limits: Limits) -> bytes | None:
     return b"[" + b",".join(parts) + b"]"
 
 
-async def _answer(item: Request | Invalid, handler: Handler) -> bytes | None:
+class _Budget:
+    """Bytes left for one body's answers; checked as each answer is encoded, so at most the
+    budget is ever held, however many calls a batch makes."""
+
+    __slots__ = ("one", "left", "total")
+
+    def __init__(self, one: int, total: int) -> None:
+        self.one = one
+        self.left = total
+        self.total = total
+
+    def admit(self, response: bytes, request_id: Id) -> bytes:
+        if len(response) > self.one:
+            response = error_response(_too_large(f"the answer is {len(response)} bytes; one answer may be "
+                                                 f"at most {self.one} (max_response)", "RESPONSE_TOO_LARGE",
+                                                 self.one), request_id)
+        elif len(response) > self.left:
+            response = error_response(_too_large(f"this batch's answers would exceed {self.total} bytes "
+                                                 "(max_batch_response); ask for less in one batch",
+                                                 "BATCH_RESPONSE_TOO_LARGE", self.total), request_id)
+        self.left -= len(response)
+        return response
+
+
+def _too_large(message: str, reason: str, limit: int) -> RpcError:
+    return RpcError(LIMIT_EXCEEDED, message + "; page the result (offset, limit) or split the batch",
+                    {"reason": reason, "limit": limit})
+
+
+async def _answer(item: Request | Invalid, handler: Handler, budget: _Budget) -> bytes | None:
     if isinstance(item, Invalid):
-        return error_response(item.error, item.id)
+        return budget.admit(error_response(item.error, item.id), item.id)
     try:
         result = await handler(item)
         response = None if item.notification else _encoder.encode({"jsonrpc": "2.0", "result": result, "id": item.id})
+        del result  # the encoded bytes are all that is kept
     except RpcError as error:
         response = None if item.notification else error_response(error, item.id)
     except Exception:
         # Last resort: the handler should have mapped this already. Log the cause, hide it.
         log.exception("internal error in %s", item.method)
         response = None if item.notification else error_response(RpcError(INTERNAL_ERROR, "internal error"), item.id)
-    return response
+    return None if response is None else budget.admit(response, item.id)
 
 
 def _kind(value: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import resource
 import signal
 import socket
 import subprocess
@@ -92,8 +93,9 @@ class LocalNet:
     def log_path(self, index: int) -> Path:
         return self.directory / f"v{index}.log"
 
-    def start(self, index: int) -> None:
-        """Start validator ``index`` (appending to its log file)."""
+    def start(self, index: int, nofile: int | None = None) -> None:
+        """Start validator ``index`` (appending to its log file); ``nofile`` caps its open files
+        (soft and hard), as a host's default limit would."""
         if index in self.procs and self.procs[index].poll() is None:
             raise RuntimeError(f"v{index} is already running")
         log = open(self.log_path(index), "ab")
@@ -103,6 +105,7 @@ class LocalNet:
             [sys.executable, "-m", "node.cli_daemon", "start", "--config", str(self.directory / f"v{index}.toml"),
              "--log-level", self.log_level],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.directory, env=env,
+            preexec_fn=None if nofile is None else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile)),
         )
 
     def start_all(self) -> None:

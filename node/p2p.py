@@ -8,8 +8,14 @@ daemon tags and parses them.
 
 Policies (docs/P2P.md explains each):
 
+- until the handshake completes a connection may send frames of at most ``PRE_HANDSHAKE_MAX_FRAME``
+  bytes (4 KiB; a Hello or Proof is under 300): websockets refuses a larger one from its header,
+  before buffering it (close 1009). Then the link's limit becomes ``max_frame``. The handshake
+  (HTTP upgrade included) must finish within ``handshake_timeout``, and at most ``max_pending``
+  connections (``max_pending_per_host`` from one host) may be unfinished at once;
 - frames larger than ``max_frame`` are refused by websockets (close 1009); text frames close the
-  link (1003); handshake failures close it (1008) with one log line naming the address and reason;
+  link (1003); handshake failures close it (1008) with one log line naming the address and reason
+  (the same reason and detail at most once per 10 s, with a count);
 - each link has a bounded send queue (``queue_limit`` messages and ``queue_bytes`` bytes). When it
   is full, :meth:`Mesh.send` drops the *new* message, counts it and returns False: consensus
   retransmits and state transfer recover, and nothing the caller was told was queued is discarded
@@ -26,6 +32,7 @@ import asyncio
 import collections
 import logging
 import random
+import re
 import ssl
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -34,23 +41,29 @@ from websockets.asyncio.client import connect
 from websockets.asyncio.connection import Connection
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.frames import Frame, Opcode
 
 from node.chain import ValidatorSet
 from node.crypto import SigningKey
 from node.errors import WarrantChainError
 from node.handshake import Handshake, HandshakeError, Reason, Role
+from node.logs import Throttle
 
-__all__ = ["MAX_PENDING_PER_HOST", "P2PError", "Mesh", "backoff_delay"]
+__all__ = ["MAX_PENDING", "MAX_PENDING_PER_HOST", "PRE_HANDSHAKE_MAX_FRAME", "P2PError", "Mesh", "backoff_delay"]
 
 # Close codes (RFC 6455 section 7.4.1).
 _POLICY_VIOLATION = 1008
 _UNSUPPORTED_DATA = 1003
 _INTERNAL_ERROR = 1011
 _TRY_AGAIN_LATER = 1013
-# Unauthenticated connections cost memory (up to max_queue frames of max_frame bytes each) until
-# they finish or time out; bounding them per host keeps one host from hoarding memory or crowding
-# out the others. Validators open one link each, so a handful is plenty.
+# Unauthenticated connections cost memory (up to max_queue frames of PRE_HANDSHAKE_MAX_FRAME bytes
+# each) and a file until they finish or time out; bounding them per host keeps one host from
+# hoarding them or crowding out the others, and in all bounds the total. Validators open one link
+# each, so a handful is plenty.
 MAX_PENDING_PER_HOST = 8
+MAX_PENDING = 64
+PRE_HANDSHAKE_MAX_FRAME = 4096
+_TOO_BIG = re.compile(r"with (\d+) bytes")
 
 
 class P2PError(WarrantChainError):
@@ -101,6 +114,8 @@ class Mesh:
         reconnect_min: float = 0.05,
         reconnect_max: float = 2.0,
         handshake_timeout: float = 5.0,
+        max_pending: int = MAX_PENDING,
+        max_pending_per_host: int = MAX_PENDING_PER_HOST,
         ping_interval: float | None = 20.0,
         log: logging.Logger | None = None,
     ) -> None:
@@ -134,8 +149,11 @@ class Mesh:
         self._ssl_client = ssl_client
         self._reconnect = (reconnect_min, reconnect_max)
         self._handshake_timeout = handshake_timeout
+        self._max_pending = max_pending
+        self._max_pending_per_host = max_pending_per_host
         self._ping_interval = ping_interval
         self._log = log or logging.getLogger("warrantchain.p2p")
+        self._refusal_log = Throttle(self._log)
         self._links: dict[int, _Link] = {}
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -153,6 +171,7 @@ class Mesh:
             self._host,
             self.port,
             ssl=self._ssl_server,
+            open_timeout=self._handshake_timeout,  # the HTTP upgrade, before our own handshake's clock
             **self._ws_options(),  # type: ignore[arg-type]
         )
         self.port = self._server.sockets[0].getsockname()[1]
@@ -224,7 +243,7 @@ class Mesh:
 
     def _ws_options(self) -> dict[str, object]:
         return {
-            "max_size": self._max_frame,
+            "max_size": PRE_HANDSHAKE_MAX_FRAME,  # raised to max_frame once the peer is authenticated
             "compression": None,  # no deflate: frames are mostly signatures and hashes, and no zip bombs
             "max_queue": 4,  # frames buffered unread per link; on_message never blocks, so few are needed
             "ping_interval": self._ping_interval,
@@ -236,8 +255,12 @@ class Mesh:
     async def _on_inbound(self, ws: ServerConnection) -> None:
         # Handler of the websockets server: nothing may escape, or websockets logs a traceback.
         host = _remote(ws).rpartition(":")[0]
-        if self._pending[host] >= MAX_PENDING_PER_HOST:
-            busy = HandshakeError(Reason.BUSY, f"{MAX_PENDING_PER_HOST} handshakes already pending")
+        busy = None
+        if self._pending[host] >= self._max_pending_per_host:
+            busy = HandshakeError(Reason.BUSY, f"{self._max_pending_per_host} handshakes already pending from {host}")
+        elif self.pending_handshakes >= self._max_pending:
+            busy = HandshakeError(Reason.BUSY, f"{self._max_pending} handshakes already pending")
+        if busy is not None:
             self._count_refusal(busy, ws, Role.RESPONDER)
             await ws.close(_TRY_AGAIN_LATER, Reason.BUSY.value)
             return
@@ -290,25 +313,38 @@ class Mesh:
             genesis_hash=self._genesis_hash,
             expect=expect,
         )
+        gate = _Gate(ws, hs, self._max_frame)
         try:
             async with asyncio.timeout(self._handshake_timeout):
+                consumed = 0
                 while True:
                     for frame in hs.data_to_send():
                         await ws.send(frame)
-                    if hs.done:
+                    if gate.error is not None:
+                        raise gate.error
+                    if hs.done and consumed == gate.fed:
                         break
-                    hs.receive(await ws.recv())
+                    message = await ws.recv()  # normally fed to the handshake by the gate already
+                    if consumed == gate.fed:  # parsed before the gate was in place (a Hello only)
+                        gate.feed(message)
+                    consumed += 1
         except HandshakeError as exc:
             error = exc
         except TimeoutError:
             error = HandshakeError(Reason.TIMEOUT, f"no handshake within {self._handshake_timeout}s")
         except ConnectionClosed as exc:
-            # 1009: websockets refused a frame larger than max_frame, so it was junk, not a goodbye.
-            too_big = exc.sent is not None and exc.sent.code == 1009
-            error = HandshakeError(Reason.MALFORMED if too_big else Reason.CLOSED, str(exc))
+            # 1009: websockets refused a frame over the handshake limit, so it was junk, not a goodbye.
+            if exc.sent is not None and exc.sent.code == 1009:
+                size = _TOO_BIG.search(exc.sent.reason)
+                error = HandshakeError(Reason.MALFORMED, f"{size[1] if size else 'a'}-byte frame is too large for a "
+                                                         f"handshake (limit {PRE_HANDSHAKE_MAX_FRAME} until it completes)")
+            else:
+                error = HandshakeError(gate.error.reason if gate.error else Reason.CLOSED, str(exc))
         else:
             self.stats["handshakes_ok"] += 1
             return hs.peer
+        finally:
+            gate.remove()
         self._count_refusal(error, ws, role)
         await ws.close(_POLICY_VIOLATION, error.reason.value)
         return None
@@ -316,9 +352,13 @@ class Mesh:
     def _count_refusal(self, error: HandshakeError, ws: Connection, role: Role) -> None:
         self.stats["refused"] += 1
         self.stats[f"refused.{error.reason.value}"] += 1
-        # The one log line a refused peer gets (not news while we are shutting down ourselves).
-        level = logging.DEBUG if self._closing else logging.WARNING
-        self._log.log(level, "p2p %d refused %s (%s): %s", self.index, _remote(ws), role.value, error)
+        # The one log line a refused peer gets (not news while we are shutting down ourselves);
+        # a flood of the same refusal is one line per interval with a count.
+        if self._closing:
+            self._log.debug("p2p %d refused %s (%s): %s", self.index, _remote(ws), role.value, error)
+        else:
+            self._refusal_log.warning(f"{error.reason.value}:{error.detail[:80]}", "p2p %d refused %s (%s): %s",
+                                      self.index, _remote(ws), role.value, error)
 
     async def _run_link(self, peer: int, ws: Connection) -> None:
         """Serve an authenticated link until it closes: read frames, and write the queue in a task."""
@@ -387,6 +427,54 @@ class Mesh:
 
     def __repr__(self) -> str:
         return f"Mesh({self.index} port={self.port} linked={sorted(self._links)})"
+
+
+class _Gate:
+    """Feeds a connection's frames to its handshake as websockets parses them, before anything else.
+
+    websockets works out the size limit of the next frame as soon as it has parsed one. Raising
+    the limit from the handshake coroutine would come too late for a frame that arrives right
+    behind the peer's Proof: it would meet the pre-handshake limit and cut a good link. So the
+    handshake is stepped here, inside the protocol's ``recv_frame``, and the limit is raised the
+    moment the Proof verifies. The coroutine still takes the frames from ``recv()`` (to wait, and
+    so that none is left for the link) and sends what the handshake has to send. A failure is kept
+    in :attr:`error` for the coroutine: nothing may escape into websockets' parser.
+    """
+
+    def __init__(self, ws: Connection, hs: Handshake, max_frame: int) -> None:
+        self.hs = hs
+        self.max_frame = max_frame
+        self.fed = 0
+        self.error: HandshakeError | None = None
+        self._protocol = ws.protocol
+        self._original = ws.protocol.recv_frame
+        setattr(self._protocol, "recv_frame", self._recv_frame)  # an instance attribute shadows the method
+
+    def _recv_frame(self, frame: Frame) -> None:
+        self._original(frame)
+        if frame.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            single = frame.opcode is Opcode.BINARY and frame.fin
+            self.feed(bytes(frame.data) if single else "a text or fragmented frame")
+
+    def feed(self, data: bytes | str) -> None:
+        """Step the handshake with one message (a str stands for anything but one binary frame)."""
+        if self.hs.done or self.error is not None:
+            return
+        self.fed += 1
+        try:
+            if isinstance(data, str):
+                raise HandshakeError(Reason.MALFORMED, "handshake frames are single binary frames")
+            self.hs.receive(data)
+        except HandshakeError as exc:
+            self.error = exc
+        except Exception as exc:  # a bug in the handshake must not break websockets' parser
+            self.error = HandshakeError(Reason.MALFORMED, f"internal error: {exc!r}"[:200])
+        if self.hs.done:
+            self._protocol.max_message_size = self.max_frame  # authenticated: the link's own limit from the next frame
+
+    def remove(self) -> None:
+        if self._protocol.__dict__.get("recv_frame") == self._recv_frame:
+            delattr(self._protocol, "recv_frame")
 
 
 def backoff_delay(failures: int, low: float, high: float, rng: random.Random) -> float:

@@ -27,7 +27,7 @@ import msgspec
 from node.chain import MAX_TX_BYTES, SignedTx, TxEnvelope, tx_from_envelope
 from node.errors import WarrantChainError
 from node.fmt import explain_validation
-from node.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, Request, RpcError
+from node.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, LIMIT_EXCEEDED, METHOD_NOT_FOUND, Request, RpcError
 from node.ledger.errors import LedgerError
 from node.ledger.keys import document_key
 from node.metrics import Metrics
@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 VERSION = "0.2.0"  # the protocol version (docs/PROTOCOL.md); 0.2.0: documents have parties and confirmation
 DEFAULT_WAIT_MS = 10_000
 MAX_WAIT_MS = 120_000
+# Paging of lists that grow with the chain (a block's transactions, holdings, allocations).
+DEFAULT_PAGE = 1000
+MAX_PAGE = 10_000
 
 
 class ErrorCode(enum.IntEnum):
@@ -63,9 +66,11 @@ class ErrorCode(enum.IntEnum):
     TX_TIMEOUT = 1003  # wait=true and the transaction was not committed in time; it is still pending
     BUSY = 1004  # mempool full or node overloaded: retry later
     NOT_READY = 1005  # node starting or catching up: it can't answer this yet
-    LIMIT_EXCEEDED = 1006  # a per-connection limit (e.g. subscriptions) was reached
+    LIMIT_EXCEEDED = 1006  # a limit was reached (subscriptions, connections, answer size): data.reason, data.limit
+    RATE_LIMITED = 1007  # too many calls from this address: retry after data.retry_after_ms
 
 
+assert ErrorCode.LIMIT_EXCEEDED == LIMIT_EXCEEDED  # node.jsonrpc answers size limits with it
 _NODE_CODES = frozenset(int(code) for code in ErrorCode)
 
 
@@ -141,8 +146,16 @@ class NodeAPI(Protocol):
         """``{"id", "status": "pending"}`` or ``{"id", "status": "committed", "height", "index", "result"}``."""
         ...
 
-    async def get_block(self, *, height: int | None = None, block_hash: str | None = None) -> Json | None:
-        """The block by height or by hash (exactly one is given), with its hash and certificate."""
+    async def get_block(
+        self, *, height: int | None = None, block_hash: str | None = None, full: bool = False,
+        offset: int = 0, limit: int = DEFAULT_PAGE,
+    ) -> Json | None:
+        """The block by height or by hash (exactly one is given), with its hash and certificate.
+
+        ``txs`` holds the transactions ``offset`` to ``offset + limit`` of the block: their ids, or
+        the transactions themselves when ``full``; ``tx_count`` is the block's total and
+        ``next_offset`` where the next page starts (None after the last).
+        """
         ...
 
     async def validators(self) -> list[Json]: ...
@@ -155,7 +168,9 @@ class NodeAPI(Protocol):
 
     async def account(self, address: str) -> Json | None: ...
 
-    async def holdings(self, address: str) -> Json | None: ...
+    async def holdings(self, address: str, *, offset: int = 0, limit: int = DEFAULT_PAGE) -> Json | None:
+        """``held`` and ``incoming`` each from ``offset``, at most ``limit``; totals and counts over all."""
+        ...
 
     async def document(self, *, doc_id: str) -> Json | None:
         """By id; the RPC layer derives the id from a business key (node.ledger.keys.document_key)."""
@@ -176,6 +191,8 @@ Address = Annotated[str, msgspec.Meta(pattern="^wc[0-9a-f]{40}$", description="a
 Hash = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$", description="32-byte hash, lowercase hex")]
 Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=128, description="identifier as given by the ledger")]
 Height = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+Offset = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1, description="index of the first item of the page")]
+Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE, description=f"items per page, at most {MAX_PAGE}")]
 
 
 class _Params(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -199,6 +216,9 @@ class TxGetParams(_Params):
 class GetBlockParams(_Params):
     height: Height | None = None
     hash: Hash | None = None
+    full: bool = False  # whole transactions instead of their ids
+    offset: Offset = 0
+    limit: Limit = DEFAULT_PAGE
 
     def __post_init__(self) -> None:
         if (self.height is None) == (self.hash is None):
@@ -213,12 +233,20 @@ class AddressParams(_Params):
     address: Address
 
 
+class HoldingsParams(_Params):
+    address: Address
+    offset: Offset = 0
+    limit: Limit = DEFAULT_PAGE
+
+
 class DocumentGetParams(_Params):
     id: Hash | None = None
     doc_type: Ident | None = None
     number: Ident | None = None
     issuer_reg_id: Ident | None = None
     issuer_reg_kind: Literal["uscc", "lei", "other"] | None = None  # inferred when left out
+    offset: Offset = 0  # of the allocations
+    limit: Limit = DEFAULT_PAGE
 
     def __post_init__(self) -> None:
         key = (self.doc_type, self.number, self.issuer_reg_id)
@@ -342,8 +370,14 @@ async def _chain_status(api: NodeAPI, p: NoParams) -> Any:
     return msgspec.to_builtins(await api.status())
 
 
+def page(items: list[_T], offset: int, limit: int) -> tuple[list[_T], int | None]:
+    """Items ``offset`` to ``offset + limit`` and the offset of the next page (None: no more)."""
+    end = offset + limit
+    return items[offset:end], (end if end < len(items) else None)
+
+
 async def _chain_get_block(api: NodeAPI, p: GetBlockParams) -> Json:
-    block = await api.get_block(height=p.height, block_hash=p.hash)
+    block = await api.get_block(height=p.height, block_hash=p.hash, full=p.full, offset=p.offset, limit=p.limit)
     what = f"block at height {p.height}" if p.height is not None else f"block {p.hash}"
     return _found(block, what, "BLOCK_NOT_FOUND")
 
@@ -368,8 +402,9 @@ async def _account_get(api: NodeAPI, p: AddressParams) -> Json:
     return _found(await api.account(p.address), f"account {p.address}", "ACCOUNT_NOT_FOUND")
 
 
-async def _account_holdings(api: NodeAPI, p: AddressParams) -> Json:
-    return _found(await api.holdings(p.address), f"account {p.address}", "ACCOUNT_NOT_FOUND")
+async def _account_holdings(api: NodeAPI, p: HoldingsParams) -> Json:
+    holdings = await api.holdings(p.address, offset=p.offset, limit=p.limit)
+    return _found(holdings, f"account {p.address}", "ACCOUNT_NOT_FOUND")
 
 
 async def _document_get(api: NodeAPI, p: DocumentGetParams) -> Json:
@@ -383,8 +418,11 @@ async def _document_get(api: NodeAPI, p: DocumentGetParams) -> Json:
             raise RpcError(INVALID_PARAMS, f"params: {exc.message}", {"field": "params", "reason": exc.code.value}) from None
         doc_id = key.id
         what = f"document {key.describe()} (id {doc_id})"
-    document = await api.document(doc_id=doc_id)
-    return _found(document, what, "DOCUMENT_NOT_FOUND")
+    document = dict(_found(await api.document(doc_id=doc_id), what, "DOCUMENT_NOT_FOUND"))
+    allocations = document.get("allocations", [])
+    document["allocations"], document["next_offset"] = page(allocations, p.offset, p.limit)
+    document["allocations_count"] = len(allocations)
+    return document
 
 
 async def _document_allocations(api: NodeAPI, p: DocumentIdParams) -> Json:
@@ -421,8 +459,9 @@ METHODS: dict[str, Method] = {
                'as tx_submit: {"id", "status", ...}', _NF, _OBJ),
         Method("chain_status", NoParams, _chain_status, "The node's view of the chain head and its own health.",
                "NodeStatus", (), {"$ref": "#/components/schemas/NodeStatus"}),
-        Method("chain_getBlock", GetBlockParams, _chain_get_block, "A committed block by height or hash.",
-               '{"hash", "header", "txs", "certificate"}', _NF, _OBJ),
+        Method("chain_getBlock", GetBlockParams, _chain_get_block,
+               "A committed block by height or hash; its transactions' ids, or with full=true the transactions, a page at a time.",
+               '{"hash", "header", "txs", "tx_count", "next_offset", "certificate"}', _NF, _OBJ),
         Method("chain_validators", NoParams, _chain_validators, "The validator set from genesis, in consensus order.",
                '[{"index", "name", "pubkey", "address"}]', (), {"type": "array", "items": _OBJ}),
         Method("warrant_get", WarrantParams, _warrant_get, "A warrant's current state.", "warrant object", _NF, _OBJ),
@@ -432,11 +471,13 @@ METHODS: dict[str, Method] = {
         Method("warrant_proof", WarrantParams, _warrant_proof,
                "Everything needed to verify a warrant offline from the genesis file alone.", "proof bundle", _NF, _OBJ),
         Method("account_get", AddressParams, _account_get, "A registered account: role, name, key.", "account object", _NF, _OBJ),
-        Method("account_holdings", AddressParams, _account_holdings, "The live warrants an account holds, with totals.",
+        Method("account_holdings", HoldingsParams, _account_holdings,
+               "The live warrants an account holds and is offered, a page at a time, with totals.",
                "holdings object", _NF, _OBJ),
         Method("document_get", DocumentGetParams, _document_get,
                "An anchored trade document by id or by business key (doc_type, number, issuer_reg_id, optional "
-               "issuer_reg_kind), in any spelling: the key is canonicalised as the ledger does.", "document object", _NF, _OBJ),
+               "issuer_reg_kind), in any spelling: the key is canonicalised as the ledger does; its allocations a page at a time.",
+               "document object", _NF, _OBJ),
         Method("document_allocations", DocumentIdParams, _document_allocations,
                "The issuances a document backs, how much each, and what is left of them.",
                '{"document", "total", "allocated", "free", "status", "dispute", "allocations": [{"warrant", "amount", '

@@ -25,9 +25,9 @@ from node.logs import kv
 from node.mempool import MempoolError
 from node.metrics import Metrics
 from node.rpc import RpcLimits, RpcServer
-from node.rpc_methods import ApiError, ErrorCode, NodeStatus
+from node.rpc_methods import DEFAULT_PAGE, ApiError, ErrorCode, NodeStatus, page
 
-__all__ = ["NodeService", "run_node"]
+__all__ = ["NodeService", "run_node", "event_routing", "rpc_limits"]
 
 log = logging.getLogger("warrantd")
 Json = dict[str, Any]
@@ -138,7 +138,10 @@ class NodeService:
             "result": codec.decode(bytes(location.result)), "tx": codec.decode(tx.raw),
         }
 
-    async def get_block(self, *, height: int | None = None, block_hash: str | None = None) -> Json | None:
+    async def get_block(
+        self, *, height: int | None = None, block_hash: str | None = None, full: bool = False,
+        offset: int = 0, limit: int = DEFAULT_PAGE,
+    ) -> Json | None:
         store = self.node.store
         if block_hash is not None:
             height = store.height_of(bytes.fromhex(block_hash))
@@ -149,10 +152,13 @@ class NodeService:
         if block is None:
             return None
         cert = store.certificate(height)
+        txs, next_offset = page(list(block.txs), offset, limit)  # decode only the page asked for
         return {
             "hash": block.hash.hex(),
             "header": codec.decode(codec.encode(block.header)),
-            "txs": [codec.decode(tx.raw) for tx in block.txs],
+            "txs": [codec.decode(tx.raw) for tx in txs] if full else [tx.id_hex for tx in txs],
+            "tx_count": len(block.txs),
+            "next_offset": next_offset,
             "certificate": None if cert is None else codec.decode(cert.encode()),
         }
 
@@ -178,10 +184,10 @@ class NodeService:
     async def account(self, address: str) -> Json | None:
         return queries.get_account(self.node.store.state, address)
 
-    async def holdings(self, address: str) -> Json | None:
+    async def holdings(self, address: str, *, offset: int = 0, limit: int = DEFAULT_PAGE) -> Json | None:
         if queries.get_account(self.node.store.state, address) is None:
             return None
-        return queries.holdings(self.node.store.state, address)
+        return queries.holdings(self.node.store.state, address, offset=offset, limit=limit)
 
     async def document(self, *, doc_id: str) -> Json | None:
         return queries.get_document(self.node.store.state, doc_id)
@@ -198,6 +204,20 @@ class NodeService:
         return queries.get_credit_line(self.node.store.state, core, financier)
 
 
+def rpc_limits(config: NodeConfig) -> RpcLimits:
+    """The RPC server's limits from the [rpc] section (times there are in ms)."""
+    c = config.rpc
+    return RpcLimits(
+        max_body_bytes=c.max_body, max_batch=c.max_batch, max_response_bytes=c.max_response,
+        max_batch_response_bytes=c.max_batch_response, max_connections=c.max_connections,
+        max_connections_per_address=c.max_connections_per_address, header_timeout_s=c.header_timeout_ms / 1000,
+        body_timeout_s=c.body_timeout_ms / 1000, idle_timeout_s=c.idle_timeout_ms / 1000, rate=float(c.rate),
+        rate_burst=c.rate_burst, trusted_proxies=tuple(c.trusted_proxies), ws_queue=c.ws_queue,
+        ws_max_connections=c.ws_max_connections, ws_max_per_address=c.ws_max_per_address,
+        ws_max_subscriptions=c.ws_max_subscriptions, ws_heartbeat_s=c.ws_ping_ms / 1000, fd_headroom=c.fd_headroom,
+    )
+
+
 async def run_node(config: NodeConfig) -> int:
     """Run a node and its RPC until SIGINT/SIGTERM (exit 0) or a halt (exit 3)."""
     try:
@@ -209,7 +229,7 @@ async def run_node(config: NodeConfig) -> int:
     metrics = Metrics()
     service = NodeService(node, metrics)
     host, port = parse_listen(config.rpc.listen)
-    rpc = RpcServer(service, metrics, host, port, RpcLimits(max_body_bytes=config.rpc.max_body, max_batch=config.rpc.max_batch))
+    rpc = RpcServer(service, metrics, host, port, rpc_limits(config))
     service.rpc = rpc
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

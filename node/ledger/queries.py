@@ -8,12 +8,13 @@ Shapes (docs/LEDGER.md has them with examples):
 - ``lineage``       → the tree from the warrant's root issuance: each node is a warrant dict
   with ``children`` replaced by a list of child nodes; ``documents`` of the root list the backing;
 - ``holdings``      → ``{address, held: [warrant dict without history], incoming: [...],
-  held_outstanding, incoming_outstanding}`` (totals in fen; ``held_outstanding`` leaves out offers
-  the account made that are still pending);
+  held_outstanding, incoming_outstanding, held_count, incoming_count, next_offset}`` (totals in
+  fen; ``held_outstanding`` leaves out offers the account made that are still pending; both lists
+  hold the page ``offset`` .. ``offset + limit``, totals and counts are over all of them);
 - ``get_warrant`` and ``lineage`` also carry ``document_disputes``: the disputes on the documents
   backing the warrant's issuance ``[{document, by, reason, tx, height}]`` (empty if none);
 - ``get_document``  → Document fields with ``allocations`` ``[{ref: warrant id, amount}]``,
-  ``dispute`` and ``history``;
+  ``dispute`` and ``history`` (the RPC pages the allocations);
 - ``account_documents`` → ``{address, documents: [document dict without history], next}``:
   documents naming the address as seller or buyer, in id order, at most ``limit`` from ``after``;
 - ``document_allocations`` → ``{document, total, allocated, free, allocations: [{warrant, amount,
@@ -113,29 +114,43 @@ def lineage(reader: StateReaderLike, wid: str) -> dict[str, Any] | None:
     return tree
 
 
-def _listed(reader: StateReaderLike, prefix: bytes) -> list[dict[str, Any]]:
-    out = []
+def _listed(reader: StateReaderLike, prefix: bytes, offset: int, limit: int | None) -> tuple[list[dict[str, Any]], int, int]:
+    """(the page of warrants under ``prefix``, how many there are, their total outstanding)."""
+    out: list[dict[str, Any]] = []
+    count = outstanding = 0
     cut = len(prefix)
     for key, _ in reader.scan(prefix):
         raw = reader.get(model.key_warrant(key[cut:].decode()))
-        if raw is not None:
-            item = _warrant(raw)
+        if raw is None:
+            continue
+        warrant: Warrant = model.load(raw, Warrant)
+        if prefix.startswith(b"in/") or warrant.status != "pending":
+            outstanding += warrant.amount - warrant.paid
+        if count >= offset and (limit is None or len(out) < limit):
+            item = _plain(warrant)
+            item["outstanding"] = warrant.amount - warrant.paid
             del item["history"]
             out.append(item)
-    return out
+        count += 1
+    return out, count, outstanding
 
 
-def holdings(reader: StateReaderLike, address: str) -> dict[str, Any]:
+def holdings(reader: StateReaderLike, address: str, *, offset: int = 0, limit: int | None = None) -> dict[str, Any]:
     """Live warrants the account holds (including offers it made that are still pending) and
-    offers made to it."""
-    held = _listed(reader, b"hold/" + address.encode() + b"/")
-    incoming = _listed(reader, b"in/" + address.encode() + b"/")
+    offers made to it; a page of each when ``limit`` is given. Only the page is kept in memory."""
+    held, held_count, held_outstanding = _listed(reader, b"hold/" + address.encode() + b"/", offset, limit)
+    incoming, incoming_count, incoming_outstanding = _listed(reader, b"in/" + address.encode() + b"/", offset, limit)
+    end = None if limit is None else offset + limit
+    more = end is not None and end < max(held_count, incoming_count)
     return {
         "address": address,
         "held": held,
         "incoming": incoming,
-        "held_outstanding": sum(w["outstanding"] for w in held if w["status"] != "pending"),
-        "incoming_outstanding": sum(w["outstanding"] for w in incoming),
+        "held_outstanding": held_outstanding,
+        "incoming_outstanding": incoming_outstanding,
+        "held_count": held_count,
+        "incoming_count": incoming_count,
+        "next_offset": end if more else None,
     }
 
 

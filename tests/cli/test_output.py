@@ -69,7 +69,7 @@ class LedgerNode:
     async def get_tx(self, tx_id: str) -> Json | None:
         return self.txs.get(tx_id)
 
-    async def get_block(self, *, height: int | None = None, block_hash: str | None = None) -> Json | None:
+    async def get_block(self, *, height: int | None = None, block_hash: str | None = None, **page: Any) -> Json | None:
         h = height if height is not None else 1
         return {"hash": f"{h:064x}", "header": {"height": h, "time_ms": self.world.time, "txs": 1}, "txs": [],
                 "certificate": None}
@@ -89,8 +89,8 @@ class LedgerNode:
     async def account(self, address: str) -> Json | None:
         return queries.get_account(self.world.reader, address)
 
-    async def holdings(self, address: str) -> Json | None:
-        return queries.holdings(self.world.reader, address)
+    async def holdings(self, address: str, *, offset: int = 0, limit: int = 1000) -> Json | None:
+        return queries.holdings(self.world.reader, address, offset=offset, limit=limit)
 
     async def document(self, *, doc_id: str) -> Json | None:
         return queries.get_document(self.world.reader, doc_id)

@@ -153,7 +153,8 @@ def test_reject_releases_credit_and_documents(w: World) -> None:
     assert queries.get_credit_line(w.reader, w.addr("core"), w.addr("bank"))["used"] == 0  # type: ignore[index]
     assert queries.get_document(w.reader, doc)["allocated"] == 0  # type: ignore[index]
     assert queries.holdings(w.reader, w.addr("core")) == {"address": w.addr("core"), "held": [], "incoming": [],
-                                                          "held_outstanding": 0, "incoming_outstanding": 0}
+                                                          "held_outstanding": 0, "incoming_outstanding": 0,
+                                                          "held_count": 0, "incoming_count": 0, "next_offset": None}
     assert queries.holdings(w.reader, w.addr("sup1"))["incoming"] == []
     w.issue(amount=1_000, doc=doc)  # the document is free again
 

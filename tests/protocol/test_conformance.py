@@ -135,7 +135,7 @@ def test_a_signature_made_by_the_node_verifies_with_ecdsa(cluster: LocalNet) -> 
     other = Account.new()
     committed = submit(url, load_admin(cluster).sign("register_account", {"address": other.address, "role": "supplier",
                                                                           "name": "verifier"}))
-    block = rpc(url, "chain_getBlock", height=committed["height"])
+    block = rpc(url, "chain_getBlock", height=committed["height"], full=True)
     tx = block["txs"][committed["index"]]
     key = ecdsa.VerifyingKey.from_string(bytes.fromhex(tx["pubkey"]), curve=ecdsa.NIST256p, hashfunc=hashlib.sha256)
     assert key.verify(bytes.fromhex(tx["sig"]), canonical(tx["body"]), sigdecode=ecdsa.util.sigdecode_string)

@@ -40,7 +40,7 @@ async def test_a_replayed_transaction_is_answered_with_its_first_commit(cluster:
         # It was not included a second time: no DUPLICATE_TX entry anywhere after it.
         status = await second.status()
         for height in range(committed["height"] + 1, status["height"] + 1):
-            block = await second.block(height)
+            block = await second.block(height, full=True)
             assert codec.decode(tx.raw) not in block["txs"]
         assert (await second.tx(tx.id_hex))["height"] == committed["height"]
 
@@ -77,13 +77,15 @@ async def test_get_block_by_height_and_by_hash_with_a_certificate_that_verifies(
     tx = admin_of(cluster).register_account(crypto.generate_key().address, "supplier", "in a block")
     async with cluster.client(1) as client:
         height = (await client.submit(tx))["height"]
-        by_height = await client.block(height)
-        by_hash = await client.block(block_hash=by_height["hash"])
+        by_height = await client.block(height, full=True)
+        by_hash = await client.block(block_hash=by_height["hash"], full=True)
+        ids = await client.block(height)
         with pytest.raises(RpcCallError) as missing:
             await client.block(block_hash="00" * 32)
     assert by_height == by_hash and missing.value.reason == "BLOCK_NOT_FOUND"
     assert hashlib.sha256(codec.canonical(by_height["header"])).hexdigest() == by_height["hash"]
     assert codec.decode(tx.raw) in by_height["txs"]
+    assert tx.id_hex in ids["txs"] and ids["tx_count"] == by_height["tx_count"] == len(ids["txs"])
     genesis = load_genesis(cluster.directory / "genesis.json")
     cert = codec.convert(by_height["certificate"], Certificate)
     cert.verify(genesis.validator_set(), CHAIN_ID, bytes.fromhex(by_height["hash"]), height)

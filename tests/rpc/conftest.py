@@ -69,7 +69,8 @@ class FakeNode:
     async def get_tx(self, tx_id: str) -> dict[str, Any] | None:
         return self.txs.get(tx_id)
 
-    async def get_block(self, *, height: int | None = None, block_hash: str | None = None) -> dict[str, Any] | None:
+    async def get_block(self, *, height: int | None = None, block_hash: str | None = None, **page: Any) -> dict[str, Any] | None:
+        self.last_page = page
         if height is not None:
             return self.blocks.get(height)
         return next((b for b in self.blocks.values() if b["hash"] == block_hash), None)
@@ -92,7 +93,8 @@ class FakeNode:
     async def account(self, address: str) -> dict[str, Any] | None:
         return self.accounts.get(address)
 
-    async def holdings(self, address: str) -> dict[str, Any] | None:
+    async def holdings(self, address: str, **page: Any) -> dict[str, Any] | None:
+        self.last_page = page
         if address not in self.accounts:
             return None
         return {"address": address, "warrants": [w for w in self.warrants.values() if w["holder"] == address]}

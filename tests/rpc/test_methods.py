@@ -221,7 +221,7 @@ async def test_rpc_discover_lists_every_method(client: Client) -> None:
         assert [p["name"] for p in by_name[name]["params"]] == ["id"]
     assert by_name["chain_status"]["params"] == []
     assert [p["name"] for p in by_name["document_get"]["params"]] == ["id", "doc_type", "number", "issuer_reg_id",
-                                                                      "issuer_reg_kind"]
+                                                                      "issuer_reg_kind", "offset", "limit"]
     assert not any(name.endswith("Params") for name in doc["components"]["schemas"])
     assert await client.result("rpc.discover") == doc
 
