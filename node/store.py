@@ -214,7 +214,8 @@ class Store:
         for tx in block.txs:
             earlier = self._db.get(_TX + tx.id)
             if earlier is not None or tx.id in seen:
-                where = "earlier in the same block" if earlier is None else f"at {bytes(earlier)[:40]!r}"
+                where = "earlier in the same block" if earlier is None else \
+                    f"at height {codec.decode(earlier, TxLocation).height}"
                 raise StoreError(
                     f"block {block.header.height} includes transaction {tx.id_hex}, already committed {where}: "
                     "refusing to overwrite its location; this node's chain diverged from a correct quorum "
