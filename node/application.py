@@ -144,7 +144,7 @@ class Application:
         overhead = len(build([]).raw) + len(str(params.max_block_txs)) - 1
         txs = self.mempool.take(params.max_block_txs, params.max_block_bytes - overhead, now_ms)
         block = build(txs)
-        while self.limits_error(len(block.raw), len(block.txs)) is not None:
+        while txs and self.limits_error(len(block.raw), len(block.txs)) is not None:
             # Not reached with the budget above; should it ever be, a smaller block goes out.
             keep = len(txs) // 2
             self.mempool.give_back(txs[keep:])
