@@ -160,11 +160,20 @@ class Wallet:
 class Client:
     """A JSON-RPC connection to one node (``url`` ends in /rpc)."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, timeout: float = 30.0, source_address: str | None = None) -> None:
+        """``source_address``: the local IP to connect from (a multi-homed host; tests that act
+        as several clients use other loopback addresses)."""
         self.url = url
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._source = source_address
         self._session: aiohttp.ClientSession | None = None
         self._ids = itertools.count(1)
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(local_addr=(self._source, 0)) if self._source else None
+            self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
+        return self._session
 
     async def __aenter__(self) -> Client:
         return self
@@ -179,11 +188,9 @@ class Client:
 
     async def call(self, method: str, **params: Any) -> Any:
         """Call ``method`` with named params; returns the result or raises RpcCallError."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
         request = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
         try:
-            async with self._session.post(
+            async with self._http().post(
                 self.url, data=codec.encode(request), headers={"Content-Type": "application/json"}
             ) as response:
                 body = await response.read()
@@ -200,8 +207,6 @@ class Client:
 
     async def batch(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
         """Send several calls in one JSON-RPC batch; each answer is its result or an RpcCallError."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
         first = next(self._ids)
         request = [
             {"jsonrpc": "2.0", "id": first + i, "method": method, "params": params}
@@ -210,7 +215,7 @@ class Client:
         for _ in range(len(calls)):
             next(self._ids)
         try:
-            async with self._session.post(
+            async with self._http().post(
                 self.url, data=codec.encode(request), headers={"Content-Type": "application/json"}
             ) as response:
                 body = await response.read()
@@ -242,10 +247,8 @@ class Client:
                 ... submit ...
                 event = await anext(events)
         """
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
         url = self.url.rsplit("/", 1)[0] + "/ws"
-        async with self._session.ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=5)) as ws:
+        async with self._http().ws_connect(url, timeout=aiohttp.ClientWSTimeout(ws_close=5)) as ws:
             await ws.send_bytes(codec.encode(
                 {"jsonrpc": "2.0", "id": 1, "method": "subscribe", "params": {"topic": topic, **params}}
             ))

@@ -35,6 +35,7 @@ __all__ = [
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 MAX_DEPTH = 32
+_TOO_DEEP = f"value nested too deeply (canonical values nest at most {MAX_DEPTH} levels)"
 
 Struct = msgspec.Struct
 T = TypeVar("T")
@@ -95,6 +96,8 @@ def encode(value: Any) -> bytes:
         return _encoder.encode(value)
     except (TypeError, ValueError, UnicodeEncodeError, OverflowError) as exc:
         raise EncodingError(f"cannot encode value: {exc}") from None
+    except RecursionError:
+        raise EncodingError(_TOO_DEEP) from None
 
 
 def decode(data: bytes | bytearray | memoryview | str, type: type[T] | Any = Any) -> T:
@@ -110,6 +113,8 @@ def decode(data: bytes | bytearray | memoryview | str, type: type[T] | Any = Any
         raise EncodingError(f"malformed JSON: {exc}") from None
     except TypeError as exc:
         raise EncodingError(f"cannot decode {exc}") from None
+    except RecursionError:  # msgspec recurses per nesting level; thousands of "[" exhaust the stack
+        raise EncodingError(_TOO_DEEP) from None
 
 
 def convert(value: Any, type: type[T]) -> T:
@@ -118,3 +123,5 @@ def convert(value: Any, type: type[T]) -> T:
         return msgspec.convert(value, type, strict=True)
     except msgspec.ValidationError as exc:
         raise EncodingError(f"invalid value: {explain_validation(str(exc))[1]}") from None
+    except RecursionError:
+        raise EncodingError(_TOO_DEEP) from None

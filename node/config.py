@@ -87,11 +87,18 @@ class ConsensusSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     batch_delay_ms: int = 5  # how long the primary waits for more transactions before proposing
     view_change_timeout_ms: _Positive = 2000
     window: _Positive = 100
+    # With no transaction waiting, the primary proposes an empty block this long after the last
+    # commit, and only if a time rule (offer expiry, overdue) is due or the last block's results
+    # await a successor to certify them (CometBFT's create_empty_blocks_interval).
+    empty_block_interval_ms: _Positive = 1000
 
 
 class MempoolSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_txs: _Positive = 10_000  # beyond this, clients get MEMPOOL_FULL (BUSY) and retry
     max_bytes: _Positive = 32 << 20
+    # One account's share: beyond this many waiting transactions its next ones get BUSY
+    # (SENDER_PENDING_LIMIT), so that no sender can fill the pool the others need.
+    max_per_sender: _Positive = 1_000
 
 
 class NodeConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -26,7 +26,7 @@ from consensus.messages import MalformedMessage, PrePrepare, StateEntry, decode_
 from consensus.persist import PersistedState
 from consensus.replica import Replica
 from node import crypto, passphrase
-from node.application import Application, Committed, DivergenceError
+from node.application import Application, Committed, DivergenceError, sender_registered
 from node.chain import SignedTx
 from node.config import ConfigError, NodeConfig, parse_listen, tls_contexts
 from node.errors import ChainError, CryptoError, StoreError, WarrantChainError
@@ -45,6 +45,7 @@ TAG_CONSENSUS = b"c"
 _MAX_HELD = 64
 _RELAY_FRAME_BYTES = 1 << 20  # a relay frame goes out at this size even mid-burst
 _STATE_FRAME_BYTES = 8 << 20  # blocks per state-transfer answer, roughly
+_ARRIVALS = 256  # pre-prepares whose arrival time is remembered until they are checked
 log = logging.getLogger("warrantd")
 
 
@@ -114,6 +115,8 @@ class Node:
             max_ttl_ms=params.max_tx_ttl_ms,
             is_committed=self.store.has_tx,
             check_payload=check_payload,
+            is_registered=lambda address: sender_registered(self.store.state, address),
+            max_per_sender=config.mempool.max_per_sender,
         )
         self.app = Application(self.store, self.genesis, self.mempool)
         self.replica = self._make_replica()
@@ -124,6 +127,8 @@ class Node:
         self._relay_out: list[bytes] = []
         self._relay_bytes = 0
         self._propose_handle: asyncio.TimerHandle | None = None
+        self._arrivals: dict[bytes, int] = {}  # pre-prepare digest -> our clock when it arrived
+        self._last_block_ms = now_ms()  # our clock at the last commit: the empty-block interval runs from it
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = asyncio.Event()
         self.failure: str | None = None
@@ -188,7 +193,10 @@ class Node:
         )
 
     def _validate(self, seq: int, digest: bytes, payload: bytes) -> bool:
-        reason = self.app.check_proposal(seq, digest, payload, now_ms())
+        # The block time is judged against our clock when the proposal arrived, not when we get to
+        # check it: a pre-prepare held until its parent executed (``_hold``) or stashed by the
+        # replica for a view it had not entered yet would otherwise look late.
+        reason = self.app.check_proposal(seq, digest, payload, self._arrivals.get(digest) or now_ms())
         if reason is not None:
             log.warning(kv("proposal-refused", seq=seq, reason=reason))
         return reason is None
@@ -317,6 +325,8 @@ class Node:
             except MalformedMessage as exc:
                 log.info(kv("consensus-malformed", peer=peer, error=exc))
                 return
+            if isinstance(msg, PrePrepare):
+                self._note_arrival(msg)
             if isinstance(msg, PrePrepare) and msg.seq > self.store.meta.height + 1:
                 # Its header commits to the state after seq-1, which this node has not executed
                 # yet (its last commit is still in flight): hold it until we have.
@@ -328,6 +338,14 @@ class Node:
             self._pump()
         else:
             log.info(kv("frame-unknown-tag", peer=peer, tag=tag.hex()))
+
+    def _note_arrival(self, msg: PrePrepare) -> None:
+        """Remember when a proposal from its view's primary first arrived (bounded: the oldest are
+        forgotten; only the primary's count, so no other peer can push them out)."""
+        if msg.payload and msg.sender == msg.view % len(self.validators) and msg.digest not in self._arrivals:
+            self._arrivals[msg.digest] = now_ms()
+            while len(self._arrivals) > _ARRIVALS:
+                del self._arrivals[next(iter(self._arrivals))]
 
     def _hold(self, peer: int, msg: PrePrepare) -> None:
         self._held[msg.seq] = (peer, msg)
@@ -354,6 +372,7 @@ class Node:
                 self.replica.tick()
                 self._pump()
                 self._maybe_propose()
+                self._maybe_propose_empty()
             except Exception as exc:  # a bug must stop the node loudly, not stop its clock quietly
                 log.exception(kv("tick-failed", error=exc))
                 self._fail(f"internal error: {exc!r}")
@@ -368,7 +387,23 @@ class Node:
 
     def _maybe_propose(self) -> None:
         self._propose_handle = None
-        if self.failure is not None or not self.mempool.pending():
+        if self.mempool.pending():
+            self._propose()
+
+    def _maybe_propose_empty(self) -> None:
+        """With nothing to propose, an empty block once ``empty_block_interval_ms`` passed since
+        the last commit, if the tip's results await a successor to certify them or a time rule
+        (offer expiry, overdue) is due; never otherwise, so an idle chain stays as it is."""
+        now = now_ms()
+        if (
+            self._propose_handle is None and not self.mempool.pending() and self.replica.is_primary()
+            and now - self._last_block_ms >= self.config.consensus.empty_block_interval_ms
+            and self.app.wants_empty_block(now)
+        ):
+            self._propose()
+
+    def _propose(self) -> None:
+        if self.failure is not None:
             return
         # Propose height h only once h-1 is executed: the header carries the state after it.
         if not self.replica.can_propose() or self.replica.next_seq != self.app.next_height():
@@ -421,6 +456,7 @@ class Node:
             self._fail(str(exc))
             return False
         log.info(kv("committed", height=action.seq, txs=len(committed.block.txs), ms=round((time.perf_counter() - started) * 1000, 1)))
+        self._last_block_ms = now_ms()
         for tx in committed.block.txs:
             for future in self._waiters.pop(tx.id, ()):
                 if not future.done():

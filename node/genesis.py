@@ -51,7 +51,13 @@ class ChainParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_block_txs: _Positive = 2000
     max_block_bytes: _Positive = 2 * 1024 * 1024
     max_tx_ttl_ms: _Positive = 24 * 3600 * 1000  # how far in the future a tx's `expires` may lie
-    max_clock_drift_ms: _Positive = 30_000  # how far a proposed block time may lead a backup's clock
+    # Block time must be timely against each backup's clock when the proposal arrives (CometBFT's
+    # proposer-based timestamps: PRECISION and MSGDELAY): at most max_clock_drift_ms ahead of it
+    # (how far correct clocks may differ), at most max_clock_drift_ms + max_block_delay_ms behind
+    # it (clock difference plus how long a correct proposal may take to arrive and be read).
+    # docs/CONSENSUS.md, "Block time", has the argument and what it means for maturity and expiry.
+    max_clock_drift_ms: _Positive = 2_000
+    max_block_delay_ms: _Positive = 10_000
     overdue_grace_ms: int = 3 * 24 * 3600 * 1000
     # Blocks between checkpoints: the replica keeps the payloads of the blocks since the last
     # stable checkpoint in memory, so this bounds its memory (10 blocks of 2,000 txs: ~11 MB).

@@ -22,7 +22,7 @@ from node.daemon import Node
 from node.errors import StoreError
 from node.ledger import queries
 from node.logs import kv
-from node.mempool import MempoolError
+from node.mempool import RETRY_CODES, MempoolError
 from node.metrics import Metrics
 from node.rpc import RpcLimits, RpcServer
 from node.rpc_methods import DEFAULT_PAGE, ApiError, ErrorCode, NodeStatus, page
@@ -112,7 +112,7 @@ class NodeService:
             self.node.submit(tx)
         except MempoolError as exc:
             self.metrics.txs_rejected.inc(exc.code)
-            code = ErrorCode.BUSY if exc.code == "MEMPOOL_FULL" else ErrorCode.TX_REJECTED
+            code = ErrorCode.BUSY if exc.code in RETRY_CODES else ErrorCode.TX_REJECTED
             raise ApiError(code, exc.message, reason=exc.code) from None
 
     async def wait_tx(self, tx_id: str) -> Json:

@@ -196,6 +196,7 @@ class Store:
             raise StoreError(f"block {height} does not extend the stored chain (parent mismatch)")
         if len(results) != len(block.txs):
             raise StoreError(f"block {height} has {len(block.txs)} transactions but {len(results)} results")
+        self._refuse_overwrite(block)
         new_meta = msgspec.structs.replace(
             meta, height=height, block_hash=block.hash.hex(), state_root=state_root.hex(),
             results_root=results_root.hex(),
@@ -212,6 +213,23 @@ class Store:
             batch.put(_META, codec.encode(new_meta))
         self._meta = new_meta
         return new_meta
+
+    def _refuse_overwrite(self, block: Block) -> None:
+        """A transaction's location is written once: a block that includes an id already committed
+        (or one id twice) was certified by a faulty quorum or this node diverged; never overwrite
+        the original, stop instead."""
+        seen: set[bytes] = set()
+        for tx in block.txs:
+            earlier = self._db.get(_TX + tx.id)
+            if earlier is not None or tx.id in seen:
+                where = "earlier in the same block" if earlier is None else \
+                    f"at height {codec.decode(earlier, TxLocation).height}"
+                raise StoreError(
+                    f"block {block.header.height} includes transaction {tx.id_hex}, already committed {where}: "
+                    "refusing to overwrite its location; this node's chain diverged from a correct quorum "
+                    "(halt: keep the data directory for investigation, see docs/OPERATIONS.md)"
+                )
+            seen.add(tx.id)
 
     @contextlib.contextmanager
     def _writing(self, what: str) -> Iterator[None]:

@@ -38,6 +38,7 @@ from node.client import Client, RpcCallError, Wallet
 from node.ledger.keys import document_id
 from node.ledger.model import warrant_id
 from node.localnet import LocalNet
+from node.mempool import RETRY_CODES
 
 CHAIN_ID = "warrant-local"
 BIG = 10**15  # fen: enough for any run
@@ -245,7 +246,7 @@ class Run:
                             # A client retries what a full node turned away. A node handles a
                             # batch in order without draining in between, so once one is turned
                             # away the rest are too, and each chain keeps its order.
-                            if answer.reason == "MEMPOOL_FULL":
+                            if answer.reason in RETRY_CODES:
                                 busy.append(tx)
                             else:
                                 self.refused[answer.reason or str(answer.code)] += 1
@@ -370,7 +371,7 @@ def print_table(result: dict[str, Any]) -> None:
         ("submitted / committed / lost", f"{result['submitted']:,} / {result['committed']:,} / {result['lost']:,}"),
         ("latency p50 / p95 / p99", f"{lat['p50']} / {lat['p95']} / {lat['p99']} s"),
         ("refused at submission", result["refused_at_submission"] or "none"),
-        ("retried after MEMPOOL_FULL", f"{result['busy_retries']:,}"),
+        ("retried after BUSY", f"{result['busy_retries']:,}"),
         ("failed at execution", result["failed_at_execution"] or "none"),
         ("CPU ms per committed tx", result["cpu_s_per_committed_tx"]),
         ("max node RSS", f"{result['max_node_rss_mb']} MB"),

@@ -8,6 +8,9 @@ thing most of the time) and tampers with what it sends; it can only sign as itse
 * :class:`Replayer` -- re-sends old messages (its own and others', validly signed).
 * :class:`GarbageSender` -- random bytes, bad signatures, unknown senders, impersonation,
   wrong digests, forged proofs, bogus state.
+* :class:`InvalidProposer` -- as primary, proposes validly signed blocks that every correct
+  replica's application refuses (the node's block rules: a transaction committed before, a block
+  time off by a minute, a block over the limits), so the view must change away from it.
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ __all__ = [
     "ConflictingVoter",
     "Replayer",
     "GarbageSender",
+    "InvalidProposer",
+    "INVALID_MARK",
+    "refuses_invalid",
     "Composite",
     "BEHAVIOURS",
 ]
@@ -217,6 +223,28 @@ class GarbageSender(Behaviour):
                                                       digest, me))
         self.injected += 1
         cluster.inject(me, dst, payload)
+
+
+INVALID_MARK = b"invalid/"
+
+
+class InvalidProposer(Behaviour):
+    """Its own proposals carry :data:`INVALID_MARK`, which the simulated application refuses."""
+
+    name = "invalid-proposer"
+
+    def transform(self, cluster: Cluster, node: Node, dst: int, msg: Any) -> list[tuple[int, Any]]:
+        if isinstance(msg, PrePrepare) and msg.payload and msg.sender == node.id \
+                and not msg.payload.startswith(INVALID_MARK):
+            payload = INVALID_MARK + msg.payload
+            self.injected += 1
+            return [(dst, _sign(cluster, node, PrePrepare(msg.view, msg.seq, sha256(payload), payload, node.id)))]
+        return [(dst, msg)]
+
+
+def refuses_invalid(replica: int, seq: int, digest: bytes, payload: bytes) -> bool:
+    """The simulated application's check of a proposal: what an invalid proposer sends fails it."""
+    return not payload.startswith(INVALID_MARK)
 
 
 class Composite(Behaviour):

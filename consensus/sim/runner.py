@@ -4,6 +4,10 @@ One seed fixes everything: the byzantine replicas and their behaviours, the netw
 loss and duplication, crash/restart and partition/heal times, and every random choice inside the
 network and the behaviours. ``run_seed(seed, n)`` twice gives the same trace.
 
+Correct replicas check proposals with :func:`consensus.sim.byzantine.refuses_invalid`, the
+simulated application: a byzantine replica may propose blocks that fail it (the node's block
+rules), which must cost a view change and nothing else.
+
 Schedule: during the *fault phase* (150-400 ticks) clients ask for one block every few ticks;
 up to f replicas are faulty at any time (byzantine ones for the whole run, plus crashed ones);
 partitions come and go, messages are delayed, reordered, duplicated and lost. Then the network
@@ -19,7 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from consensus.config import Config
-from consensus.sim.byzantine import BEHAVIOURS, Composite
+from consensus.sim.byzantine import BEHAVIOURS, Composite, InvalidProposer, refuses_invalid
 from consensus.sim.cluster import Cluster
 from consensus.sim.network import NetworkConfig
 
@@ -80,7 +84,13 @@ def run_seed(
     for i in byz_ids:
         brng = random.Random(rng.getrandbits(64))
         kinds = rng.sample(BEHAVIOURS, rng.randint(1, len(BEHAVIOURS)))
-        byzantine[i] = Composite(brng, [cls(brng) for cls in kinds])
+        parts = [cls(brng) for cls in kinds]
+        # Proposals the application refuses (the node's block rules) are drawn from a generator
+        # of their own, so every other choice a seed makes stays what it was.
+        extra = random.Random(f"warrantchain-sim/{n}/{seed}/{i}/invalid-proposer")
+        if extra.random() < 0.3:
+            parts.append(InvalidProposer(random.Random(extra.getrandbits(64))))
+        byzantine[i] = Composite(brng, parts)
     correct = [i for i in range(n) if i not in byzantine]
     faults["byzantine"] = len(byz_ids)
 
@@ -129,6 +139,7 @@ def run_seed(
         roundtrip=rng.random() < 0.05,
         trace=trace,
         unsafe_amnesia=unsafe_amnesia,
+        validate=refuses_invalid,
     )
     if trace is not None:
         trace.append(

@@ -16,6 +16,7 @@ from node.ledger.context import BlockContext
 from node.ledger.dispatch import HANDLERS, BlockOutcome, TxResult, apply, check_envelope, execute_block
 from node.ledger.errors import Code, LedgerError, number_of
 from node.ledger.genesis import genesis_state
+from node.ledger.housekeeping import next_due
 from node.ledger.payloads import PAYLOADS, check_payload
 from node.ledger.state import DictReader, Overlay
 
@@ -34,5 +35,6 @@ __all__ = [
     "check_payload",
     "execute_block",
     "genesis_state",
+    "next_due",
     "number_of",
 ]

@@ -3,6 +3,10 @@
 Both walk a time-ordered index (``exp/`` + time, ``due/`` + time) from its start and stop at the
 first entry later than the block time, so the cost follows what expires, not the state's size.
 They run on the committed state before the block's transactions (the overlay is still empty).
+
+A frozen offer does not expire: freezing a pending offer takes it out of the ``exp/`` index and
+unfreezing puts it back under its original expiry time, so an offer whose time passed while it was
+frozen expires at the first block after the unfreeze (node.ledger.regulation).
 """
 
 from __future__ import annotations
@@ -12,10 +16,10 @@ from typing import Any
 from node.ledger import model
 from node.ledger.context import BlockContext, Exec
 from node.ledger.settlement import mark_overdue
-from node.ledger.state import Overlay
+from node.ledger.state import Overlay, StateReaderLike
 from node.ledger.warrants import return_offer
 
-__all__ = ["run_housekeeping"]
+__all__ = ["next_due", "run_housekeeping"]
 
 _EXP = b"exp/"
 _DUE = b"due/"
@@ -40,7 +44,8 @@ def run_housekeeping(state: Overlay, ctx: BlockContext) -> list[dict[str, Any]]:
         if raw is None:
             continue
         warrant = model.load(raw, model.Warrant)
-        if warrant.status == model.PENDING and warrant.offer_expires is not None:
+        # A frozen offer has no entry (see above); one left by older state is dropped, not expired.
+        if warrant.status == model.PENDING and warrant.offer_expires is not None and warrant.frozen is None:
             return_offer(ex, warrant, "expire")
     for key, root in _due_entries(state, _DUE, ctx.time_ms):
         state.delete(key)
@@ -48,3 +53,14 @@ def run_housekeeping(state: Overlay, ctx: BlockContext) -> list[dict[str, Any]]:
             if warrant.status in (model.ACTIVE, model.PENDING) and warrant.paid < warrant.amount:
                 mark_overdue(ex, warrant)
     return ex.events
+
+
+def next_due(reader: StateReaderLike) -> int | None:
+    """The earliest block time at which housekeeping has something to do (an offer to expire, an
+    issuance to mark overdue), or None: the first entry of each time-ordered index."""
+    times = []
+    for prefix in (_EXP, _DUE):
+        for key, _ in reader.scan(prefix):
+            times.append(int.from_bytes(key[len(prefix):len(prefix) + 8], "big"))
+            break
+    return min(times, default=None)

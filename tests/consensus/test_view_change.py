@@ -187,3 +187,24 @@ def test_seven_replicas_survive_two_crashed_primaries() -> None:
     cluster.tick_until(all_at_least(cluster, 10, [2, 3, 4, 5, 6]), limit=1000)
     assert cluster.replica(2).view == 2
     assert same_chain(cluster, [2, 3, 4, 5, 6], 10)
+
+
+def test_a_primary_whose_proposals_the_application_refuses_is_replaced() -> None:
+    """The node's block rules (a re-included transaction, an untimely block time, an oversized
+    block) make correct backups refuse a byzantine primary's proposals: it costs one view change,
+    and nothing it proposed is ever delivered."""
+    import random
+
+    from consensus.sim.byzantine import INVALID_MARK, InvalidProposer, refuses_invalid
+
+    liar = InvalidProposer(random.Random(1))
+    cluster = Cluster(4, config=small_config(), byzantine={0: liar}, validate=refuses_invalid)
+    cluster.request(5)
+    cluster.tick_until(all_at_least(cluster, 5, [1, 2, 3]), limit=400)
+    assert liar.injected > 0
+    for i in (1, 2, 3):
+        r = cluster.replica(i)
+        assert (r.view, r.status().primary) == (1, 1)
+        assert not any(cluster.block(i, s).payload.startswith(INVALID_MARK) for s in range(1, 6))
+    assert same_chain(cluster, [1, 2, 3], 5)
+    assert cluster.checker.violations == []

@@ -1,9 +1,12 @@
 """A byzantine validator for fault tests: the real daemon (node.daemon.Node) run inside the test
-process with validator 3's genesis key, whose mesh is wrapped so that what it sends can be
+process with a validator's genesis key (v3 unless told), whose mesh is wrapped so that what it sends can be
 tampered with, plus an injector of replays, conflicting votes and garbage.
 
 It follows the protocol where the test needs it to (view changes, so that the test can make it
 primary) and lies where the test wants it to:
+
+* re-inclusion: as primary, it adds transactions that are already committed to its proposals;
+* a wrong clock: as primary, it stamps its proposals with its clock off by ``clock_skew_ms``;
 
 * equivocation: as primary, it sends one backup (a different one per seq) a *different valid
   block* for the same seq (same parent and roots, one transaction fewer, a later time) with its
@@ -87,15 +90,20 @@ class TamperingMesh:
 
 
 class Byzantine:
-    def __init__(self, net: LocalNet, rng: random.Random) -> None:
+    def __init__(self, net: LocalNet, rng: random.Random, index: int = INDEX) -> None:
         self.net = net
         self.rng = rng
-        self.node = Node(load_config(net.directory / f"v{INDEX}.toml"))
+        self.index = index
+        self.node = Node(load_config(net.directory / f"v{index}.toml"))
         self.domain = self.node.genesis.chain_id.encode()
         self.node.mesh = TamperingMesh(self.node.mesh, self)  # type: ignore[assignment]
         self.mesh: TamperingMesh = self.node.mesh  # type: ignore[assignment]
         self.equivocate = False
         self.conflicting_votes = False
+        self.reinclude: list[chain.SignedTx] = []  # committed transactions to put in its proposals again
+        self.clock_skew_ms = 0  # how far its clock is off when it stamps a proposal
+        self._honest_propose = self.node.app.propose
+        self.node.app.propose = self._propose  # type: ignore[method-assign]
         self.counts: collections.Counter[str] = collections.Counter()
         self.sent: list[bytes] = []  # consensus frames it sent, for replay
         self._injector: asyncio.Task[None] | None = None
@@ -130,6 +138,23 @@ class Byzantine:
     def frame(self, msg: Any) -> bytes:
         return TAG_CONSENSUS + encode_message(msg)
 
+    # -- lying in its own proposals --------------------------------------------------------------
+
+    def _propose(self, proposer: int, now_ms: int) -> chain.Block:
+        """The daemon's block, stamped by a clock ``clock_skew_ms`` off, with ``reinclude`` added."""
+        if self.clock_skew_ms:
+            self.counts[f"proposal stamped by a clock {self.clock_skew_ms:+d} ms off"] += 1
+        block = self._honest_propose(proposer, now_ms + self.clock_skew_ms)
+        if not self.reinclude:
+            return block
+        self.counts["proposal re-including a committed transaction"] += 1
+        header = block.header
+        return chain.make_block(
+            chain_id=header.chain_id, height=header.height, time_ms=header.time_ms,
+            parent=bytes.fromhex(header.parent), proposer=header.proposer, txs=[*block.txs, *self.reinclude],
+            state_root=bytes.fromhex(header.state_root), results_root=bytes.fromhex(header.results_root),
+        )
+
     # -- tampering with what the daemon sends -----------------------------------------------------
 
     def transform(self, peer: int, data: bytes) -> list[tuple[int, bytes]]:
@@ -143,7 +168,7 @@ class Byzantine:
             self.sent.append(data)
         else:
             self.sent[self.rng.randrange(500)] = data
-        if isinstance(msg, PrePrepare) and msg.payload and msg.sender == INDEX and self.equivocate:
+        if isinstance(msg, PrePrepare) and msg.payload and msg.sender == self.index and self.equivocate:
             return self._equivocate(peer, msg)
         if isinstance(msg, (Prepare, Commit, Checkpoint)) and self.conflicting_votes and self.rng.random() < 0.5:
             self.counts["conflicting vote (own vote, wrong digest)"] += 1
@@ -151,7 +176,7 @@ class Byzantine:
         return [(peer, data)]
 
     def _equivocate(self, peer: int, msg: PrePrepare) -> list[tuple[int, bytes]]:
-        backups = [i for i in range(self.net.count) if i != INDEX]
+        backups = [i for i in range(self.net.count) if i != self.index]
         fooled = backups[msg.seq % len(backups)]
         if peer != fooled:
             return [(peer, self.frame(msg))]
@@ -162,8 +187,8 @@ class Byzantine:
             parent=bytes.fromhex(header.parent), proposer=header.proposer, txs=real.txs[:-1],
             state_root=bytes.fromhex(header.state_root), results_root=bytes.fromhex(header.results_root),
         )
-        evil = self.sign(PrePrepare(msg.view, msg.seq, other.hash, other.raw, INDEX))
-        vote = self.sign(Commit(msg.view, msg.seq, other.hash, INDEX))
+        evil = self.sign(PrePrepare(msg.view, msg.seq, other.hash, other.raw, self.index))
+        vote = self.sign(Commit(msg.view, msg.seq, other.hash, self.index))
         self.counts["equivocating pre-prepare (a second valid block for the seq)"] += 1
         return [(peer, self.frame(evil)), (peer, self.frame(vote))]
 
@@ -204,7 +229,7 @@ class Byzantine:
         seq = replica.last_delivered + self.rng.randint(1, 5)
         digest = hashlib.sha256(b"random%d" % self.rng.getrandbits(32)).digest()
         kind = self.rng.choice([Prepare, Commit])
-        self.mesh.inner.send(peer, self.frame(self.sign(kind(replica.view, seq, digest, INDEX))))
+        self.mesh.inner.send(peer, self.frame(self.sign(kind(replica.view, seq, digest, self.index))))
         self.counts["vote for a random digest at a real seq"] += 1
 
     def _garbage(self, peer: int) -> None:
@@ -223,23 +248,23 @@ class Byzantine:
             ])
         elif kind == 2:
             name = "out-of-range integers"
-            body = {"type": "Prepare", "view": 2**64, "seq": -1, "digest": digest.hex(), "sender": INDEX, "sig": "00"}
+            body = {"type": "Prepare", "view": 2**64, "seq": -1, "digest": digest.hex(), "sender": self.index, "sig": "00"}
             frame = TAG_CONSENSUS + json.dumps(body).encode()
         elif kind == 3:
-            name, frame = "bad signature", self.frame(Prepare(view, seq, digest, INDEX, bytes(64)))
+            name, frame = "bad signature", self.frame(Prepare(view, seq, digest, self.index, bytes(64)))
         elif kind == 4:
-            other = rng.choice([i for i in range(self.net.count) if i != INDEX])
+            other = rng.choice([i for i in range(self.net.count) if i != self.index])
             name = "impersonation (another index, own signature)"
-            frame = self.frame(replace(self.sign(Commit(view, seq, digest, INDEX)), sender=other))
+            frame = self.frame(replace(self.sign(Commit(view, seq, digest, self.index)), sender=other))
         elif kind == 5:
             name, frame = "unknown sender", self.frame(Prepare(view, seq, digest, 9, b"x"))
         elif kind == 6:
             name = "pre-prepare whose payload is not its digest"
-            frame = self.frame(self.sign(PrePrepare(view, seq, digest, b'{"header":{}}', INDEX)))
+            frame = self.frame(self.sign(PrePrepare(view, seq, digest, b'{"header":{}}', self.index)))
         elif kind == 7:
             name = "forged state response (certificate signed by itself only)"
-            cert = Certificate(view, seq, digest, tuple((INDEX, b"s") for _ in range(3)))
-            frame = self.frame(self.sign(StateResponse((StateEntry(seq, digest, b"forged", cert),), INDEX)))
+            cert = Certificate(view, seq, digest, tuple((self.index, b"s") for _ in range(3)))
+            frame = self.frame(self.sign(StateResponse((StateEntry(seq, digest, b"forged", cert),), self.index)))
         elif kind == 8:
             name = "junk transaction frame"
             frame = TAG_TX + rng.choice([b"", b"{}", b"not json", b'{"body":{},"pubkey":"00","sig":"00"}'])

@@ -122,7 +122,8 @@ def test_genesis_takes_every_chain_parameter_and_writes_pretty_canonical_json(
     v, admin = crypto.generate_key(), crypto.generate_key()
     out = tmp_path / "genesis.json"
     flags = {"--max-block-txs": 500, "--max-block-bytes": 1 << 20, "--max-tx-ttl-ms": 3_600_000,
-             "--max-clock-drift-ms": 5_000, "--overdue-grace-ms": 0, "--checkpoint-interval": 20}
+             "--max-clock-drift-ms": 5_000, "--max-block-delay-ms": 20_000, "--overdue-grace-ms": 0,
+             "--checkpoint-interval": 20}
     argv = ["genesis", "--chain-id", "wc-params", "--validator", f"v0={v.public_key.hex()}",
             "--admin", f"boss={admin.public_key.hex()}", "--time-ms", "1767225600000", "--out", str(out)]
     for flag, value in flags.items():

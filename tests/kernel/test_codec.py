@@ -114,3 +114,34 @@ def test_convert_is_strict() -> None:
 
 def test_struct_encoding_sorts_fields() -> None:
     assert codec.canonical(_Payment(amount=3, to="y")) == b'{"amount":3,"to":"y"}'
+
+
+@pytest.mark.parametrize("depth", [3_000, 100_000])
+@pytest.mark.parametrize("opening, closing", [(b"[", b"]"), (b'{"a":', b"}")])
+def test_deep_nesting_is_an_encoding_error_at_any_depth(depth: int, opening: bytes, closing: bytes) -> None:
+    """msgspec recurses once per level: thousands of levels used to raise RecursionError."""
+    data = opening * depth + b"1" + closing * depth
+    for target in (Any, dict[str, Any], list[Any]):
+        with pytest.raises(EncodingError, match="nested too deeply|invalid value"):
+            codec.decode(data, target)
+
+
+def test_deep_nesting_inside_a_transaction_or_block_is_a_chain_error() -> None:
+    from node.chain import decode_block, decode_tx
+    from node.errors import ChainError
+
+    deep = b"[" * 5_000 + b"]" * 5_000
+    tx = (b'{"body":{"chain_id":"x","type":"split","sender":"wc' + b"0" * 40 + b'","nonce":1,"expires":1,'
+          b'"payload":{"a":' + deep + b'}},"pubkey":"02' + b"0" * 64 + b'","sig":"' + b"0" * 128 + b'"}')
+    with pytest.raises(ChainError):
+        decode_tx(tx)
+    with pytest.raises(ChainError):
+        decode_block(b'{"header":' + deep + b',"txs":[]}')
+
+
+def test_deeply_nested_python_values_are_refused_by_encode() -> None:
+    value: Any = 1
+    for _ in range(100_000):
+        value = [value]
+    with pytest.raises(EncodingError):
+        codec.encode(value)

@@ -1,4 +1,5 @@
-"""node.mempool: admission with stable codes, bounded size, in-flight batches, and signatures verified once."""
+"""node.mempool: admission with stable codes (registered senders only, a per-sender share), bounded
+size, fair batches, in-flight batches, and signatures verified once."""
 
 from __future__ import annotations
 
@@ -24,11 +25,16 @@ def _tx(key: crypto.SigningKey, nonce: int = 1, **body: Any) -> chain.SignedTx:
     return chain.sign_tx(key, fields)
 
 
-def _pool(committed: set[bytes] | None = None, max_txs: int = 10) -> Mempool:
+def _pool(
+    committed: set[bytes] | None = None, max_txs: int = 10, registered: set[str] | None = None,
+    max_per_sender: int = 1000,
+) -> Mempool:
     done = committed if committed is not None else set()
     return Mempool(
         chain_id=CHAIN, max_txs=max_txs, max_bytes=1 << 20, max_ttl_ms=24 * HOUR,
         is_committed=done.__contains__, check_payload=check_payload,
+        is_registered=(lambda address: True) if registered is None else registered.__contains__,
+        max_per_sender=max_per_sender,
     )
 
 
@@ -109,7 +115,7 @@ def test_take_respects_byte_limits_and_drops_expired(key) -> None:
     pool = _pool()
     short = pool.add(_tx(key, 1, expires=NOW + 10), NOW)[0]
     kept = [pool.add(_tx(key, n), NOW)[0] for n in range(2, 5)]
-    batch = pool.take(10, len(kept[0].raw) * 2, NOW + 11)
+    batch = pool.take(10, (len(kept[0].raw) + 1) * 2, NOW + 11)  # each costs its bytes and a separator
     assert [t.id for t in batch] == [t.id for t in kept[:2]]
     assert short.id not in pool
 
@@ -127,3 +133,78 @@ def test_verified_cache_verifies_each_signature_once(key, monkeypatch) -> None:
     cache.check(c)  # evicts a
     cache.check(a)
     assert calls == [a.id, b.id, c.id, a.id]
+
+
+def test_unregistered_sender_is_refused_before_any_signature_check(key, monkeypatch) -> None:
+    calls: list[bytes] = []
+    monkeypatch.setattr(chain.SignedTx, "verify", lambda self: calls.append(self.id))
+    pool = _pool(registered={"wc" + "0" * 40})
+    with pytest.raises(MempoolError) as refused:
+        pool.add(_tx(key), NOW)
+    assert refused.value.code == "UNKNOWN_SENDER" and "register" in refused.value.message
+    with pytest.raises(MempoolError):
+        pool.add(_tx(key, 2), NOW, relayed=True)  # a peer can't bring them in either
+    assert calls == [] and len(pool) == 0
+
+
+def test_admins_and_registered_accounts_may_submit(tmp_path) -> None:
+    from node.application import sender_registered
+    from node.ledger import DictReader
+    from node.ledger.model import key_account, key_admin
+
+    admin, member, stranger = (crypto.generate_key().address for _ in range(3))
+    state = DictReader({key_admin(admin): b"1", key_account(member): b"{}"})
+    assert sender_registered(state, admin) and sender_registered(state, member)
+    assert not sender_registered(state, stranger)
+
+
+def test_per_sender_cap_leaves_room_for_others(key) -> None:
+    other = crypto.generate_key()
+    pool = _pool(max_txs=100, max_per_sender=3)
+    for nonce in range(3):
+        pool.add(_tx(key, nonce), NOW)
+    with pytest.raises(MempoolError) as refused:
+        pool.add(_tx(key, 3), NOW)
+    assert refused.value.code == "SENDER_PENDING_LIMIT" and pool.pending_of(key.address) == 3
+    pool.add(_tx(other, 1), NOW)  # another account is not affected
+    pool.add(_tx(key, 4), NOW, relayed=True)  # peers' admissions get the same headroom as the pool's
+    batch = pool.take(3, 1 << 20, NOW)
+    pool.remove_committed(batch)
+    assert pool.pending_of(key.address) == 2  # two of its four committed, so one more fits
+    pool.add(_tx(key, 5), NOW)
+
+
+def test_take_is_round_robin_over_senders_and_keeps_arrival_order() -> None:
+    busy, quiet, late = (crypto.generate_key() for _ in range(3))
+    pool = _pool(max_txs=1000)
+    flood = [pool.add(_tx(busy, n), NOW)[0] for n in range(50)]
+    few = [pool.add(_tx(quiet, n), NOW)[0] for n in range(3)]
+    last = pool.add(_tx(late, 1), NOW)[0]
+    batch = pool.take(7, 1 << 20, NOW)
+    # three rounds (busy, quiet, late; busy, quiet; busy, quiet) then busy: every sender is served
+    assert {t.id for t in batch} == {t.id for t in flood[:3] + few + [last]}
+    assert [t.id for t in batch] == [t.id for t in flood[:3] + few + [last]]  # in arrival order
+    # the next batch starts with the sender that was not served last time: busy has the rest
+    assert [t.id for t in pool.take(100, 1 << 20, NOW)] == [t.id for t in flood[3:]]
+
+
+def test_a_sender_whose_next_transaction_does_not_fit_is_skipped_not_reordered() -> None:
+    big, small = crypto.generate_key(), crypto.generate_key()
+    pool = _pool(max_txs=100)
+    large = pool.add(_tx(big, 1, payload={"warrant": "ab" * 32, "amounts": [10**17 + i for i in range(64)]}), NOW)[0]
+    after = pool.add(_tx(big, 2), NOW)[0]
+    tiny = [pool.add(_tx(small, n), NOW)[0] for n in range(3)]
+    budget = sum(len(t.raw) + 1 for t in tiny)
+    assert len(large.raw) + 1 > budget
+    batch = pool.take(100, budget, NOW)
+    assert [t.id for t in batch] == [t.id for t in tiny]  # big's second one never overtakes its first
+    assert after.id not in {t.id for t in batch}
+
+
+def test_give_back_returns_transactions_in_arrival_order(key) -> None:
+    pool = _pool()
+    txs = [pool.add(_tx(key, n), NOW)[0] for n in range(4)]
+    batch = pool.take(4, 1 << 20, NOW)
+    pool.give_back(batch[2:])
+    assert pool.pending() == 2
+    assert [t.id for t in pool.take(4, 1 << 20, NOW)] == [t.id for t in txs[2:]]

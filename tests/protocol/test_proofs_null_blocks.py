@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from consensus.messages import Certificate as ConsensusCertificate
@@ -16,7 +17,7 @@ from node import chain, codec, crypto
 from node.application import NULL_DIGEST, Application
 from node.cli_daemon import build_genesis
 from node.client import Wallet
-from node.genesis import Genesis, parse_genesis
+from node.genesis import ChainParams, Genesis, parse_genesis
 from node.ledger.genesis import genesis_state
 from node.ledger.payloads import check_payload
 from node.mempool import Mempool
@@ -29,18 +30,21 @@ CHAIN_ID = "proof-null"
 class Chain:
     """Commits blocks (or null blocks) with 3 of 4 validators' signatures, as consensus would."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, params: ChainParams | None = None) -> None:
         self.keys = [crypto.generate_key() for _ in range(4)]
         admin = crypto.generate_key()
         self.genesis: Genesis = parse_genesis(build_genesis(
             CHAIN_ID, [f"v{i}={k.public_key.hex()}" for i, k in enumerate(self.keys)],
             [f"admin={admin.public_key.hex()}"], [], int(time.time() * 1000)))
+        if params is not None:
+            self.genesis = msgspec.structs.replace(self.genesis, params=params)
         self.store = Store(path)
         writes, root = genesis_state(self.genesis)
         self.store.init_genesis(CHAIN_ID, self.genesis.hash(), writes, root, root)
         mempool = Mempool(chain_id=CHAIN_ID, max_txs=100, max_bytes=1 << 20,
                           max_ttl_ms=self.genesis.params.max_tx_ttl_ms, is_committed=self.store.has_tx,
-                          check_payload=check_payload)
+                          check_payload=check_payload, is_registered=lambda address: True,
+                          max_per_sender=100)
         self.app = Application(self.store, self.genesis, mempool)
         self.admin = Wallet(admin, CHAIN_ID)
 
