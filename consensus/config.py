@@ -26,10 +26,19 @@ class Config:
     """A state request unanswered this long is retried with another peer."""
     state_batch: int = 100
     """Most blocks asked for (and served) in one StateRequest/StateResponse."""
+    suspect_ttl_ticks: int = 30
+    """A peer's Suspect counts this long after it arrived (suspicions are re-sent every status
+    interval while they hold, and lapse when they stop)."""
     max_stash_per_sender: int = 200
     digest_size: int = 32
     unsafe_quorum_override: int | None = None
     """TESTS ONLY: replaces 2f+1 to show that the simulator catches a broken protocol."""
+    unsafe_timer_reset_on_delivery: bool = False
+    """TESTS ONLY: the old view timer (restarted by every delivered block, whatever request is
+    still waiting), to show that the simulator catches a censoring primary it never replaces."""
+    unsafe_lone_view_change: bool = False
+    """TESTS ONLY: leave an active view on our own timeout, without 2f+1 suspicions (the old rule),
+    to show that the simulator catches a replica left alone in a higher view."""
 
     def __post_init__(self) -> None:
         if self.n < 1:

@@ -114,12 +114,19 @@ class NodeService:
         return NodeStatus(
             chain_id=meta.chain_id, height=meta.height, block_hash=meta.block_hash, state_root=meta.state_root,
             view=node.replica.view, validators=len(node.validators), peers=peers, mempool_size=len(node.mempool),
-            in_sync=in_sync, ready=node.failure is None,
+            in_sync=in_sync, ready=node.readiness() is None,
         )
+
+    def _refuse_if_not_ready(self, what: str = "") -> None:
+        problem = self.node.readiness()
+        if problem is not None:
+            reason, message = problem
+            raise ApiError(ErrorCode.NOT_READY, f"{what}{message}", reason=reason)
 
     async def submit_tx(self, tx: SignedTx) -> None:
         if self.node.store.has_tx(tx.id):
             return  # already committed: a retry by a client that missed the answer
+        self._refuse_if_not_ready()
         try:
             self.node.submit(tx)
         except MempoolError as exc:
@@ -129,15 +136,23 @@ class NodeService:
 
     async def wait_tx(self, tx_id: str) -> Json:
         tx_bytes = bytes.fromhex(tx_id)
-        found = await self.get_tx(tx_id)
+        found = self._lookup_tx(tx_id)
         if found is not None and found["status"] == "committed":
             return found
         await self.node.wait_committed(tx_bytes)
-        result = await self.get_tx(tx_id)
+        result = self._lookup_tx(tx_id)
         assert result is not None
         return result
 
     async def get_tx(self, tx_id: str) -> Json | None:
+        found = self._lookup_tx(tx_id)
+        if found is None or found["status"] != "committed":
+            # Not committed here: a node that is catching up, or cut off, can't tell "pending" or
+            # "unknown" from "committed long ago on the others".
+            self._refuse_if_not_ready(f"transaction {tx_id} is not known here yet: ")
+        return found
+
+    def _lookup_tx(self, tx_id: str) -> Json | None:
         tx_bytes = bytes.fromhex(tx_id)
         location = self.node.store.tx_location(tx_bytes)
         if location is None:
