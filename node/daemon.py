@@ -200,7 +200,7 @@ class Node:
         return Mesh(
             index=self.index, key=self.key, validators=self.validators, chain_id=self.genesis.chain_id,
             genesis_hash=self.genesis.hash(), listen_host=host, listen_port=port, peers=peers,
-            on_message=self._on_frame, on_peer_change=self._on_peer_change,
+            on_message=self._on_frame, on_peer_change=self.peer_changed,
             max_frame=p2p.max_frame, queue_limit=p2p.queue_limit,
             queue_bytes=2 * p2p.max_frame,
             ssl_server=ssl_server, ssl_client=ssl_client, log=logging.getLogger("warrantd.p2p"),
@@ -321,7 +321,7 @@ class Node:
                     break
                 self.relay.sent(peer, len(batch))
 
-    def _on_peer_change(self, peer: int, up: bool) -> None:
+    def peer_changed(self, peer: int, up: bool) -> None:
         """A link came up: the peer gets our whole mempool and our status; a link went down:
         forget its queue (it gets everything again when it is back)."""
         if not up:
