@@ -509,7 +509,7 @@ class Replica:
             # Catching up: what we wait for may be committed already. Timers restart once we are
             # in sync (a replica cut off from the others must not suspect their primary).
             self._timer = self._request_timer = None
-            self._expired = False
+            self._expired = self._forwarded = False
             return
         if self._waiting():
             self._timer = self._timeout if self._timer is None else self._timer - 1
@@ -521,7 +521,10 @@ class Replica:
             self._request_timer = self._timeout
         else:
             self._request_timer -= 1
-            if not self._forwarded and self._request_timer <= self._timeout // 2:
+            # Forward half-way, and again every timeout while it still waits (a lost forward,
+            # or one only this replica could make, must not strand the request for good).
+            again = self._request_timer <= 0 and -self._request_timer % self._timeout == 0
+            if again or (not self._forwarded and self._request_timer <= self._timeout // 2):
                 self._forwarded = True
                 self._out.append(Forward(self._request, self.config.primary(self.view)))
         self._expired = (self._timer is not None and self._timer <= 0) or (
@@ -595,16 +598,18 @@ class Replica:
                 self.start_view_change(self.view + 1)
             return
         fresh = self._fresh_suspicions()
-        suspecting = self._expired or len(fresh) >= self.config.f + 1
+        # A replica catching up can't judge the primary (the others may be waiting for *it*):
+        # it neither suspects nor echoes; 2f+1 suspicions from others still take it along.
+        suspecting = self.in_sync() and (self._expired or len(fresh) >= self.config.f + 1)
         if suspecting and (not self._suspecting or self._now % self.config.status_interval_ticks == 0):
             if not self._suspecting:
                 self.counters["suspicions"] += 1
             # Suspicions are not acknowledged: re-sent every status interval while they hold.
             self._broadcast(self._sign(Suspect(self.view, self.id)))
         self._suspecting = suspecting
-        if suspecting and len(fresh) + 1 >= self.config.quorum:
-            mine = self._sign(Suspect(self.view, self.id))
-            self._left_with = (mine, *sorted(fresh, key=lambda m: m.sender))
+        if len(fresh) + suspecting >= self.config.quorum:
+            mine = (self._sign(Suspect(self.view, self.id)),) if suspecting else ()
+            self._left_with = (*mine, *sorted(fresh, key=lambda m: m.sender))
             for suspect in self._left_with:
                 self._broadcast(suspect)
             self.start_view_change(self.view + 1)

@@ -22,6 +22,7 @@ class Committed:
     height: int
     index: int
     latency: float  # seconds from submission until the node reported it committed
+    at: float = 0.0  # time.monotonic() when it was reported committed
 
 
 @dataclass
@@ -78,7 +79,7 @@ class Load:
                     await asyncio.sleep(0.05)
                     continue
             assert answer["result"]["ok"], answer
-            self.committed.append(Committed(answer["id"], answer["height"], answer["index"], time.monotonic() - started))
+            self.committed.append(Committed(answer["id"], answer["height"], answer["index"], time.monotonic() - started, time.monotonic()))
 
     async def wait_commits(self, more: int, timeout: float, what: str) -> None:
         """Wait until ``more`` further transactions were reported committed."""
