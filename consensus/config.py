@@ -26,9 +26,6 @@ class Config:
     """A state request unanswered this long is retried with another peer."""
     state_batch: int = 100
     """Most blocks asked for (and served) in one StateRequest/StateResponse."""
-    suspect_ttl_ticks: int = 30
-    """A peer's Suspect counts this long after it arrived (suspicions are re-sent every status
-    interval while they hold, and lapse when they stop)."""
     max_stash_per_sender: int = 200
     digest_size: int = 32
     unsafe_quorum_override: int | None = None
@@ -59,6 +56,12 @@ class Config:
         if self.unsafe_quorum_override is not None:
             return self.unsafe_quorum_override
         return 2 * self.f + 1
+
+    @property
+    def suspect_ttl_ticks(self) -> int:
+        """A peer's Suspect counts this long after it arrived: three status intervals (it is
+        re-sent every interval while it holds, so a lost one or two do not make it lapse)."""
+        return 3 * self.status_interval_ticks
 
     def primary(self, view: int) -> int:
         return view % self.n

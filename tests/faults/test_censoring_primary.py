@@ -46,6 +46,11 @@ async def test_censoring_primary_is_replaced_and_the_censored_transaction_commit
     load = Load(net, admin, random.Random(20261202), workers=2, targets=lambda: BACKUPS)
     try:
         await net.wait_ready(BACKUPS, timeout=60)
+
+        async def primary_linked() -> bool:  # else the backups rightly replace an absent primary
+            return censor.mesh.connected() == set(BACKUPS)
+
+        await net.wait_for(primary_linked, 30, "v0 to link to all three backups")
         load.start()
         await load.wait_commits(10, 30, "with v0 as primary")
         assert censor.replica.view == 0 and censor.replica.is_primary()

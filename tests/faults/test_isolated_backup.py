@@ -120,6 +120,11 @@ async def test_cut_off_backup_rejoins_the_view_and_a_later_pause_costs_nothing(i
                 targets=lambda: [i for i in (0, 1, 2) if i not in paused])
     try:
         await net.wait_ready([0, 1, 2], timeout=60)
+
+        async def linked() -> bool:
+            return node.mesh.connected() == {0, 1, 2}
+
+        await net.wait_for(linked, 30, "v3 to link to the others")
         load.start()
         await load.wait_commits(10, 30, "before any fault")
         view = (await _views(net, [0]))[0]

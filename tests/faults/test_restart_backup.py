@@ -10,6 +10,7 @@ that moment, so the primary never saw probes sent before its links were back (is
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 
@@ -21,7 +22,9 @@ from node.localnet import LocalNet
 
 from .load import NOT_READY, Load
 
-ROUNDS = 10
+# Ten restarts in a row (five idle, five under load) in the suite; RESTART_ROUNDS=20 gives ten of
+# each (about 85 s).
+ROUNDS = int(os.environ.get("RESTART_ROUNDS", "10"))
 PROBE_WINDOW_S = 2.0  # probes are sent to the restarted backup this long after its restart
 PROBE_EVERY_S = 0.2
 WATCH_S = 3.0  # the old fault changed view one view-change timeout (2 s) after start
