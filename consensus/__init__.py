@@ -3,7 +3,7 @@
 The daemon needs::
 
     from consensus import Replica, Config, PersistedState, decode_message, encode_message
-    from consensus import Send, Broadcast, Persist, Deliver, ServeState, StateEntry
+    from consensus import Send, Broadcast, Persist, Deliver, ServeState, Forward, StateEntry
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from consensus.actions import (
     Action,
     Broadcast,
     Deliver,
+    Forward,
     Outcome,
     Persist,
     Reason,
@@ -43,6 +44,7 @@ __all__ = [
     "Config",
     "ConsensusError",
     "Deliver",
+    "Forward",
     "MalformedMessage",
     "Message",
     "Outcome",

@@ -20,6 +20,7 @@ __all__ = [
     "Persist",
     "Deliver",
     "ServeState",
+    "Forward",
     "Action",
     "Verdict",
     "Reason",
@@ -83,7 +84,17 @@ class ServeState:
     to_seq: int
 
 
-Action = Union[Send, Broadcast, Persist, Deliver, ServeState]
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """The oldest request this replica waits for (``request``, as given to ``note_pending``) is
+    half-way to its timeout: hand it to the ``primary`` (and the other peers) again, in case
+    they never got it (PBFT 4.4: a backup forwards the request it waits for to the primary)."""
+
+    request: bytes
+    primary: int
+
+
+Action = Union[Send, Broadcast, Persist, Deliver, ServeState, Forward]
 
 
 class Verdict(enum.Enum):
@@ -133,4 +144,6 @@ def describe_action(action: Action) -> str:
         return f"persist {action.key!r} {what}"
     if isinstance(action, Deliver):
         return f"deliver s={action.seq} d={action.digest.hex()[:8]} {len(action.payload)}B"
+    if isinstance(action, Forward):
+        return f"forward request {action.request.hex()[:8]} to {action.primary}"
     return f"serve state to {action.to}: {action.from_seq}..{action.to_seq}"

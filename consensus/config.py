@@ -30,6 +30,12 @@ class Config:
     digest_size: int = 32
     unsafe_quorum_override: int | None = None
     """TESTS ONLY: replaces 2f+1 to show that the simulator catches a broken protocol."""
+    unsafe_timer_reset_on_delivery: bool = False
+    """TESTS ONLY: the old view timer (restarted by every delivered block, whatever request is
+    still waiting), to show that the simulator catches a censoring primary it never replaces."""
+    unsafe_lone_view_change: bool = False
+    """TESTS ONLY: leave an active view on our own timeout, without 2f+1 suspicions (the old rule),
+    to show that the simulator catches a replica left alone in a higher view."""
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -50,6 +56,12 @@ class Config:
         if self.unsafe_quorum_override is not None:
             return self.unsafe_quorum_override
         return 2 * self.f + 1
+
+    @property
+    def suspect_ttl_ticks(self) -> int:
+        """A peer's Suspect counts this long after it arrived: three status intervals (it is
+        re-sent every interval while it holds, so a lost one or two do not make it lapse)."""
+        return 3 * self.status_interval_ticks
 
     def primary(self, view: int) -> int:
         return view % self.n

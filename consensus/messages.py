@@ -31,6 +31,7 @@ __all__ = [
     "ViewChange",
     "NewView",
     "Status",
+    "Suspect",
     "StateRequest",
     "StateEntry",
     "StateResponse",
@@ -156,6 +157,17 @@ class Status:
 
 
 @dataclass(frozen=True, slots=True)
+class Suspect:
+    """``sender`` suspects the primary of ``view``: a request it knows of (or a proposal) has
+    waited too long. Not binding: the sender stays in ``view`` and keeps voting; a replica leaves
+    an active view only with 2f+1 of these (docs/CONSENSUS.md, "No replica alone in a view")."""
+
+    view: int
+    sender: int
+    sig: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
 class StateRequest:
     """Please send committed blocks ``from_seq .. to_seq`` (inclusive) with certificates."""
 
@@ -181,7 +193,8 @@ class StateResponse:
 
 
 Message = Union[
-    PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, Status, StateRequest, StateResponse
+    PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, Status, Suspect, StateRequest,
+    StateResponse,
 ]
 
 # --------------------------------------------------------------------------- signing bytes
@@ -208,6 +221,8 @@ def signing_bytes(domain: bytes, msg: Message) -> bytes:
         return domain + b"/checkpoint/" + _S.pack(msg.seq) + msg.digest
     if isinstance(msg, Status):
         return domain + b"/status/" + _VS.pack(msg.view, msg.seq)
+    if isinstance(msg, Suspect):
+        return domain + b"/suspect/" + _S.pack(msg.view)
     if isinstance(msg, StateRequest):
         return domain + b"/staterequest/" + _VS.pack(msg.from_seq, msg.to_seq)
     # Composite messages: a hash of their canonical encoding with an empty signature.
@@ -243,6 +258,7 @@ _SPECS: dict[type, tuple[tuple[str, Any], ...]] = {
     NewView: (("view", "int"), ("view_changes", ("tuple", ViewChange)),
               ("pre_prepares", ("tuple", PrePrepare)), ("sender", "int"), ("sig", "bytes")),
     Status: (("view", "int"), ("seq", "int"), ("sender", "int"), ("sig", "bytes")),
+    Suspect: (("view", "int"), ("sender", "int"), ("sig", "bytes")),
     StateRequest: (("from_seq", "int"), ("to_seq", "int"), ("sender", "int"), ("sig", "bytes")),
     StateEntry: (("seq", "int"), ("digest", "bytes"), ("payload", "payload"),
                  ("certificate", Certificate)),
@@ -250,7 +266,7 @@ _SPECS: dict[type, tuple[tuple[str, Any], ...]] = {
 }
 MESSAGE_TYPES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, Status,
+    for cls in (PrePrepare, Prepare, Commit, Checkpoint, ViewChange, NewView, Status, Suspect,
                 StateRequest, StateResponse)
 }
 
@@ -469,6 +485,8 @@ def describe(msg: Any) -> str:
         return f"{name}(v={msg.view} V=[{vcs}] O={span} from={msg.sender})"
     if isinstance(msg, Status):
         return f"{name}(v={msg.view} height={msg.seq} from={msg.sender})"
+    if isinstance(msg, Suspect):
+        return f"{name}(v={msg.view} from={msg.sender})"
     if isinstance(msg, StateRequest):
         return f"{name}({msg.from_seq}..{msg.to_seq} from={msg.sender})"
     if isinstance(msg, StateResponse):

@@ -2,9 +2,10 @@
 
 Theory of operation. The caller feeds the replica ``step(msg)`` (a message from a peer),
 ``tick()`` (one logical time unit), ``propose(payload, digest)`` (primary only) and
-``note_pending(bool)`` (are client requests waiting?), then calls ``drain()`` and performs the
-returned actions: first every ``Persist`` and ``Deliver`` durably, then every ``Send`` /
-``Broadcast`` / ``ServeState``. The replica never reads a clock, opens a socket or blocks.
+``note_pending(request)`` (the oldest client request waiting, or None), then calls ``drain()``
+and performs the returned actions: first every ``Persist`` and ``Deliver`` durably, then every
+``Send`` / ``Broadcast`` / ``ServeState`` / ``Forward``. The replica never reads a clock, opens a
+socket or blocks.
 
 ``step`` first runs the checks common to all messages (well-formed, known sender, not our own,
 valid signature), then a per-kind handler classifies the message against the current view and the
@@ -16,6 +17,12 @@ Sections of the paper: normal case 4.2 (``handle_pre_prepare``, ``maybe_prepared
 ``maybe_committed``), garbage collection 4.3 (``handle_checkpoint``, ``become_stable``), view
 changes 4.4 (``start_view_change``, ``maybe_new_view``, ``handle_new_view``), state transfer 5.3
 (``handle_status``, ``maybe_fetch_state``, ``handle_state_response``).
+
+Leaving an active view takes two steps (docs/CONSENSUS.md, "No replica alone in a view"): a
+replica whose request timer (PBFT 4.4, judged on the oldest waiting request) or progress timer
+expires broadcasts a non-binding ``Suspect`` and keeps voting; it moves to the next view only
+with 2f+1 suspicions (its own included), which it then relays so every correct replica still in
+the view follows it (``maybe_suspect``, ``handle_suspect``).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from consensus.actions import (
     Action,
     Broadcast,
     Deliver,
+    Forward,
     Outcome,
     Persist,
     Reason,
@@ -54,6 +62,7 @@ from consensus.messages import (
     StateRequest,
     StateResponse,
     Status,
+    Suspect,
     ViewChange,
     check_well_formed,
     decode_message,
@@ -147,7 +156,19 @@ class Replica:
         self._now = 0
         self._timeout = config.view_change_timeout_ticks
         self._timer: int | None = None
-        self._pending = False
+        """Progress timer: runs while something proposed in this view waits to be committed."""
+        self._request: bytes | None = None
+        """The oldest client request waiting here (``note_pending``)."""
+        self._request_timer: int | None = None
+        """Request timer (PBFT 4.4): runs for ``_request``; restarts only when that changes."""
+        self._forwarded = False
+        self._expired = False
+        """A timer expired in this view while in sync: our own reason to suspect the primary."""
+        self._suspecting = False
+        self._suspicions: dict[int, tuple[int, Suspect]] = {}
+        """Peers' suspicions of this view: sender -> (tick received, the signed Suspect)."""
+        self._left_with: tuple[Suspect, ...] = ()
+        """The 2f+1 suspicions we left an active view with; relayed while we wait for a NewView."""
         self._checkpoints: dict[int, dict[int, Checkpoint]] = {}
         self._view_changes: dict[int, ViewChange] = {}
         self._stash: dict[int, list[Message]] = {}
@@ -169,6 +190,7 @@ class Replica:
             ViewChange: self.handle_view_change,
             NewView: self.handle_new_view,
             Status: self.handle_status,
+            Suspect: self.handle_suspect,
             StateRequest: self.handle_state_request,
             StateResponse: self.handle_state_response,
         }
@@ -209,15 +231,8 @@ class Replica:
                 # cannot leave a peer's window stuck below it.
                 self._broadcast(self._own_checkpoint)
         if self.active:
-            if self._pending or self._waiting():
-                if self._timer is None:
-                    self._timer = self._timeout
-                else:
-                    self._timer -= 1
-                    if self._timer <= 0:
-                        self.start_view_change(self.view + 1)
-            else:
-                self._timer = None
+            self._tick_timers()
+            self.maybe_suspect()
         else:
             # PBFT 4.5.2: the new-view timer only starts once 2f+1 replicas (us included) want
             # this view, so a replica that ran ahead alone waits for the others instead of
@@ -233,13 +248,32 @@ class Replica:
                 own = self._view_changes.get(self.id)
                 if own is not None and own.view == self.view:
                     self._broadcast(own)  # view changes are not acknowledged: re-send
+                for suspect in self._left_with:  # so that nobody stays behind in the old view
+                    self._broadcast(suspect)
         self.maybe_fetch_state()
         self._flush_stash()
 
-    def note_pending(self, has_pending: bool) -> None:
-        """Tell the replica whether client requests are waiting to be committed. While they are,
-        a primary that does not get a block committed within the timeout is replaced."""
-        self._pending = has_pending
+    def note_pending(self, oldest: bytes | None) -> None:
+        """Tell the replica which client request has waited longest here (None: none waits).
+
+        PBFT 4.4: the request timer runs while a request waits, and is judged on that request:
+        other requests committing do not restart it; only a change of the oldest one does (it
+        was executed, or dropped). Half-way, a ``Forward`` asks the caller to hand it to the
+        primary again; at the timeout the replica suspects the primary (``Suspect``)."""
+        if oldest != self._request:
+            self._request = oldest
+            self._request_timer = None
+            self._forwarded = False
+            self._expired = self._timer is not None and self._timer <= 0
+
+    def greet(self, peer: int) -> None:
+        """A link to ``peer`` came up: tell it our view and height now rather than at the next
+        status interval (it learns whether it is behind; we learn its height from its answer)."""
+        self._out.append(Send(peer, self._sign(Status(self.view, self.last_delivered, self.id))))
+
+    def in_sync(self) -> bool:
+        """False while this replica knows of committed blocks it has not fetched yet."""
+        return self.last_delivered >= self._fetch_target
 
     def is_primary(self) -> bool:
         return self.config.primary(self.view) == self.id
@@ -449,16 +483,55 @@ class Replica:
         self._next_seq = max(self._next_seq, seq + 1)
         self._out.append(Deliver(seq, digest, payload, cert))
         if self.active:
-            # Progress: the timeout goes back to its base and the timer restarts.
+            # Progress: the timeout goes back to its base and the progress timer restarts. The
+            # request timer does not: it waits for its own request (PBFT 4.4).
             self._timeout = self.config.view_change_timeout_ticks
             self._timer = None
+            if self.config.unsafe_timer_reset_on_delivery:
+                self._request_timer = None
+            if self._expired and not self._request_expired():
+                self._expired = False
         if seq % self.config.checkpoint_interval == 0 and seq > self.stable_seq:
             cp = self._own_checkpoint = self._sign(Checkpoint(seq, digest, self.id))
             self._broadcast(cp)
             self._add_checkpoint(cp)
 
     def _waiting(self) -> bool:
-        return any(s.view == self.view and s.waiting() for s in self._log.values())
+        # Slots at or below last_delivered are done, even those rebuilt after a restart from
+        # the write-ahead record (which keeps pre-prepares, never commits): counting them made a
+        # restarted idle backup time out and change view by itself.
+        return any(
+            s.seq > self.last_delivered and s.view == self.view and s.waiting()
+            for s in self._log.values()
+        )
+
+    def _tick_timers(self) -> None:
+        """Active view: run the progress and request timers; note when one expires."""
+        if not self.in_sync():
+            # Catching up: what we wait for may be committed already. Timers restart once we are
+            # in sync (a replica cut off from the others must not suspect their primary).
+            self._timer = self._request_timer = None
+            self._expired = self._forwarded = False
+            return
+        if self._waiting():
+            self._timer = self._timeout if self._timer is None else self._timer - 1
+        else:
+            self._timer = None
+        if self._request is None:
+            self._request_timer = None
+        elif self._request_timer is None:
+            self._request_timer = self._timeout
+        else:
+            self._request_timer -= 1
+            # Forward half-way, and again every timeout while it still waits (a lost forward,
+            # or one only this replica could make, must not strand the request for good).
+            again = self._request_timer <= 0 and -self._request_timer % self._timeout == 0
+            if again or (not self._forwarded and self._request_timer <= self._timeout // 2):
+                self._forwarded = True
+                self._out.append(Forward(self._request, self.config.primary(self.view)))
+        self._expired = (self._timer is not None and self._timer <= 0) or (
+            self._request_timer is not None and self._request_timer <= 0
+        )
 
     # ------------------------------------------------------------------ checkpoints (4.3)
 
@@ -502,6 +575,57 @@ class Replica:
             self._want_state(seq, [cp.sender for cp in proof])
         self._replay = True
 
+    # ------------------------------------------------------------------ suspicion
+
+    def _request_expired(self) -> bool:
+        return self._request_timer is not None and self._request_timer <= 0
+
+    def _reset_suspicion(self) -> None:
+        """A new view (or a view change): timers and suspicions start afresh."""
+        self._timer = self._request_timer = None
+        self._forwarded = self._expired = self._suspecting = False
+        self._suspicions = {}
+
+    def _fresh_suspicions(self) -> list[Suspect]:
+        ttl = self.config.suspect_ttl_ticks
+        return [m for t, m in self._suspicions.values() if self._now - t <= ttl]
+
+    def maybe_suspect(self) -> None:
+        """Suspect the primary on our own expired timer, or because f+1 others do (at least one
+        correct replica does); leave the view with 2f+1 suspicions, relaying them."""
+        if not self.active:
+            return
+        if self.config.unsafe_lone_view_change:
+            if self._expired:
+                self.start_view_change(self.view + 1)
+            return
+        fresh = self._fresh_suspicions()
+        # A replica catching up can't judge the primary (the others may be waiting for *it*):
+        # it neither suspects nor echoes; 2f+1 suspicions from others still take it along.
+        suspecting = self.in_sync() and (self._expired or len(fresh) >= self.config.f + 1)
+        if suspecting and (not self._suspecting or self._now % self.config.status_interval_ticks == 0):
+            if not self._suspecting:
+                self.counters["suspicions"] += 1
+            # Suspicions are not acknowledged: re-sent every status interval while they hold.
+            self._broadcast(self._sign(Suspect(self.view, self.id)))
+        self._suspecting = suspecting
+        if len(fresh) + suspecting >= self.config.quorum:
+            mine = (self._sign(Suspect(self.view, self.id)),) if suspecting else ()
+            self._left_with = (*mine, *sorted(fresh, key=lambda m: m.sender))
+            for suspect in self._left_with:
+                self._broadcast(suspect)
+            self.start_view_change(self.view + 1)
+
+    def handle_suspect(self, msg: Suspect) -> Outcome:
+        if msg.view < self.view:
+            self._help_into_view(msg.sender)
+            return _discard(Reason.WRONG_VIEW, f"suspects view {msg.view}, we are in {self.view}")
+        if msg.view > self.view or not self.active:
+            return _discard(Reason.WRONG_VIEW, f"suspects view {msg.view}; we are not active in it")
+        self._suspicions[msg.sender] = (self._now, msg)
+        self.maybe_suspect()
+        return PROCESSED
+
     # ------------------------------------------------------------------ view change (4.4)
 
     def start_view_change(self, new_view: int) -> None:
@@ -510,6 +634,7 @@ class Replica:
             return
         self.view = new_view
         self.active = False
+        self._reset_suspicion()
         self.counters["view_changes"] += 1
         self._timeout = min(self._timeout * self.config.backoff_factor, self.config.max_timeout_ticks)
         self._timer = None  # starts with 2f+1 view changes for this view (see tick)
@@ -609,6 +734,8 @@ class Replica:
         self._new_view_msg = nv
         self.counters["new_views"] += 1
         self._timer = None
+        self._reset_suspicion()
+        self._left_with = ()
         self._out.append(Persist(KEY_VIEW, ViewRecord(self.view, True)))
         self._view_changes = {s: vc for s, vc in self._view_changes.items() if vc.view > self.view}
         if plan.stable_seq > self.stable_seq:

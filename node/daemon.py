@@ -7,7 +7,9 @@ Persist (one synced batch) and Deliver (execute + one synced batch per block), t
 
 Frames on the mesh carry a one-byte tag: ``t`` transactions being relayed (each as a 4-byte
 big-endian length and its bytes; what clients submit in one burst travels in one frame), ``c`` a
-consensus message (consensus.messages wire format).
+consensus message (consensus.messages wire format). Relay converges (node.relay): a peer whose
+link comes up is sent the whole mempool, a resubmitted transaction and the one the replica's
+request timer waits for (``Forward``) are relayed again.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from consensus.actions import Broadcast, Deliver, Persist, Send, ServeState
+from consensus.actions import Broadcast, Deliver, Forward, Persist, Send, ServeState
 from consensus.config import Config as ConsensusConfig
 from consensus.messages import Certificate as ConsensusCertificate
 from consensus.messages import MalformedMessage, PrePrepare, StateEntry, decode_message, encode_message
@@ -36,17 +38,27 @@ from node.ledger.payloads import check_payload
 from node.logs import kv
 from node.mempool import Mempool, MempoolError
 from node.p2p import Mesh
+from node.relay import Relay, frame_txs
 from node.store import Store
 
-__all__ = ["Node", "StartupError"]
+__all__ = ["Node", "StartupError", "replica_in_sync"]
 
 TAG_TX = b"t"
 TAG_CONSENSUS = b"c"
 _MAX_HELD = 64
 _RELAY_FRAME_BYTES = 1 << 20  # a relay frame goes out at this size even mid-burst
+_RELAY_RETRY_S = 0.2  # a peer's send queue was full: try the rest of its relay queue again then
+_RESUBMIT_RELAY_S = 1.0  # a resubmitted pending transaction is relayed again at most this often
 _STATE_FRAME_BYTES = 8 << 20  # blocks per state-transfer answer, roughly
 _ARRIVALS = 256  # pre-prepares whose arrival time is remembered until they are checked
 log = logging.getLogger("warrantd")
+
+
+def replica_in_sync(replica: Replica, halted: bool) -> bool:
+    """Within a block of the height the peers vouch for (Replica.peer_height); not while that is
+    unknown, nor after a halt. /health, chain_status, the in_sync gauge and readiness read this."""
+    target = replica.peer_height()
+    return not halted and target is not None and replica.last_delivered + 1 >= target
 
 
 class StartupError(WarrantChainError):
@@ -124,8 +136,11 @@ class Node:
         self._waiters: dict[bytes, list[asyncio.Future[Committed]]] = {}
         self._held: dict[int, tuple[int, PrePrepare]] = {}
         self._view = (self.replica.view, True)
-        self._relay_out: list[bytes] = []
-        self._relay_bytes = 0
+        self.relay = Relay(
+            limit=2 * config.mempool.max_txs, frame_bytes=_RELAY_FRAME_BYTES, still_wanted=self.mempool.__contains__
+        )
+        self._relay_flush: asyncio.Handle | None = None
+        self._relayed_at: dict[bytes, float] = {}  # resubmitted tx id -> when it was relayed again
         self._propose_handle: asyncio.TimerHandle | None = None
         self._arrivals: dict[bytes, int] = {}  # pre-prepare digest -> our clock when it arrived
         self._last_block_ms = now_ms()  # our clock at the last commit: the empty-block interval runs from it
@@ -217,7 +232,7 @@ class Node:
         return Mesh(
             index=self.index, key=self.key, validators=self.validators, chain_id=self.genesis.chain_id,
             genesis_hash=self.genesis.hash(), listen_host=host, listen_port=port, peers=peers,
-            on_message=self._on_frame, max_frame=p2p.max_frame, queue_limit=p2p.queue_limit,
+            on_message=self._on_frame, on_peer_change=self.peer_changed, max_frame=p2p.max_frame, queue_limit=p2p.queue_limit,
             queue_bytes=2 * p2p.max_frame, handshake_timeout=p2p.handshake_timeout_ms / 1000,
             max_pending=p2p.max_pending_handshakes, max_pending_per_host=p2p.max_pending_per_host,
             ssl_server=ssl_server, ssl_client=ssl_client, log=logging.getLogger("warrantd.p2p"),
@@ -247,6 +262,8 @@ class Node:
         self._tasks.clear()
         if self._propose_handle is not None:
             self._propose_handle.cancel()
+        if self._relay_flush is not None:
+            self._relay_flush.cancel()
         await self.mesh.stop()
         self.store.close()
         for waiters in self._waiters.values():
@@ -271,24 +288,76 @@ class Node:
         """Admit a client transaction and relay it; raises MempoolError with a stable code."""
         tx, new = self.mempool.add(data, now_ms())
         if new:
-            self._relay(tx)
+            self._relay([tx])
             self._schedule_proposal()
+        else:
+            self._relay_again(tx)
         return tx
 
-    def _relay(self, tx: SignedTx) -> None:
-        """Queue ``tx`` for the peers; the queue goes out as one frame when this burst ends."""
-        if not self._relay_out:
-            asyncio.get_running_loop().call_soon(self._flush_relay)
-        self._relay_out.append(len(tx.raw).to_bytes(4, "big") + tx.raw)
-        self._relay_bytes += len(tx.raw) + 4
-        if self._relay_bytes > _RELAY_FRAME_BYTES:
-            self._flush_relay()
+    def readiness(self) -> tuple[str, str] | None:
+        """Why this node should not take submissions now, as (reason, message); None: it should.
+
+        A node that is not linked to a quorum, or more than a block behind what its peers report
+        (the (f+1)-th highest height, which a correct validator has), would answer ``pending``
+        for what it cannot know and fill its mempool with what may be committed already."""
+        if self.failure is not None:
+            return "HALTED", f"this node halted ({self.failure}); use another node"
+        need = self.replica.config.quorum - 1
+        linked = len(self.mesh.connected())
+        if linked < need:
+            return "NOT_LINKED", f"this node is linked to {linked} other validators, and a quorum needs {need}; retry shortly or use another node"
+        network = self.replica.peer_height()
+        if network is None:
+            return "SYNCING", "this node has not heard its peers' heights yet; retry shortly"
+        if not self.in_sync():
+            height = self.store.meta.height
+            return "SYNCING", f"this node is catching up (height {height}, its peers at {network}); retry shortly or use another node"
+        return None
+
+    def in_sync(self) -> bool:
+        return replica_in_sync(self.replica, self.failure is not None)
+
+    def _relay(self, txs: list[SignedTx], peers: list[int] | None = None) -> None:
+        """Queue ``txs`` for ``peers`` (default: all linked); a burst goes out in one frame."""
+        self.relay.queue(txs, peers)
+        self._schedule_relay(0.0)
+
+    def _relay_again(self, tx: SignedTx) -> None:
+        """A client resubmitted a pending transaction: peers may lack it (rate-limited per tx)."""
+        now = time.monotonic()
+        if now - self._relayed_at.get(tx.id, -_RESUBMIT_RELAY_S) < _RESUBMIT_RELAY_S:
+            return
+        if len(self._relayed_at) >= 2 * self.config.mempool.max_txs:  # bound: forget what left
+            self._relayed_at = {k: t for k, t in self._relayed_at.items() if k in self.mempool}
+        self._relayed_at[tx.id] = now
+        self._relay([tx])
+
+    def _schedule_relay(self, delay: float) -> None:
+        if self._relay_flush is None:
+            loop = asyncio.get_running_loop()
+            self._relay_flush = loop.call_soon(self._flush_relay) if delay == 0 else loop.call_later(delay, self._flush_relay)
 
     def _flush_relay(self) -> None:
-        if self._relay_out:
-            self.mesh.broadcast(TAG_TX + b"".join(self._relay_out))
-            self._relay_out.clear()
-            self._relay_bytes = 0
+        self._relay_flush = None
+        for peer in self.relay.linked():
+            while batch := self.relay.next_frame(peer):
+                if not self.mesh.send(peer, TAG_TX + frame_txs(batch)):
+                    self._schedule_relay(_RELAY_RETRY_S)  # its send queue is full: later
+                    break
+                self.relay.sent(peer, len(batch))
+
+    def peer_changed(self, peer: int, up: bool) -> None:
+        """A link came up: the peer gets our whole mempool and our status; a link went down:
+        forget its queue (it gets everything again when it is back)."""
+        if not up:
+            self.relay.link_down(peer)
+            return
+        if self.failure is not None:
+            return
+        self.relay.link_up(peer, self.mempool.txs())
+        self._schedule_relay(0.0)
+        self.replica.greet(peer)
+        self._pump()
 
     def _admit_relayed(self, peer: int, body: bytes) -> None:
         """Admit the transactions of a relay frame; a malformed frame is dropped from there on."""
@@ -368,7 +437,8 @@ class Node:
             if self.failure is not None:
                 return
             try:
-                self.replica.note_pending(len(self.mempool) > 0)
+                oldest = self.mempool.oldest(now_ms())
+                self.replica.note_pending(None if oldest is None else oldest.id)
                 self.replica.tick()
                 self._pump()
                 self._maybe_propose()
@@ -438,6 +508,8 @@ class Node:
                     self.mesh.send(action.to, TAG_CONSENSUS + encode_message(action.msg))
                 elif isinstance(action, ServeState):
                     self._serve_state(action)
+                elif isinstance(action, Forward):
+                    self._forward(action)
             self._release_held()
         status = self.replica.status()
         if (status.view, status.active) != self._view:
@@ -465,6 +537,14 @@ class Node:
             callback(committed)
         self._schedule_proposal()
         return True
+
+    def _forward(self, action: Forward) -> None:
+        """The replica's request timer is half-way for this transaction: hand it to the primary
+        and the other peers again (PBFT 4.4), in case they never got it or dropped it."""
+        tx = self.mempool.get(action.request)
+        if tx is not None:
+            log.info(kv("forward", tx=tx.id_hex[:16], primary=action.primary))
+            self._relay([tx])
 
     def _serve_state(self, action: ServeState) -> None:
         entries: list[StateEntry] = []

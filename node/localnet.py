@@ -165,11 +165,17 @@ class LocalNet:
     async def wait_ready(self, indices: list[int] | None = None, timeout: float = 30.0) -> None:
         """Wait until the given validators answer and each is linked to all the others that run."""
         targets = self.running() if indices is None else indices
+        # With a quorum running, also wait until each takes submissions (it has heard its peers'
+        # heights and is not behind them); fewer than a quorum never do.
+        quorum = 2 * ((self.count - 1) // 3) + 1
 
         async def ready() -> bool:
+            running = len(self.running())
             for index in targets:
                 status = await self.status(index)
-                if status is None or status["peers"] < len(self.running()) - 1:
+                if status is None or status["peers"] < running - 1:
+                    return False
+                if running >= quorum and not status.get("ready", True):
                     return False
             return True
 

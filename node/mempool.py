@@ -175,6 +175,26 @@ class Mempool:
             queue = self._queues[sender] = collections.OrderedDict()
         return queue
 
+    def get(self, tx_id: bytes) -> SignedTx | None:
+        return self._txs.get(tx_id)
+
+    def txs(self) -> list[SignedTx]:
+        """Every admitted transaction, oldest first (what a newly linked peer is sent)."""
+        return list(self._txs.values())
+
+    def oldest(self, now_ms: int) -> SignedTx | None:
+        """The transaction that has waited longest and can still be included (the replica's
+        request timer is judged on it); expired ones met on the way are dropped."""
+        expired: list[bytes] = []
+        found = None
+        for tx_id, tx in self._txs.items():
+            if tx.body.expires >= now_ms:
+                found = tx
+                break
+            expired.append(tx_id)
+        self.remove(expired)
+        return found
+
     def take(self, max_txs: int, max_bytes: int, now_ms: int) -> list[SignedTx]:
         """Up to ``max_txs`` transactions not in flight, costing at most ``max_bytes``; marks them in flight.
 

@@ -111,7 +111,7 @@ class NodeStatus(msgspec.Struct, frozen=True, kw_only=True):
     peers: int
     mempool_size: int
     in_sync: bool
-    ready: bool = True  # False while starting (store opening, replaying): /health answers 503
+    ready: bool = True  # False while it takes no submissions (halted, not linked to a quorum, catching up): /health answers 503
 
 
 Json = dict[str, Any]
@@ -456,7 +456,7 @@ METHODS: dict[str, Method] = {
             _OBJ,
         ),
         Method("tx_get", TxGetParams, _tx_get, "A transaction's status and, once committed, its place and result.",
-               'as tx_submit: {"id", "status", ...}', _NF, _OBJ),
+               'as tx_submit: {"id", "status", ...}', (ErrorCode.NOT_FOUND, ErrorCode.NOT_READY), _OBJ),
         Method("chain_status", NoParams, _chain_status, "The node's view of the chain head and its own health.",
                "NodeStatus", (), {"$ref": "#/components/schemas/NodeStatus"}),
         Method("chain_getBlock", GetBlockParams, _chain_get_block,

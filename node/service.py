@@ -18,7 +18,7 @@ from node import codec
 from node.application import Committed
 from node.chain import SignedTx
 from node.config import NodeConfig, parse_listen
-from node.daemon import Node
+from node.daemon import Node, replica_in_sync
 from node.errors import StoreError
 from node.ledger import queries
 from node.logs import kv
@@ -83,11 +83,7 @@ class NodeService:
             self.rpc.publish_block(summary, events)
 
     def in_sync(self) -> bool:
-        """Within a block of the height the peers vouch for (Replica.peer_height); not while that
-        is unknown, nor after a halt. /health, chain_status and the in_sync gauge all read this."""
-        node = self.node
-        target = node.replica.peer_height()
-        return node.failure is None and target is not None and node.replica.last_delivered + 1 >= target
+        return replica_in_sync(self.node.replica, self.node.failure is not None)
 
     # -- NodeAPI --------------------------------------------------------------------------------
 
@@ -102,12 +98,19 @@ class NodeService:
         return NodeStatus(
             chain_id=meta.chain_id, height=meta.height, block_hash=meta.block_hash, state_root=meta.state_root,
             view=node.replica.view, validators=len(node.validators), peers=peers, mempool_size=len(node.mempool),
-            in_sync=in_sync, ready=node.failure is None,
+            in_sync=in_sync, ready=node.readiness() is None,
         )
+
+    def _refuse_if_not_ready(self, what: str = "") -> None:
+        problem = self.node.readiness()
+        if problem is not None:
+            reason, message = problem
+            raise ApiError(ErrorCode.NOT_READY, f"{what}{message}", reason=reason)
 
     async def submit_tx(self, tx: SignedTx) -> None:
         if self.node.store.has_tx(tx.id):
             return  # already committed: a retry by a client that missed the answer
+        self._refuse_if_not_ready()
         try:
             self.node.submit(tx)
         except MempoolError as exc:
@@ -117,15 +120,23 @@ class NodeService:
 
     async def wait_tx(self, tx_id: str) -> Json:
         tx_bytes = bytes.fromhex(tx_id)
-        found = await self.get_tx(tx_id)
+        found = self._lookup_tx(tx_id)
         if found is not None and found["status"] == "committed":
             return found
         await self.node.wait_committed(tx_bytes)
-        result = await self.get_tx(tx_id)
+        result = self._lookup_tx(tx_id)
         assert result is not None
         return result
 
     async def get_tx(self, tx_id: str) -> Json | None:
+        found = self._lookup_tx(tx_id)
+        if found is None or found["status"] != "committed":
+            # Not committed here: a node that is catching up, or cut off, can't tell "pending" or
+            # "unknown" from "committed long ago on the others".
+            self._refuse_if_not_ready(f"transaction {tx_id} is not known here yet: ")
+        return found
+
+    def _lookup_tx(self, tx_id: str) -> Json | None:
         tx_bytes = bytes.fromhex(tx_id)
         location = self.node.store.tx_location(tx_bytes)
         if location is None:

@@ -4,6 +4,8 @@
     python scripts/simulate.py --n 4 --seeds 1000            # seeds 0..999, n = 4
     python scripts/simulate.py --n 7 --seeds 500 --start 10000
     python scripts/simulate.py --n 4 --seed 123 --verbose     # replay one seed, print the trace
+    python scripts/simulate.py --liveness --seeds 1000        # restart/censor/isolation schedules
+    python scripts/simulate.py --liveness --seeds 300 --unsafe-old-timer   # a broken timer: fails
 
 Prints seeds/s, faults injected per seed, simulated commits per second of wall time, and every
 failing seed (which replays exactly with --seed N --verbose).
@@ -19,7 +21,50 @@ from collections import Counter
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from consensus.sim.liveness import run_schedule  # noqa: E402
 from consensus.sim.runner import run_seed, sim_config  # noqa: E402
+
+
+def liveness(args: argparse.Namespace) -> int:
+    """The liveness schedules of consensus.sim.liveness (n is chosen per seed)."""
+    flags = {"unsafe_timer_reset_on_delivery": args.unsafe_old_timer,
+             "unsafe_lone_view_change": args.unsafe_lone_view_change}
+    config = sim_config(4, **flags) if any(flags.values()) else None
+    seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
+    failing: list[int] = []
+    worst: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
+    events: Counter[str] = Counter()
+    forwards = 0
+    started = time.perf_counter()
+    for seed in seeds:
+        result = run_schedule(seed, config=config, verbose=args.verbose)
+        kinds[result.schedule] += 1
+        worst[result.schedule] = max(worst[result.schedule], result.worst_latency)
+        events.update(result.events)
+        forwards += result.forwards
+        if args.verbose and result.trace:
+            print("\n".join(result.trace))
+        if args.verbose or not result.ok:
+            print(result.summary())
+            for v in result.violations[:5]:
+                print("   ", v)
+        if not result.ok:
+            failing.append(seed)
+    wall = time.perf_counter() - started
+    count = len(seeds)
+    print(f"liveness seeds={count} (from {seeds[0]}) failing={len(failing)} wall={wall:.1f}s "
+          f"seeds/s={count / wall:.1f}")
+    print("schedules: " + " ".join(f"{k}={v}" for k, v in sorted(kinds.items()))
+          + " | worst request latency (ticks after max(submission, end of faults)): "
+          + " ".join(f"{k}={v}" for k, v in sorted(worst.items())))
+    print("protocol events per seed (correct replicas): " + " ".join(
+        f"{k}={v / count:.2f}" for k, v in sorted(events.items())) + f" forwards={forwards / count:.2f}")
+    if failing:
+        print("FAILING SEEDS: " + " ".join(map(str, failing[:50])))
+        print(f"replay: python scripts/simulate.py --liveness --seed {failing[0]} --verbose")
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +79,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="break the protocol on purpose: use this quorum instead of 2f+1")
     parser.add_argument("--unsafe-amnesia", action="store_true",
                         help="break the protocol on purpose: restart replicas without their record")
+    parser.add_argument("--liveness", action="store_true",
+                        help="run the liveness schedules (restart-submit, censor, isolated)")
+    parser.add_argument("--unsafe-old-timer", action="store_true",
+                        help="with --liveness: the old view timer, restarted by every delivery")
+    parser.add_argument("--unsafe-lone-view-change", action="store_true",
+                        help="with --liveness: leave a view on one's own timeout (the old rule)")
     args = parser.parse_args(argv)
+    if args.liveness:
+        return liveness(args)
 
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
     config = sim_config(args.n, unsafe_quorum_override=args.unsafe_quorum)

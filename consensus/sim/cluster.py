@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from consensus.actions import Broadcast, Deliver, Outcome, Persist, Send, ServeState
+from consensus.actions import Broadcast, Deliver, Forward, Outcome, Persist, Send, ServeState
 from consensus.config import Config
 from consensus.messages import StateEntry, describe, encode_message
 from consensus.persist import PersistedState, Record
@@ -159,6 +159,7 @@ class Cluster:
                     self.checker.delivered(node.id, a, self.now)
                     if self.trace is not None:
                         self._log(f"{node.id} deliver s={a.seq} d={a.digest.hex()[:8]}")
+                    self.on_deliver(node, a)
             for a in actions:
                 if isinstance(a, (Send, Broadcast)):
                     dsts = [a.to] if isinstance(a, Send) else [d for d in range(self.n) if d != node.id]
@@ -167,6 +168,14 @@ class Cluster:
                 elif isinstance(a, ServeState):
                     entries = [node.store[s] for s in range(a.from_seq, a.to_seq + 1) if s in node.store]
                     replica.serve_state(a.to, entries)
+                elif isinstance(a, Forward):
+                    self.on_forward(node, a)
+
+    def on_deliver(self, node: Node, action: Deliver) -> None:
+        """A block was delivered at ``node`` (a workload with requests overrides this)."""
+
+    def on_forward(self, node: Node, action: Forward) -> None:
+        """``node`` asks to hand a waiting request to the primary again (workloads override)."""
 
     def _send(self, node: Node, dst: int, msg: Any) -> None:
         if self.drop_if is not None and self.drop_if(node.id, dst, msg):
@@ -213,7 +222,8 @@ class Cluster:
         for node in self.alive():
             r = node.replica
             assert r is not None
-            r.note_pending(r.last_delivered < self.target)
+            # Each block asked for is one request: the oldest waiting is the next height.
+            r.note_pending(b"height/%d" % (r.last_delivered + 1) if r.last_delivered < self.target else None)
             while r.can_propose() and r.next_seq <= self.target:
                 self.proposed += 1
                 payload = b"block/%d/%d/%d/%d" % (node.id, r.view, r.next_seq, self.proposed)

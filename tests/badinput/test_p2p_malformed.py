@@ -24,6 +24,7 @@ from consensus.messages import (
     Prepare,
     StateRequest,
     Status,
+    Suspect,
     ViewChange,
     encode_message,
     signing_bytes,
@@ -162,6 +163,7 @@ def _garbage(rng: random.Random, peer: _TestPeer, view: int, height: int) -> tup
         msg = rng.choice([
             Status(2**62, 2**62, 3), Checkpoint(2**62, bytes(32), 3), StateRequest(1, 2**62, 3),
             Commit(view, 2**62, bytes(32), 3), ViewChange(2**62, 0, b"", (), (), 3),
+            Suspect(2**62, 3), Suspect(view, 3),  # one suspicion alone changes nothing
         ])
         return "signed message with absurd numbers", TAG_CONSENSUS + encode_message(peer.sign(msg))
     if kind == 7:

@@ -122,7 +122,7 @@ def test_stashed_messages_are_replayed_when_the_view_starts(cluster: Cluster) ->
     assert r.step(early).verdict is Verdict.STASH
     cluster.crash(0)
     for i in (1, 2, 3):
-        cluster.replica(i).note_pending(True)
+        cluster.replica(i).note_pending(b"request")
     cluster.tick(25)
     cluster.deliver_all()
     assert r.view == 1 and r.active

@@ -19,6 +19,7 @@ from consensus.messages import (
     StateRequest,
     StateResponse,
     Status,
+    Suspect,
     ViewChange,
     commit_signing_bytes,
     decode_message,
@@ -40,6 +41,7 @@ EXAMPLES = [
     ViewChange(4, 10, D, (CP,), (PreparedProof(PP, (PREP,)),), 1, b"vc"),
     NewView(4, (ViewChange(4, 0, bytes(32), (), (), 1, b""),), (PP,), 0, b"nv"),
     Status(2, 99, 1, b"st"),
+    Suspect(4, 2, b"su"),
     StateRequest(5, 9, 3, b"sr"),
     StateResponse((StateEntry(17, D, b"x", CERT),), 0, b"resp"),
 ]
@@ -50,6 +52,11 @@ def test_roundtrip(msg: object) -> None:
     data = encode_message(msg)  # type: ignore[arg-type]
     assert decode_message(data) == msg
     assert encode_message(decode_message(data)) == data  # canonical
+
+
+def test_suspect_signs_its_view_under_its_own_tag() -> None:
+    assert signing_bytes(b"chain", Suspect(4, 2, b"x")) == b"chain/suspect/" + (4).to_bytes(8, "big")
+    assert describe(Suspect(4, 2)) == "Suspect(v=4 from=2)"
 
 
 def test_commit_signing_bytes_is_the_node_certificate_format() -> None:

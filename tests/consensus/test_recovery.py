@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from consensus.actions import Broadcast, Persist
-from consensus.messages import Commit, PrePrepare, Prepare
+from consensus.messages import Commit, PrePrepare, Prepare, ViewChange
 from consensus.persist import PersistedState, slot_key
 from consensus.sim.cluster import Cluster
 from consensus.sim.fakecrypto import sha256
@@ -59,9 +59,13 @@ def test_restart_in_the_middle_of_a_view_change_rejoins_it() -> None:
     cluster = Cluster(4, config=small_config())
     cluster.crash(0)
     for i in (1, 2, 3):
-        cluster.replica(i).note_pending(True)
-    cluster.tick(21)  # timers fire, everyone sends a ViewChange to view 1
+        cluster.replica(i).note_pending(b"request")
+    cluster.tick(21)  # timers fire: everyone suspects the primary of view 0
+    cluster.drop_if = lambda src, dst, msg: isinstance(msg, ViewChange)
+    cluster.deliver_all()  # 2f+1 suspicions: everyone sends a ViewChange to view 1 (lost)
+    assert all(cluster.replica(i).view == 1 for i in (1, 2, 3))
     cluster.crash(3)
+    cluster.drop_if = None
     cluster.deliver_all()
     cluster.restart(3)
     r = cluster.replica(3)

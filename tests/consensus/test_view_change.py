@@ -89,7 +89,7 @@ def test_silent_primary_with_pending_requests_is_replaced() -> None:
     cluster = Cluster(4, config=small_config(view_change_timeout_ticks=20))
     cluster.target = 1
     for i in range(4):
-        cluster.replica(i).note_pending(True)
+        cluster.replica(i).note_pending(b"request")
     for _ in range(19):
         cluster.tick()
     assert cluster.replica(1).view == 0
@@ -113,7 +113,7 @@ def test_timeouts_back_off_and_reset_after_progress() -> None:
     cluster.crash(0)
     cluster.drop_if = lambda src, dst, msg: isinstance(msg, NewView)  # no view ever starts
     for i in (1, 2, 3):
-        cluster.replica(i).note_pending(True)
+        cluster.replica(i).note_pending(b"request")
     timeouts = []
     for _ in range(200):
         cluster.tick()

@@ -13,6 +13,8 @@ from node import crypto
 from node.client import RpcCallError, Wallet
 from node.localnet import LocalNet
 
+NOT_READY = 1005
+
 
 @dataclass
 class Committed:
@@ -20,6 +22,7 @@ class Committed:
     height: int
     index: int
     latency: float  # seconds from submission until the node reported it committed
+    at: float = 0.0  # time.monotonic() when it was reported committed
 
 
 @dataclass
@@ -28,7 +31,9 @@ class Load:
     ``targets()`` returns (default: the running ones), chosen with a seeded generator.
 
     Only what a node *reported committed* goes into ``committed``; a submission that fails (the
-    node was killed mid-call, or the wait timed out) is counted in ``failed`` and not retried.
+    node was killed mid-call, or the wait timed out) is counted in ``failed`` and not retried. A
+    node that answers NOT_READY (1005: not linked to a quorum, or catching up) took nothing: the
+    client tries another node, as documented, and it is counted in ``not_ready``.
     """
 
     net: LocalNet
@@ -39,6 +44,7 @@ class Load:
     wait_ms: int = 15_000
     committed: list[Committed] = field(default_factory=list)
     failed: int = 0
+    not_ready: int = 0
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -64,12 +70,16 @@ class Load:
                 try:
                     answer = await client.submit(tx, timeout_ms=self.wait_ms)
                 except RpcCallError as exc:
+                    if exc.code == NOT_READY:
+                        self.not_ready += 1
+                        await asyncio.sleep(0.05)
+                        continue
                     self.failed += 1
                     self.errors[exc.reason or ("unreachable" if exc.code == -1 else str(exc.code))] += 1
                     await asyncio.sleep(0.05)
                     continue
             assert answer["result"]["ok"], answer
-            self.committed.append(Committed(answer["id"], answer["height"], answer["index"], time.monotonic() - started))
+            self.committed.append(Committed(answer["id"], answer["height"], answer["index"], time.monotonic() - started, time.monotonic()))
 
     async def wait_commits(self, more: int, timeout: float, what: str) -> None:
         """Wait until ``more`` further transactions were reported committed."""

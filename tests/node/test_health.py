@@ -29,7 +29,7 @@ def _node(replica: _Replica) -> Any:
     meta = SimpleNamespace(chain_id="wc-test", height=0, block_hash="00" * 32, state_root="11" * 32)
     return SimpleNamespace(
         on_commit=[], store=SimpleNamespace(meta=meta), replica=replica, failure=None, validators=[1, 2, 3, 4],
-        mesh=SimpleNamespace(connected=lambda: {1, 2, 3}), mempool=[],
+        mesh=SimpleNamespace(connected=lambda: {1, 2, 3}), mempool=[], readiness=lambda: None,
     )
 
 
