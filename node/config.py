@@ -54,6 +54,7 @@ class RpcSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     listen: _Listen
     max_body: _Positive = 1 << 20
     max_batch: _Positive = 100
+    explorer: bool = True  # serve the web explorer (read-only) at / and /explorer/
 
 
 class ConsensusSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

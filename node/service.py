@@ -219,7 +219,8 @@ async def run_node(config: NodeConfig) -> int:
     metrics = Metrics()
     service = NodeService(node, metrics)
     host, port = parse_listen(config.rpc.listen)
-    rpc = RpcServer(service, metrics, host, port, RpcLimits(max_body_bytes=config.rpc.max_body, max_batch=config.rpc.max_batch))
+    rpc = RpcServer(service, metrics, host, port, RpcLimits(max_body_bytes=config.rpc.max_body, max_batch=config.rpc.max_batch),
+                    explorer=config.rpc.explorer)
     service.rpc = rpc
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

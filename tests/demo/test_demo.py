@@ -36,6 +36,7 @@ STORY = [
     "The lineage of the issuance",
     "└─",
     "verified offline",
+    "The story's warrant in the explorer: http://127.0.0.1:",
     "The story is told.",
     "validators stopped",
 ]

@@ -1,0 +1,80 @@
+// What the explorer knows about the whole chain, from scanning its blocks: every transaction with
+// its id, the accounts' names, the issuances, credit lines and financing requests. The node has no
+// "list everything" call, so the pages that need lists (account history, risk) read blocks, in
+// batches and at most MAX_SCAN of the newest, and then only the blocks that arrived since.
+
+import { call, many } from './rpc.js';
+import { canonical, sha256, toHex } from './verify.js';
+import { short } from './dom.js';
+
+export const MAX_SCAN = 5000;
+
+export const chain = {
+  from: 0, // first height scanned
+  height: 0, // last height scanned
+  timeMs: 0, // time of the last block scanned: the clock of the risk view
+  txs: [], // {id, height, index, type, sender, payload}
+  byId: new Map(),
+  names: new Map(), // address -> account name (or "validator vN")
+  roles: new Map(), // address -> role
+};
+
+let running = null;
+
+/** Bring the index up to the chain's head (one scan at a time). */
+export function refresh() {
+  if (!running) running = scan().finally(() => { running = null; });
+  return running;
+}
+
+async function scan() {
+  const status = await call('chain_status');
+  if (!chain.names.size) {
+    for (const v of await call('chain_validators')) chain.names.set(v.address, `validator ${v.name}`);
+  }
+  const start = Math.max(chain.height + 1, status.height - MAX_SCAN + 1, 1);
+  if (!chain.from) chain.from = start;
+  const heights = [];
+  for (let h = start; h <= status.height; h++) heights.push(h);
+  const blocks = await many(heights.map((height) => ['chain_getBlock', { height }]));
+  const seen = new Set();
+  for (const answer of blocks) {
+    const block = answer.result;
+    if (!block) continue;
+    chain.height = Math.max(chain.height, block.header.height);
+    chain.timeMs = Math.max(chain.timeMs, block.header.time_ms);
+    for (const [index, tx] of block.txs.entries()) {
+      const id = toHex(await sha256(canonical(tx.body)));
+      const record = { id, height: block.header.height, index, type: tx.body.type, sender: tx.body.sender, payload: tx.body.payload };
+      chain.txs.push(record);
+      chain.byId.set(id, record);
+      seen.add(tx.body.sender);
+      for (const value of Object.values(tx.body.payload)) if (typeof value === 'string' && /^wc[0-9a-f]{40}$/.test(value)) seen.add(value);
+    }
+  }
+  const unknown = [...seen].filter((a) => !chain.names.has(a));
+  const accounts = await many(unknown.map((address) => ['account_get', { address }]));
+  unknown.forEach((address, i) => {
+    const account = accounts[i].result;
+    if (account) {
+      chain.names.set(address, account.name || account.role);
+      chain.roles.set(address, account.role);
+    }
+  });
+  return chain;
+}
+
+/** A person's name for an address (the account's name, else a short address). */
+export const nameOf = (address) => (address ? chain.names.get(address) || short(address) : '—');
+
+/** Transactions of a type, newest last. */
+export const ofType = (...types) => chain.txs.filter((t) => types.includes(t.type));
+
+/** The id of the k-th warrant a transaction created: sha256(tx id || k as 2 bytes). */
+export async function createdWarrant(txId, k) {
+  const bytes = new Uint8Array(34);
+  for (let i = 0; i < 32; i++) bytes[i] = parseInt(txId.substr(i * 2, 2), 16);
+  bytes[32] = (k >> 8) & 0xff;
+  bytes[33] = k & 0xff;
+  return toHex(await sha256(bytes));
+}

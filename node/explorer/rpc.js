@@ -1,0 +1,138 @@
+// The node's JSON-RPC (POST /rpc) and WebSocket (/ws), from the page that node served.
+//
+// Read-only: only query methods are called (READ_ONLY below; tx_submit never is). The node's
+// limits are respected: at most MAX_IN_FLIGHT requests at a time, batches of at most BATCH calls,
+// and an answer that says "busy" or "too many requests" (HTTP 429/503, JSON-RPC BUSY 1004 or
+// LIMIT_EXCEEDED 1006) is retried after a growing pause rather than hammered.
+
+export const READ_ONLY = new Set([
+  'chain_status', 'chain_getBlock', 'chain_validators', 'tx_get', 'warrant_get', 'warrant_trace', 'warrant_proof',
+  'account_get', 'account_holdings', 'document_get', 'credit_get',
+]);
+const MAX_IN_FLIGHT = 4;
+export const BATCH = 20;
+const RETRIABLE = new Set([1004, 1006]);
+
+export class RpcError extends Error {
+  constructor(error) {
+    super(error.message);
+    this.code = error.code;
+    this.data = error.data || {};
+  }
+}
+
+// Integers beyond 2^53 (nonces) stay exact as BigInt, so a transaction's canonical bytes, and so
+// its id, can be recomputed from what the node sent (JSON.parse source text access).
+function reviver(key, value, context) {
+  if (typeof value === 'number' && !Number.isSafeInteger(value) && context && /^-?\d+$/.test(context.source)) {
+    return BigInt(context.source);
+  }
+  return value;
+}
+export const parse = (text) => JSON.parse(text, reviver);
+
+let inFlight = 0;
+const waiting = [];
+async function slot() {
+  if (inFlight < MAX_IN_FLIGHT) { inFlight++; return; }
+  await new Promise((resolve) => waiting.push(resolve));
+  inFlight++;
+}
+function release() {
+  inFlight--;
+  const next = waiting.shift();
+  if (next) next();
+}
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let nextId = 1;
+
+async function post(body) {
+  for (let attempt = 0; ; attempt++) {
+    await slot();
+    let response;
+    try {
+      response = await fetch('/rpc', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+    } finally {
+      release();
+    }
+    const retryable = response.status === 429 || response.status === 503;
+    if (retryable && attempt < 6) {
+      const after = Number(response.headers.get('Retry-After')) * 1000;
+      await pause(after > 0 ? Math.min(after, 10_000) : 250 * 2 ** attempt);
+      continue;
+    }
+    const text = await response.text();
+    let answer;
+    try {
+      answer = parse(text);
+    } catch (e) {
+      throw new RpcError({ code: response.status, message: `the node answered HTTP ${response.status}: ${text.slice(0, 200)}` });
+    }
+    const busy = Array.isArray(answer) ? answer.some((a) => a.error && RETRIABLE.has(a.error.code))
+      : answer.error && RETRIABLE.has(answer.error.code);
+    if (busy && attempt < 6) { await pause(250 * 2 ** attempt); continue; }
+    return answer;
+  }
+}
+
+/** One call; its result, or throw RpcError. */
+export async function call(method, params = {}) {
+  if (!READ_ONLY.has(method)) throw new Error(`the explorer does not call ${method}`);
+  const answer = await post(JSON.stringify({ jsonrpc: '2.0', id: nextId++, method, params }));
+  if (answer.error) throw new RpcError(answer.error);
+  return answer.result;
+}
+
+/** The same call if it exists, null if the node says NOT_FOUND (1001). */
+export async function find(method, params) {
+  try {
+    return await call(method, params);
+  } catch (e) {
+    if (e instanceof RpcError && e.code === 1001) return null;
+    throw e;
+  }
+}
+
+/** Many calls, in batches; each answer is {result} or {error} in the order asked. */
+export async function many(calls) {
+  const out = [];
+  for (let i = 0; i < calls.length; i += BATCH) {
+    const chunk = calls.slice(i, i + BATCH).map(([method, params]) => {
+      if (!READ_ONLY.has(method)) throw new Error(`the explorer does not call ${method}`);
+      return { jsonrpc: '2.0', id: nextId++, method, params };
+    });
+    const answer = await post(JSON.stringify(chunk));
+    if (!Array.isArray(answer)) throw new RpcError(answer.error || { code: 0, message: 'unexpected answer' });
+    const byId = new Map(answer.map((a) => [a.id, a]));
+    for (const req of chunk) out.push(byId.get(req.id) || { error: { code: 0, message: 'no answer' } });
+  }
+  return out;
+}
+
+/** Subscribe to new blocks over /ws; ``onBlock(summary)`` per block. Reconnects; returns a stop function. */
+export function subscribeBlocks(onBlock, onState = () => {}) {
+  let ws = null;
+  let stopped = false;
+  let delay = 500;
+  const open = () => {
+    if (stopped) return;
+    ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
+    ws.onopen = () => {
+      delay = 500;
+      ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'subscribe', params: { topic: 'blocks' } }));
+      onState('live');
+    };
+    ws.onmessage = (event) => {
+      const msg = parse(event.data);
+      if (msg.method === 'subscription' && msg.params) onBlock(msg.params.result);
+    };
+    ws.onclose = () => {
+      onState('reconnecting');
+      if (!stopped) setTimeout(open, delay);
+      delay = Math.min(delay * 2, 15_000);
+    };
+  };
+  open();
+  return () => { stopped = true; if (ws) ws.close(); };
+}
