@@ -252,7 +252,7 @@ async function riskPage() {
   put(main, h('h1', {}, 'Risk'), h('p', {}, 'Reading the chain…'));
   await refresh();
   const r = await riskFigures();
-  const share = (c) => (c.outstanding ? `${(Number((c.financed * 10000n) / c.outstanding) / 100).toFixed(2)}%` : '—');
+  const share = (c) => (c.outstanding ? `${(Number((c.financed * 10000n + c.outstanding / 2n) / c.outstanding) / 100).toFixed(2)}%` : '—');
   put(main,
     h('h1', {}, 'Risk'),
     h('p', {}, `As of block #${r.height} (${time(r.asOf)}), from ${r.warrants} live warrant(s) on the chain. `, scanNote()),

@@ -473,7 +473,7 @@ async function verify(bytes, genesis, report, step) {
   const [lineage, amount] = await checkLineage(bundle.warrant, txs);
   report.lineage = lineage;
   report.amount = amount;
-  step('lineage', `${lineage.length} warrants from the issuance to ${bundle.warrant.slice(0, 12)}…, amount ${amount}`);
+  step('lineage', `${lineage.length} warrants from the issuance to ${bundle.warrant.slice(0, 12)}…, amount ${amount} fen`);
   const domain = utf8.encode(genesis.chainId);
   for (const [height, { entry, digest }] of [...headers.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
     const cert = entry.certificate;
