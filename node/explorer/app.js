@@ -9,7 +9,7 @@ import { describe, outcome } from './describe.js';
 import { lineageSvg, LEGEND } from './lineage.js';
 import { riskFigures, BUCKETS, DEFINITIONS } from './risk.js';
 import { proofPage } from './proof.js';
-import { canonical, sha256, toHex } from './verify.js';
+import { canonical, documentId, sha256, toHex } from './verify.js';
 
 const main = document.getElementById('main');
 let stopLive = null;
@@ -196,7 +196,8 @@ async function warrantPage(id) {
     h('h1', {}, `Warrant ${short(id)}`, ' ', badge(w.status)),
     fields([
       ['Id', h('span', { class: 'id' }, id)], ['Amount', amount(w.amount, w.currency)], ['Paid', amount(w.paid, w.currency)],
-      ['Outstanding', amount(w.outstanding, w.currency)], ['Holder', who(w.holder)],
+      ['Outstanding', ['pending', 'active', 'overdue'].includes(w.status) ? amount(w.outstanding, w.currency) : `none (${w.status})`],
+      ['Holder', who(w.holder)],
       w.pending_to ? ['Offered to', [who(w.pending_to), `, until ${time(w.offer_expires)}`]] : null,
       ['Issuer', who(w.issuer)], ['Original payee', who(w.payee)], ['Credit line of', who(w.credit_line)],
       ['Issued', time(w.issued_at)], ['Maturity', time(w.maturity)],
@@ -239,11 +240,12 @@ async function searchPage(q) {
   await refresh().catch(() => {});
   const needle = query.toLowerCase();
   const accounts = [...chain.names.entries()].filter(([, name]) => name.toLowerCase().includes(needle));
-  const docs = chain.txs.filter((t) => t.type === 'anchor_document' && String(t.payload.number).toLowerCase().includes(needle));
+  const docs = await Promise.all(chain.txs.filter((t) => t.type === 'anchor_document' && String(t.payload.number).toLowerCase().includes(needle))
+    .map(async (t) => ({ ...t.payload, id: await documentId(t.payload.doc_type, t.payload.number, t.payload.issuer_reg_id) })));
   put(main, h('h1', {}, 'Search: “', query, '”'),
     h('p', { class: 'note' }, 'Takes a block height or hash, a transaction, warrant or document id, an address, a business key (type / number / issuer registration id), or part of a name or document number.'),
     section('Accounts', accounts.length ? h('ul', {}, accounts.map(([a, name]) => h('li', {}, link(`account/${a}`, name)))) : h('p', {}, 'None.')),
-    section('Documents', docs.length ? h('ul', {}, docs.map((t) => h('li', {}, link(`tx/${t.id}`, `${t.payload.doc_type} ${t.payload.number} of ${t.payload.issuer_reg_id}`)))) : h('p', {}, 'None.')));
+    section('Documents', docs.length ? h('ul', {}, [...new Map(docs.map((d) => [d.id, d])).values()].map((d) => h('li', {}, link(`document/${d.id}`, `${d.doc_type} ${d.number} of ${d.issuer_reg_id}`)))) : h('p', {}, 'None.')));
 }
 
 // ---- risk ----------------------------------------------------------------------------------------------

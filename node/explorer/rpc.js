@@ -12,6 +12,7 @@ export const READ_ONLY = new Set([
 const MAX_IN_FLIGHT = 4;
 export const BATCH = 20;
 const RETRIABLE = new Set([1004, 1006]);
+const retriable = (error) => Boolean(error) && (RETRIABLE.has(error.code) || /RATE|BUSY/.test((error.data && error.data.reason) || ''));
 
 export class RpcError extends Error {
   constructor(error) {
@@ -69,8 +70,7 @@ async function post(body) {
     } catch (e) {
       throw new RpcError({ code: response.status, message: `the node answered HTTP ${response.status}: ${text.slice(0, 200)}` });
     }
-    const busy = Array.isArray(answer) ? answer.some((a) => a.error && RETRIABLE.has(a.error.code))
-      : answer.error && RETRIABLE.has(answer.error.code);
+    const busy = Array.isArray(answer) ? answer.some((a) => retriable(a.error)) : retriable(answer.error);
     if (busy && attempt < 6) { await pause(250 * 2 ** attempt); continue; }
     return answer;
   }
@@ -94,18 +94,26 @@ export async function find(method, params) {
   }
 }
 
+let batchSize = BATCH; // lowered for good if the node's max_batch (or max_body) is smaller
+
 /** Many calls, in batches; each answer is {result} or {error} in the order asked. */
 export async function many(calls) {
   const out = [];
-  for (let i = 0; i < calls.length; i += BATCH) {
-    const chunk = calls.slice(i, i + BATCH).map(([method, params]) => {
+  for (let i = 0; i < calls.length;) {
+    const size = batchSize;
+    const chunk = calls.slice(i, i + size).map(([method, params]) => {
       if (!READ_ONLY.has(method)) throw new Error(`the explorer does not call ${method}`);
       return { jsonrpc: '2.0', id: nextId++, method, params };
     });
     const answer = await post(JSON.stringify(chunk));
-    if (!Array.isArray(answer)) throw new RpcError(answer.error || { code: 0, message: 'unexpected answer' });
+    if (!Array.isArray(answer)) {
+      // The whole batch was refused (too many calls, or too large a body): try smaller ones.
+      if (chunk.length > 1) { batchSize = Math.max(1, Math.floor(chunk.length / 2)); continue; }
+      throw new RpcError(answer.error || { code: 0, message: 'unexpected answer' });
+    }
     const byId = new Map(answer.map((a) => [a.id, a]));
     for (const req of chunk) out.push(byId.get(req.id) || { error: { code: 0, message: 'no answer' } });
+    i += chunk.length;
   }
   return out;
 }

@@ -430,7 +430,7 @@ export async function loadGenesis(bytes) {
 
 const u16be = (i) => Uint8Array.of((i >> 8) & 0xff, i & 0xff);
 async function warrantId(txId, index) { return toHex(await sha256(concat(txId, u16be(index)))); }
-async function documentId(type, number, issuer) { return toHex(await sha256(canonical([type, number, issuer]))); }
+export async function documentId(type, number, issuer) { return toHex(await sha256(canonical([type, number, issuer]))); }
 function u64be(n) {
   const out = new Uint8Array(8);
   for (let i = 7; i >= 0; i--) { out[i] = Number(n & 0xffn); n >>= 8n; }

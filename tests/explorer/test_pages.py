@@ -23,7 +23,7 @@ from node.localnet import ROOT
 from node.proofs import verify_bundle
 from node.rpc_methods import METHODS
 
-from .conftest import FREEZE_REASON, MARKUP_NAME, Network, run
+from .conftest import FREEZE_REASON, MARKUP_NAME, SMALL_BATCH_NODE, Network, run
 
 Json = dict[str, Any]
 WAIT_MS = 30_000
@@ -134,7 +134,7 @@ def test_lineage_tree_has_exactly_the_traced_warrants_and_holders(page: Any, net
     assert story.proof_warrant in page.inner_text("main")
 
 
-def test_a_new_block_appears_without_a_reload(page: Any, network: Network) -> None:
+def test_a_new_block_appears_without_a_reload(page: Any, network: Network, shots: Path) -> None:
     open_page(page, network.url(""))
     page.wait_for_function("document.getElementById('live').textContent.startsWith('live')")
     page.evaluate("window.__sameDocument = true")
@@ -151,11 +151,14 @@ def test_a_new_block_appears_without_a_reload(page: Any, network: Network) -> No
     page.wait_for_selector(f"#blocks tr[data-height='{height}']")
     assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
     page.wait_for_function(f"Number(document.getElementById('height').textContent) >= {height}")
+    page.screenshot(path=str(shots / "chain-live.png"), full_page=True)
 
 
-def test_a_name_made_of_markup_shows_as_text_and_runs_nothing(page: Any, network: Network, recorder: Recorder) -> None:
+def test_a_name_made_of_markup_shows_as_text_and_runs_nothing(page: Any, network: Network, recorder: Recorder,
+                                                              shots: Path) -> None:
     extra = network.extra
     open_page(page, network.url(f"account/{extra.markup}"))
+    page.screenshot(path=str(shots / "account-markup-name.png"), full_page=True)
     assert page.inner_text("#account-name") == MARKUP_NAME
     assert page.locator("img").count() == 0
     open_page(page, network.url(f"warrant/{extra.frozen}"))
@@ -342,11 +345,25 @@ def test_browser_and_cli_agree_on_good_and_altered_bundles(page: Any, network: N
         assert (cli_verify(path, genesis_path).returncode == 0) == in_browser[index]["ok"]
 
 
-def test_browsing_never_asked_the_node_to_change_anything(page: Any, network: Network, recorder: Recorder) -> None:
+def test_pages_work_within_a_nodes_smaller_batch_limit(page: Any, network: Network) -> None:
+    figures = []
+    for index in (0, SMALL_BATCH_NODE):
+        open_page(page, network.url("risk", index))
+        figures.append(page.inner_text("#risk-cores") + page.inner_text("#risk-financiers"))
+    assert "Qiantang Motors" in figures[1] and figures[0] == figures[1]
+    open_page(page, network.url(f"account/{network.extra.bank}", SMALL_BATCH_NODE))
+    assert "request_financing" in page.inner_text("main")
+
+
+def test_browsing_never_asked_the_node_to_change_anything(page: Any, network: Network, recorder: Recorder,
+                                                          shots: Path) -> None:
     # Visit what the other tests did not, then look at every call the pages made.
     extra = network.extra
     for route in ("block/5", f"tx/{extra.issue_tx}", f"document/{extra.document}", "search/INV-X-1"):
         open_page(page, network.url(route))
+        page.screenshot(path=str(shots / f"{route.split('/')[0]}.png"), full_page=True)
+        assert "Not found" not in page.inner_text("h1") and "went wrong" not in page.inner_text("h1"), route
+    assert page.locator(f"a[href='#/document/{extra.document}']").count() == 1  # the search found the invoice
     asked = set(recorder.rpc_methods)
     queries = {name for name in METHODS if name != "tx_submit"}
     assert asked and asked <= queries, asked - queries
