@@ -52,7 +52,7 @@ async function chainPage() {
     body.prepend(tr);
     while (body.children.length > 30) body.lastChild.remove();
     heightEl.textContent = String(b.height);
-  }, (state) => { liveEl.textContent = state === 'live' ? 'live over the WebSocket' : 'reconnecting…'; });
+  }, (state) => { liveEl.textContent = state === 'live' ? 'live over the WebSocket' : state; });
 }
 
 // ---- block and transaction -------------------------------------------------------------------------

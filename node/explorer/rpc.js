@@ -129,14 +129,15 @@ export function subscribeBlocks(onBlock, onState = () => {}) {
     ws.onopen = () => {
       delay = 500;
       ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'subscribe', params: { topic: 'blocks' } }));
-      onState('live');
     };
     ws.onmessage = (event) => {
       const msg = parse(event.data);
       if (msg.method === 'subscription' && msg.params) onBlock(msg.params.result);
+      else if (msg.id === 1 && msg.result) onState('live'); // the node counts the subscription from here on
+      else if (msg.id === 1 && msg.error) onState(`refused: ${msg.error.message}`);
     };
     ws.onclose = () => {
-      onState('reconnecting');
+      onState('reconnecting…');
       if (!stopped) setTimeout(open, delay);
       delay = Math.min(delay * 2, 15_000);
     };

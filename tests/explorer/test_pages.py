@@ -18,7 +18,7 @@ import pytest
 
 from node import crypto
 from node.client import Client
-from node.genesis import load_genesis
+from node.genesis import load_genesis, parse_genesis
 from node.localnet import ROOT
 from node.proofs import verify_bundle
 from node.rpc_methods import METHODS
@@ -343,6 +343,24 @@ def test_browser_and_cli_agree_on_good_and_altered_bundles(page: Any, network: N
         path = bundle_path.with_name(f"case{index}.json")
         path.write_bytes(bytes(copy))
         assert (cli_verify(path, genesis_path).returncode == 0) == in_browser[index]["ok"]
+
+
+def test_browser_hashes_a_genesis_file_as_the_node_does(page: Any, network: Network) -> None:
+    """Defaults filled in (docs/PROTOCOL.md section 8), any white space, escapes and non-ASCII names."""
+    document = json.loads((network.net.directory / "genesis.json").read_bytes())
+    variants = [document, {k: v for k, v in document.items() if k not in ("params", "accounts")},
+                {**document, "params": {"checkpoint_interval": 5}},
+                {**document, "admins": [{k: v for k, v in a.items() if k != "role"} for a in document["admins"]]},
+                {**document, "admins": [{**document["admins"][0], "name": "Admin é中 \U0001f600 \"q\" \\ \t"}]}]
+    files = [json.dumps(v, indent=2, ensure_ascii=i % 2 == 0).encode() for i, v in enumerate(variants)]
+    hashes = page.evaluate("""async (files) => {
+      const m = await import('/explorer/verify.js');
+      const out = [];
+      for (const b64 of files) out.push((await m.loadGenesis(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)))).hash);
+      return out;
+    }""", [base64.b64encode(f).decode() for f in files])
+    assert hashes == [parse_genesis(f).hash().hex() for f in files]
+    assert len(set(hashes)) == 4  # leaving out the defaults changes nothing
 
 
 def test_pages_work_within_a_nodes_smaller_batch_limit(page: Any, network: Network) -> None:
