@@ -123,6 +123,9 @@ function valueView(key, v) {
   if (typeof v === 'string' && HEX64.test(v) && key === 'doc') return link(`document/${v}`, short(v), { class: 'id' });
   if (['amount', 'total', 'limit', 'advance', 'paid', 'allocated', 'used', 'available', 'principal', 'outstanding'].includes(key) && v !== null && typeof v !== 'object') return amount(v);
   if (['maturity', 'offer_expires', 'issued_at', 'time', 'expires'].includes(key) && typeof v !== 'object') return time(v);
+  // A record the explorer does not know (e.g. a document's parties or dispute): its fields, linked.
+  if (v && typeof v === 'object' && !Array.isArray(v)) return fields(Object.entries(v).map(([k, x]) => [k, valueView(k, x)]));
+  if (Array.isArray(v) && v.every((x) => typeof x !== 'object' || x === null)) return h('span', {}, v.map((x, i) => [i ? ', ' : '', valueView(key, x)]));
   return generic(v);
 }
 
@@ -280,12 +283,11 @@ const ROUTES = {
 async function route() {
   if (stopLive) { stopLive(); stopLive = null; }
   const [, name = '', ...rest] = (location.hash || '#/').slice(1).split('/');
-  const arg = decodeURIComponent(rest.join('/'));
-  const page = ROUTES[name] || (() => notFound(`page ${name}`));
+  const page = Object.hasOwn(ROUTES, name) ? ROUTES[name] : () => notFound(`page ${name}`);
   document.body.dataset.page = name || 'chain';
   document.body.dataset.ready = 'no';
   try {
-    await page(arg);
+    await page(decodeURIComponent(rest.join('/')));
   } catch (e) {
     put(main, h('h1', {}, 'Something went wrong'), h('p', { class: 'bad' }, e instanceof RpcError ? `The node answered: ${e.message} (code ${e.code})` : String(e.message || e)));
   }

@@ -154,6 +154,22 @@ def test_a_new_block_appears_without_a_reload(page: Any, network: Network, shots
     page.screenshot(path=str(shots / "chain-live.png"), full_page=True)
 
 
+def test_pages_work_under_the_nodes_content_policy(browser: Any, network: Network) -> None:
+    """The other tests bypass the policy (Playwright's waits need eval); here it is enforced."""
+    context = browser.new_context()
+    page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    try:
+        page.goto(network.url(""))
+        page.wait_for_selector("text=live over the WebSocket", timeout=WAIT_MS)
+        page.goto(network.url(f"warrant/{network.story.root}"))
+        page.wait_for_selector("#lineage g.lnode", timeout=WAIT_MS)
+    finally:
+        context.close()
+    assert not [line for line in console if "Content Security Policy" in line], console
+
+
 def test_a_name_made_of_markup_shows_as_text_and_runs_nothing(page: Any, network: Network, recorder: Recorder,
                                                               shots: Path) -> None:
     extra = network.extra
