@@ -75,7 +75,8 @@ async def _add_extra(net: LocalNet, admin: Wallet) -> Extra:
         for key in names:
             await ok(admin.register_account(w[key].address, roles[key], names[key]))
         await ok(w["bank"].set_credit_line(w["core"].address, 5_000_000_00))
-        doc = (await ok(w["core"].anchor_document("invoice", "INV-X-1", "REG-X", "cd" * 32, 300_000_00)))["events"][0]["document"]
+        anchored = await ok(w["core"].anchor_document("invoice", "INV-X-1", "REG-X", "cd" * 32, 300_000_00))
+        doc = anchored["events"][0]["document"]
         now = int(time.time() * 1000)
         issued = await ok(w["core"].issue(w["markup"].address, 300_000_00, now + 60 * 86_400_000, w["bank"].address,
                                           [{"doc": doc, "amount": 300_000_00}], now + 86_400_000))

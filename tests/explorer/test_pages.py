@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from node import crypto
-from node.client import Client
 from node.genesis import load_genesis, parse_genesis
 from node.localnet import ROOT
 from node.proofs import verify_bundle
@@ -343,7 +342,8 @@ def test_browser_and_cli_agree_on_good_and_altered_bundles(page: Any, network: N
             got = in_browser[k]
             k += 1
             valid += expected["ok"]
-            same = got["ok"] == expected["ok"] and (not got["ok"] or all(got[f] == expected[f] for f in ("amount", "lineage", "unproven")))
+            details = ("amount", "lineage", "unproven")
+            same = got["ok"] == expected["ok"] and (not got["ok"] or all(got[f] == expected[f] for f in details))
             if not same:
                 disagree.append((at, byte, expected, got))
     print(f"\n{k} bundles ({altered} single-byte alterations): {valid} valid, {k - valid} invalid; "

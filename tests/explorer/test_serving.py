@@ -72,7 +72,8 @@ async def test_switched_off_the_node_serves_no_explorer(base_off: str) -> None:
 
 
 def test_config_switch(tmp_path: Path) -> None:
-    text = """[node]\nname = "v0"\ndata_dir = "d"\nkey_file = "k.pem"\ngenesis = "g.json"\n[p2p]\nlisten = "127.0.0.1:1"\n[rpc]\nlisten = "127.0.0.1:2"\n"""
+    text = ('[node]\nname = "v0"\ndata_dir = "d"\nkey_file = "k.pem"\ngenesis = "g.json"\n'
+            '[p2p]\nlisten = "127.0.0.1:1"\n[rpc]\nlisten = "127.0.0.1:2"\n')
     path = tmp_path / "node.toml"
     path.write_text(text)
     assert load_config(path).rpc.explorer is True
@@ -82,7 +83,8 @@ def test_config_switch(tmp_path: Path) -> None:
 
 def test_no_page_builds_html_from_strings() -> None:
     """Chain data (names, document numbers, reasons) goes into text nodes and attributes only."""
-    sink = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|srcdoc|createContextualFragment")
+    sink = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|srcdoc"
+                      r"|createContextualFragment")
     for path in sorted(EXPLORER_DIR.glob("*.js")):
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if not line.lstrip().startswith("//"):
