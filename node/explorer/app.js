@@ -4,7 +4,7 @@
 
 import { h, put, link, fields, table, generic, section, badge, amount, time, short } from './dom.js';
 import { call, find, many, subscribeBlocks, RpcError } from './rpc.js';
-import { chain, refresh, nameOf, MAX_SCAN } from './index.js';
+import { chain, refresh, nameOf, MAX_SCAN, MAX_TXS } from './index.js';
 import { describe, outcome } from './describe.js';
 import { lineageSvg, LEGEND } from './lineage.js';
 import { riskFigures, BUCKETS, DEFINITIONS } from './risk.js';
@@ -164,7 +164,7 @@ async function accountPage(address) {
       : h('p', {}, 'No transactions in the scanned blocks.'), scanNote()));
 }
 
-const scanNote = () => h('p', { class: 'note' }, `From blocks ${chain.from}–${chain.height} (the explorer reads at most the newest ${MAX_SCAN}).`);
+const scanNote = () => h('p', { class: 'note' }, `From blocks ${chain.from}–${chain.height} (the explorer reads at most the newest ${MAX_SCAN} blocks or ${MAX_TXS.toLocaleString('en')} transactions).`);
 
 // ---- document ----------------------------------------------------------------------------------------
 

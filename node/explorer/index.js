@@ -1,13 +1,16 @@
 // What the explorer knows about the whole chain, from scanning its blocks: every transaction with
 // its id, the accounts' names, the issuances, credit lines and financing requests. The node has no
 // "list everything" call, so the pages that need lists (account history, risk) read blocks, in
-// batches and at most MAX_SCAN of the newest, and then only the blocks that arrived since.
+// batches, newest first, at most MAX_SCAN blocks or until MAX_TXS transactions, and then only the
+// blocks that arrived since.
 
 import { call, many } from './rpc.js';
 import { canonical, sha256, toHex } from './verify.js';
 import { short } from './dom.js';
 
 export const MAX_SCAN = 5000;
+export const MAX_TXS = 20_000;
+const BLOCK_BATCH = 5; // blocks can be large: few per request
 
 export const chain = {
   from: 0, // first height scanned
@@ -32,15 +35,33 @@ async function scan() {
   if (!chain.names.size) {
     for (const v of await call('chain_validators')) chain.names.set(v.address, `validator ${v.name}`);
   }
-  const start = Math.max(chain.height + 1, status.height - MAX_SCAN + 1, 1);
-  if (!chain.from) chain.from = start;
-  const heights = [];
-  for (let h = start; h <= status.height; h++) heights.push(h);
-  const blocks = await many(heights.map((height) => ['chain_getBlock', { height }]));
+  const top = status.height;
+  const blocks = [];
+  const fetch = async (heights) => {
+    for (const answer of await many(heights.map((height) => ['chain_getBlock', { height }]), BLOCK_BATCH)) {
+      if (answer.result) blocks.push(answer.result);
+    }
+  };
+  if (!chain.height) { // first scan: newest first, within the bounds
+    let next = top;
+    let txs = 0;
+    while (next >= 1 && top - next < MAX_SCAN && txs < MAX_TXS) {
+      const heights = [];
+      for (; heights.length < BLOCK_BATCH && next >= 1 && top - next < MAX_SCAN; next--) heights.push(next);
+      const before = blocks.length;
+      await fetch(heights);
+      for (const b of blocks.slice(before)) txs += b.txs.length;
+    }
+    chain.from = next + 1;
+  } else {
+    for (let h = chain.height + 1; h <= top; h += BLOCK_BATCH) {
+      const heights = [];
+      for (let k = h; k < h + BLOCK_BATCH && k <= top; k++) heights.push(k);
+      await fetch(heights);
+    }
+  }
   const seen = new Set();
-  for (const answer of blocks) {
-    const block = answer.result;
-    if (!block) continue;
+  for (const block of blocks) {
     chain.height = Math.max(chain.height, block.header.height);
     chain.timeMs = Math.max(chain.timeMs, block.header.time_ms);
     for (const [index, tx] of block.txs.entries()) {
@@ -52,6 +73,7 @@ async function scan() {
       for (const value of Object.values(tx.body.payload)) if (typeof value === 'string' && /^wc[0-9a-f]{40}$/.test(value)) seen.add(value);
     }
   }
+  chain.txs.sort((a, b) => (a.height - b.height) || (a.index - b.index));
   const unknown = [...seen].filter((a) => !chain.names.has(a));
   const accounts = await many(unknown.map((address) => ['account_get', { address }]));
   unknown.forEach((address, i) => {

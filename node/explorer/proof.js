@@ -13,8 +13,11 @@ export async function proofPage(main, id) {
   const details = h('div', { id: 'proof-details' });
   const picked = { bundle: h('span', { class: 'picked', id: 'bundle-name' }, 'none'), genesis: h('span', { class: 'picked', id: 'genesis-name' }, 'none') };
 
+  let latest = 0; // a newer file makes an older, slower check's verdict moot
+
   async function run() {
     if (!files.bundle || !files.genesis) return;
+    const mine = ++latest;
     verdict.className = 'verdict waiting';
     verdict.textContent = 'Verifying…';
     steps.replaceChildren();
@@ -23,6 +26,7 @@ export async function proofPage(main, id) {
     try {
       genesis = await loadGenesis(files.genesis);
     } catch (e) {
+      if (mine !== latest) return;
       verdict.className = 'verdict invalid';
       verdict.textContent = `Cannot use this genesis file: ${e.message}`;
       return;
@@ -31,10 +35,12 @@ export async function proofPage(main, id) {
     try {
       report = await verifyBundle(files.bundle, genesis);
     } catch (e) { // no WebCrypto (not a secure page), or a bug: not a verdict on the bundle
+      if (mine !== latest) return;
       verdict.className = 'verdict waiting';
       verdict.textContent = `Could not verify here: ${e.message}`;
       return;
     }
+    if (mine !== latest) return;
     for (const st of report.steps) steps.append(h('li', { class: 'ok' }, h('b', {}, st.what), ': ', st.detail));
     if (!report.ok) {
       steps.append(h('li', { class: 'bad' }, h('b', {}, 'failed'), ': ', report.reason));

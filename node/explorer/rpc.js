@@ -97,10 +97,10 @@ export async function find(method, params) {
 let batchSize = BATCH; // lowered for good if the node's max_batch (or max_body) is smaller
 
 /** Many calls, in batches; each answer is {result} or {error} in the order asked. */
-export async function many(calls) {
+export async function many(calls, most = BATCH) {
   const out = [];
   for (let i = 0; i < calls.length;) {
-    const size = batchSize;
+    const size = Math.min(batchSize, most);
     const chunk = calls.slice(i, i + size).map(([method, params]) => {
       if (!READ_ONLY.has(method)) throw new Error(`the explorer does not call ${method}`);
       return { jsonrpc: '2.0', id: nextId++, method, params };

@@ -249,6 +249,16 @@ def test_proof_page_says_valid_then_invalid(page: Any, network: Network, exporte
     assert page.inner_text("#verdict").startswith("INVALID: ")
     page.screenshot(path=str(shots / "proof-invalid.png"), full_page=True)
     assert cli_verify(altered, genesis).returncode == 1
+    # Dropped on the page, as a person would: both files at once.
+    page.evaluate("""([bundle, genesis]) => {
+      const file = (b64, name) => new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name);
+      const drop = new DataTransfer();
+      drop.items.add(file(genesis, 'genesis.json'));
+      drop.items.add(file(bundle, 'proof.json'));
+      document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: drop, bubbles: true}));
+    }""", [base64.b64encode(data).decode(), base64.b64encode(genesis.read_bytes()).decode()])
+    page.wait_for_selector("#verdict.valid")
+    assert page.inner_text("#bundle-name").startswith("proof.json")
 
 
 def test_proof_page_offers_the_nodes_bundle_as_the_cli_exports_it(page: Any, network: Network,
