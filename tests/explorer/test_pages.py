@@ -177,7 +177,10 @@ def test_a_name_made_of_markup_shows_as_text_and_runs_nothing(page: Any, network
     assert page.inner_text("#account-name") == MARKUP_NAME
     assert page.locator("img").count() == 0
     open_page(page, network.url(f"warrant/{extra.frozen}"))
+    page.screenshot(path=str(shots / "warrant-frozen-and-pledged.png"), full_page=True)
     assert page.locator("img, script:not([src])").count() == 0
+    shown = dict(page.eval_on_selector_all("#lineage g.lnode", "gs => gs.map(g => [g.dataset.id, g.dataset.status])"))
+    assert shown == {extra.issuance: "consumed", extra.pledged: "pledged", extra.frozen: "frozen"}
     names = page.eval_on_selector_all("#lineage text.holder", "ts => ts.map(t => t.textContent)")
     assert names.count(MARKUP_NAME) == 3  # the issuance and both parts of its split
     assert FREEZE_REASON in page.inner_text("main")
