@@ -15,7 +15,11 @@ export function describe(type, payload, sender) {
     case 'set_role': return [by, ' sets the role of ', who(p.address), ` to ${p.role}`];
     case 'set_credit_line': return [by, ' grants ', who(p.core), ` a credit line of ${amount(p.limit, p.currency)}`];
     case 'anchor_document': return [by, ` anchors ${p.doc_type} “`, String(p.number), '” of ', String(p.issuer_reg_id),
-      ` for ${amount(p.total, p.currency)} (file hash ${short(p.hash)})`];
+      ` for ${amount(p.total, p.currency)} (file hash ${short(p.hash)})`,
+      p.seller ? [', owed to ', who(p.seller), ' by ', who(p.buyer)] : ''];
+    case 'confirm_document': return [by, ' confirms ', link(`document/${p.doc}`, `document ${short(p.doc)}`), ' as its debt'];
+    case 'dispute_document': return [by, ' disputes ', link(`document/${p.doc}`, `document ${short(p.doc)}`), ': “', String(p.reason), '”'];
+    case 'undispute_document': return [by, ' lifts the dispute on ', link(`document/${p.doc}`, `document ${short(p.doc)}`), ': “', String(p.reason), '”'];
     case 'issue': return [by, ` issues ${amount(p.amount, p.currency)} to `, who(p.to), `, maturing ${time(p.maturity)}, on the credit line of `,
       who(p.credit_line), `, backed by ${(p.documents || []).length} document(s)`];
     case 'accept': return [by, ' accepts ', warrant(p.warrant)];

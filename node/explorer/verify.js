@@ -220,14 +220,23 @@ const BUNDLE = struct({
 
 const WARRANT_REF = struct({ warrant: HEX32 });
 const FREEZE = struct({ warrant: HEX32, reason: { str: /^/, len: [1, 256] } });
+const DOC_REASON = struct({ doc: HEX32, reason: { str: /^/, len: [1, 256] } });
 export const PAYLOADS = {
   register_account: struct({ address: ADDRESS, role: ROLE, name: NAME }),
   set_role: struct({ address: ADDRESS, role: ROLE }),
   set_credit_line: struct({ core: ADDRESS, currency: CURRENCY, limit: U63 }),
-  anchor_document: struct({
+  // Protocol 0.2 (canonical business keys, parties) and, for chains from before it, 0.1.
+  anchor_document: { anyOf: [struct({
+    doc_type: { oneOf: ['invoice', 'contract', 'delivery_note', 'warehouse_receipt'] }, number: NAME, issuer_reg_id: NAME,
+    issuer_reg_kind: { oneOf: ['uscc', 'lei', 'other'] }, hash: HEX32, total: AMOUNT, currency: CURRENCY,
+    seller: ADDRESS, buyer: ADDRESS,
+  }), struct({
     doc_type: { str: /^[a-z][a-z_]{0,31}$/ }, number: NAME, issuer_reg_id: NAME, hash: HEX32, total: AMOUNT,
     currency: CURRENCY,
-  }),
+  })] },
+  confirm_document: struct({ doc: HEX32 }),
+  dispute_document: DOC_REASON,
+  undispute_document: DOC_REASON,
   issue: struct({
     to: ADDRESS, amount: AMOUNT, currency: CURRENCY, maturity: U63, credit_line: ADDRESS,
     documents: list(struct({ doc: HEX32, amount: AMOUNT }), [1, 32]), offer_expires: U63,
@@ -256,6 +265,13 @@ const codePoints = (s) => Array.from(s).length;
 export function convert(v, schema, path = '$') {
   const bad = (what) => { throw new ProofError(`malformed proof bundle: ${what} - at \`${path}\``); };
   if (schema.optional) return v === null ? null : convert(v, schema.optional, path);
+  if (schema.anyOf) { // one of the protocol's versions of a record (the first one's error if none fits)
+    let first = null;
+    for (const option of schema.anyOf) {
+      try { return convert(v, option, path); } catch (e) { if (!(e instanceof ProofError)) throw e; first = first || e; }
+    }
+    throw first;
+  }
   if (schema.any) return v;
   if (schema.dict) { if (!isObject(v)) bad('Expected `object`'); return v; }
   if (schema.int) {
@@ -394,10 +410,13 @@ const PARAM_DEFAULTS = {
 };
 const POSITIVE = { int: [1n, INT64_MAX] };
 const GENESIS_ACCOUNT = struct({ name: NAME, address: ADDRESS, pubkey: PUBKEY, role: ROLE }, { role: 'supplier' });
+// Admins have no role since protocol 0.2; a file from before it gives them one, which its hash keeps.
+const GENESIS_ADMIN = { anyOf: [struct({ name: NAME, address: ADDRESS, pubkey: PUBKEY }),
+  struct({ name: NAME, address: ADDRESS, pubkey: PUBKEY, role: ROLE })] };
 const GENESIS = struct({
   chain_id: { str: /^[a-z0-9][a-z0-9-]{0,62}$/ }, genesis_time_ms: U63,
   validators: list(struct({ name: { str: /^/ }, pubkey: PUBKEY, address: ADDRESS })),
-  admins: list(GENESIS_ACCOUNT), accounts: list(GENESIS_ACCOUNT),
+  admins: list(GENESIS_ADMIN), accounts: list(GENESIS_ACCOUNT),
   params: struct({
     max_block_txs: POSITIVE, max_block_bytes: POSITIVE, max_tx_ttl_ms: POSITIVE, max_clock_drift_ms: POSITIVE,
     overdue_grace_ms: { int: [INT64_MIN, INT64_MAX] }, checkpoint_interval: POSITIVE,
@@ -431,6 +450,31 @@ export async function loadGenesis(bytes) {
 const u16be = (i) => Uint8Array.of((i >> 8) & 0xff, i & 0xff);
 async function warrantId(txId, index) { return toHex(await sha256(concat(txId, u16be(index)))); }
 export async function documentId(type, number, issuer) { return toHex(await sha256(canonical([type, number, issuer]))); }
+
+// Canonical business keys (node/ledger/keys.py): the id of an anchoring that names its
+// registration kind hashes the canonical forms. A committed anchoring passed the ledger's checks,
+// so only the forms are computed here, not the refusals.
+const EXTRA_DASHES = new Set(['\u2212', '\u02d7', '\u2796', '\ufe63', '\uff0d', '\u2043']);
+function foldLayout(value) {
+  const text = Array.from(value.normalize('NFKC'))
+    .filter((ch) => !/\p{Cf}/u.test(ch))
+    .map((ch) => (EXTRA_DASHES.has(ch) || /\p{Pd}/u.test(ch) ? '-' : ch)).join('');
+  return text.replace(/\s+/gu, ' ').trim();
+}
+// Python's str.casefold, closely: upper then lower folds ß, ſ and friends; final sigma as σ.
+const casefold = (text) => text.toUpperCase().toLowerCase().replace(/ς/g, 'σ');
+export function canonicalText(value) {
+  return casefold(foldLayout(value)).normalize('NFKC').replace(/\s+/gu, ' ').trim();
+}
+export function canonicalRegId(value, kind) {
+  if (kind === 'other') return canonicalText(value);
+  return foldLayout(value).replace(/ /g, '').replace(/-/g, '').toUpperCase();
+}
+/** The id of the document an anchor_document payload registers, in either protocol version. */
+export async function anchoredDocumentId(p) {
+  if (p.issuer_reg_kind === undefined) return documentId(p.doc_type, p.number, p.issuer_reg_id);
+  return documentId(p.doc_type, canonicalText(p.number), canonicalRegId(p.issuer_reg_id, p.issuer_reg_kind));
+}
 function u64be(n) {
   const out = new Uint8Array(8);
   for (let i = 7; i >= 0; i--) { out[i] = Number(n & 0xffn); n >>= 8n; }
@@ -608,13 +652,16 @@ async function created(t, amounts) {
   return [];
 }
 
+const DOCUMENT_STEPS = new Set(['confirm_document', 'dispute_document', 'undispute_document']);
+
 async function checkLineage(warrant, txs) {
   const parents = new Map(); const amounts = new Map(); const documents = new Set(); const backing = [];
   const cmp = (x, y) => (x < y ? -1 : x > y ? 1 : 0);
   const ordered = [...txs].sort((a, b) => cmp(a.verified.height, b.verified.height) || cmp(a.verified.index, b.verified.index));
   for (const t of ordered) {
     const p = t.verified.payload;
-    if (t.verified.type === 'anchor_document') { documents.add(await documentId(p.doc_type, p.number, p.issuer_reg_id)); continue; }
+    if (t.verified.type === 'anchor_document') { documents.add(await anchoredDocumentId(p)); continue; }
+    if (DOCUMENT_STEPS.has(t.verified.type)) continue;
     if (t.verified.type === 'issue') backing.push(...p.documents.map((d) => d.doc));
     for (const [child, parent, amount] of await created(t, amounts)) { parents.set(child, parent); amounts.set(child, amount); }
   }
@@ -633,6 +680,10 @@ async function checkLineage(warrant, txs) {
   const inLineage = new Set(chain);
   for (const t of txs) {
     if (t.verified.type === 'anchor_document') continue;
+    if (DOCUMENT_STEPS.has(t.verified.type)) {
+      if (!backing.includes(t.verified.payload.doc)) throw new ProofError(`transaction ${t.verified.id} (${t.verified.type}) concerns no document backing this issuance`);
+      continue;
+    }
     const ref = t.verified.type === 'issue' ? await warrantId(t.txId, 0) : t.verified.payload.warrant;
     if (!inLineage.has(ref)) throw new ProofError(`transaction ${t.verified.id} (${t.verified.type}) does not concern this warrant's lineage`);
   }
