@@ -3,13 +3,13 @@
 // which refuses anything but queries.
 
 import { h, put, link, fields, table, generic, section, badge, amount, time, short } from './dom.js';
-import { call, find, many, subscribeBlocks, RpcError } from './rpc.js';
+import { call, find, many, subscribeBlocks, getBlock, getBlocks, RpcError } from './rpc.js';
 import { chain, refresh, nameOf, MAX_SCAN, MAX_TXS } from './index.js';
 import { describe, outcome } from './describe.js';
 import { lineageSvg, LEGEND } from './lineage.js';
 import { riskFigures, BUCKETS, DEFINITIONS } from './risk.js';
 import { proofPage } from './proof.js';
-import { canonical, documentId, sha256, toHex } from './verify.js';
+import { anchoredDocumentId, canonical, sha256, toHex } from './verify.js';
 
 const main = document.getElementById('main');
 let stopLive = null;
@@ -26,7 +26,7 @@ async function chainPage() {
   const top = status.height;
   const heights = [];
   for (let x = top; x >= Math.max(1, top - 14); x--) heights.push(x);
-  const blocks = (await many(heights.map((height) => ['chain_getBlock', { height }]))).map((a) => a.result).filter(Boolean);
+  const blocks = (await getBlocks(heights)).filter(Boolean);
   const heightEl = h('span', { id: 'height' }, String(top));
   const liveEl = h('span', { id: 'live', class: 'live-state' }, 'connecting…');
   const row = (b) => h('tr', { 'data-height': b.height },
@@ -62,7 +62,7 @@ async function txIds(txs) {
 }
 
 async function blockPage(key) {
-  const block = HEX64.test(key) ? await find('chain_getBlock', { hash: key }) : await find('chain_getBlock', { height: Number(key) });
+  const block = await getBlock(HEX64.test(key) ? { hash: key } : { height: Number(key) });
   if (!block) return notFound(`block ${key}`);
   await refresh().catch(() => {});
   const hd = block.header;
@@ -244,7 +244,7 @@ async function searchPage(q) {
   const needle = query.toLowerCase();
   const accounts = [...chain.names.entries()].filter(([, name]) => name.toLowerCase().includes(needle));
   const docs = await Promise.all(chain.txs.filter((t) => t.type === 'anchor_document' && String(t.payload.number).toLowerCase().includes(needle))
-    .map(async (t) => ({ ...t.payload, id: await documentId(t.payload.doc_type, t.payload.number, t.payload.issuer_reg_id) })));
+    .map(async (t) => ({ ...t.payload, id: await anchoredDocumentId(t.payload) })));
   put(main, h('h1', {}, 'Search: “', query, '”'),
     h('p', { class: 'note' }, 'Takes a block height or hash, a transaction, warrant or document id, an address, a business key (type / number / issuer registration id), or part of a name or document number.'),
     section('Accounts', accounts.length ? h('ul', {}, accounts.map(([a, name]) => h('li', {}, link(`account/${a}`, name)))) : h('p', {}, 'None.')),

@@ -4,7 +4,7 @@
 // batches, newest first, at most MAX_SCAN blocks or until MAX_TXS transactions, and then only the
 // blocks that arrived since.
 
-import { call, many } from './rpc.js';
+import { call, getBlocks, many } from './rpc.js';
 import { canonical, sha256, toHex } from './verify.js';
 import { short } from './dom.js';
 
@@ -38,9 +38,7 @@ async function scan() {
   const top = status.height;
   const blocks = [];
   const fetch = async (heights) => {
-    for (const answer of await many(heights.map((height) => ['chain_getBlock', { height }]), BLOCK_BATCH)) {
-      if (answer.result) blocks.push(answer.result);
-    }
+    for (const block of await getBlocks(heights, BLOCK_BATCH)) if (block) blocks.push(block);
   };
   if (!chain.height) { // first scan: newest first, within the bounds
     let next = top;

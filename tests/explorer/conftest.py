@@ -8,6 +8,7 @@ to $WARRANTCHAIN_SCREENSHOTS.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import time
 from collections.abc import Coroutine, Iterator
@@ -75,8 +76,7 @@ async def _add_extra(net: LocalNet, admin: Wallet) -> Extra:
         for key in names:
             await ok(admin.register_account(w[key].address, roles[key], names[key]))
         await ok(w["bank"].set_credit_line(w["core"].address, 5_000_000_00))
-        anchored = await ok(w["core"].anchor_document("invoice", "INV-X-1", "REG-X", "cd" * 32, 300_000_00))
-        doc = anchored["events"][0]["document"]
+        doc = await _anchor_invoice(ok, w["core"], w["markup"])
         now = int(time.time() * 1000)
         issued = await ok(w["core"].issue(w["markup"].address, 300_000_00, now + 60 * 86_400_000, w["bank"].address,
                                           [{"doc": doc, "amount": 300_000_00}], now + 86_400_000))
@@ -88,6 +88,19 @@ async def _add_extra(net: LocalNet, admin: Wallet) -> Extra:
         await ok(w["regulator"].freeze(frozen, FREEZE_REASON))
         issue_tx = (await client.call("warrant_get", id=root))["history"][0]["tx"]
     return Extra(w["core"].address, w["bank"].address, w["markup"].address, root, pledged, frozen, doc, issue_tx, w)
+
+
+async def _anchor_invoice(ok: Any, core: Wallet, seller: Wallet) -> str:
+    """The invoice the issuance draws on. Since protocol 0.2 a document names its parties, the
+    supplier anchors it and the debtor confirms it; before, the core enterprise's anchoring was enough."""
+    if "seller" in inspect.signature(core.anchor_document).parameters:
+        anchored = await ok(seller.anchor_document("invoice", "INV-X-1", "REG-X", "cd" * 32, 300_000_00,
+                                                   seller=seller.address, buyer=core.address, issuer_reg_kind="other"))
+        doc: str = anchored["events"][0]["document"]
+        await ok(core.confirm_document(doc))  # type: ignore[attr-defined]
+        return doc
+    anchored = await ok(core.anchor_document("invoice", "INV-X-1", "REG-X", "cd" * 32, 300_000_00))
+    return anchored["events"][0]["document"]  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="package")
