@@ -80,6 +80,7 @@ class RpcSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ws_queue: _Positive = 256  # messages queued for one WebSocket client before it is disconnected
     ws_ping_ms: _Positive = 30_000
     fd_headroom: _Positive = 256  # open files kept free for the mesh and the store
+    explorer: bool = True  # serve the web explorer (read-only) at / and /explorer/
 
 
 class ConsensusSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

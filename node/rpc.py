@@ -1,4 +1,5 @@
-"""The node's HTTP face: JSON-RPC at ``POST /rpc``, subscriptions at ``/ws``, ``/health``, ``/metrics``.
+"""The node's HTTP face: JSON-RPC at ``POST /rpc``, subscriptions at ``/ws``, ``/health``, ``/metrics``,
+and the explorer's static files at ``GET /`` and ``/explorer/`` (node/explorer; off with ``explorer=False``).
 
 The only module that imports aiohttp. It is a thin shell: envelopes are handled by node.jsonrpc,
 methods by node.rpc_methods against the daemon's NodeAPI, metrics rendered by node.metrics. What
@@ -23,6 +24,7 @@ import secrets
 import time
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -56,6 +58,16 @@ __all__ = ["RpcLimits", "RpcServer"]
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 _BACKLOG = 64  # connections the kernel queues for accept(); also how many one accept burst may open
+EXPLORER_DIR = Path(__file__).resolve().parent / "explorer"
+# The explorer is read-only and loads nothing from elsewhere: scripts and styles only from this
+# node, no inline script, no plugins, and no framing (so a page can't be overlaid to trick a click).
+_EXPLORER_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
 
 
 @dataclass(frozen=True)
@@ -112,8 +124,10 @@ class RpcServer:
         host: str = "127.0.0.1",
         port: int = 0,
         limits: RpcLimits = RpcLimits(),
+        explorer: bool = True,
     ) -> None:
         self.api = api
+        self.explorer = explorer
         self.metrics = metrics
         self.host = host
         self.limits = limits
@@ -148,6 +162,11 @@ class RpcServer:
         app.router.add_get("/ws", self._handle_ws)
         app.router.add_get("/health", self._handle_health)
         app.router.add_get("/metrics", self._handle_metrics)
+        if self.explorer:
+            app.router.add_get("/", self._handle_explorer_index)
+            app.router.add_get("/explorer/", self._handle_explorer_index)
+            app.router.add_static("/explorer/", EXPLORER_DIR, append_version=False)
+            app.on_response_prepare.append(self._explorer_headers)
         app.on_shutdown.append(self._close_websockets)
         return app
 
@@ -279,6 +298,14 @@ class RpcServer:
         except Exception:  # noqa: BLE001  (the counters still render)
             log.debug("metrics: status() failed", exc_info=True)
         return web.Response(body=self.metrics.render().encode(), headers={"Content-Type": CONTENT_TYPE})
+
+    async def _handle_explorer_index(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(EXPLORER_DIR / "index.html")
+
+    @staticmethod
+    async def _explorer_headers(request: web.Request, response: web.StreamResponse) -> None:
+        if request.path == "/" or request.path.startswith("/explorer/"):
+            response.headers.update(_EXPLORER_HEADERS)
 
     # ---- WebSocket ------------------------------------------------------------------------------
 

@@ -240,7 +240,7 @@ async def run_node(config: NodeConfig) -> int:
     metrics = Metrics()
     service = NodeService(node, metrics)
     host, port = parse_listen(config.rpc.listen)
-    rpc = RpcServer(service, metrics, host, port, rpc_limits(config))
+    rpc = RpcServer(service, metrics, host, port, rpc_limits(config), explorer=config.rpc.explorer)
     service.rpc = rpc
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -38,7 +38,7 @@ from node.genesis import Genesis, load_genesis
 from node.ledger.keys import document_id, uscc_check_char
 from node.localnet import LocalNet
 
-__all__ = ["StoryError", "tell_story", "tell_story_at", "yuan"]
+__all__ = ["Story", "StoryError", "explorer_url", "tell_story", "tell_story_at", "yuan"]
 
 DEFAULT_MATURITY_S = 10.0
 
@@ -78,6 +78,10 @@ class Story:
         self.clients: list[Client] = []
         self.names: dict[str, str] = {}
         self.step_no = 0
+        # What the story made, for callers that look at it afterwards (tests/explorer).
+        self.root = ""  # the issuance
+        self.proof_warrant = ""  # tier 3's factored part, whose proof bundle is verified
+        self.parties: dict[str, str] = {}  # address -> name
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -163,6 +167,7 @@ class Story:
         tier3 = self._party("Minhang Textile Workshop (tier 3)", "supplier", 0, chain_id)
         regulator = self._party("Supply Chain Finance Regulator", "regulator", 2, chain_id)
         parties = [bank, factor, core, tier1, tier2, tier3, regulator]
+        self.parties = {p.address: p.name for p in parties}
 
         self.step("The alliance admin registers the enterprises, each with its own key")
         answers = await asyncio.gather(
@@ -199,7 +204,7 @@ class Story:
                   f"backed by the invoice, maturing at {_clock(maturity, relative=True)}")
         answer = await self.submit(core, core.wallet.issue(
             tier1.address, 100_000_000, maturity, bank.address, [{"doc": doc, "amount": 100_000_000}], maturity))
-        root = self.event(answer, "warrant_issued")["warrant"]
+        root = self.root = self.event(answer, "warrant_issued")["warrant"]
         self.say(f"warrant {root[:16]}... is pending until the payee accepts")
 
         self.step(f"{tier1.name} accepts it")
@@ -217,6 +222,7 @@ class Story:
         self.step(f"{tier2.name} passes {yuan(15_000_000)} to {tier3.name}, who accepts")
         answer = await self.submit(tier2, tier2.wallet.transfer(w2, tier3.address, 15_000_000, maturity))
         w3, w2_kept = self.event(answer, "warrant_transferred")["children"]
+        self.proof_warrant = w3
         await self.submit(tier3, tier3.wallet.accept(w3))
 
         discount_bps = 350
@@ -251,7 +257,8 @@ class Story:
         await self._settle(core, root, maturity)
         await self._lineage(core.client, root)
         await self._proof(tier3, w3)
-        print("\nThe story is told.", flush=True)
+        print(f"\nThe story's warrant in the explorer: {explorer_url(self.urls[0], root)}", flush=True)
+        print("The story is told.", flush=True)
 
     async def _settle(self, core: Party, root: str, maturity: int) -> None:
         self.step(f"At maturity ({_clock(maturity)}) {core.name} settles the issuance; every holder is paid")
@@ -333,15 +340,23 @@ class Story:
             self.say(f"  {len(unproven)} transaction outcome(s) not yet certified by a later block (inclusion is proven)")
 
 
+def explorer_url(rpc_url: str, warrant: str) -> str:
+    """The explorer's page of ``warrant`` on the node whose JSON-RPC is at ``rpc_url`` (…/rpc)."""
+    base = rpc_url[: -len("/rpc")] if rpc_url.endswith("/rpc") else rpc_url.rstrip("/")
+    return f"{base}/explorer/#/warrant/{warrant}"
+
+
 async def tell_story_at(urls: list[str], admin_key: crypto.SigningKey, genesis: Genesis,
-                        maturity_s: float = DEFAULT_MATURITY_S) -> None:
-    """Tell the story against the nodes at ``urls`` (JSON-RPC URLs ending in /rpc)."""
-    await Story(urls, admin_key, genesis, maturity_s).tell()
+                        maturity_s: float = DEFAULT_MATURITY_S) -> Story:
+    """Tell the story against the nodes at ``urls`` (JSON-RPC URLs ending in /rpc); the story told."""
+    story = Story(urls, admin_key, genesis, maturity_s)
+    await story.tell()
+    return story
 
 
-async def tell_story(net: LocalNet, maturity_s: float = DEFAULT_MATURITY_S) -> None:
+async def tell_story(net: LocalNet, maturity_s: float = DEFAULT_MATURITY_S) -> Story:
     """Tell the story against a running LocalNet (its admin key and genesis are in its directory)."""
-    await tell_story_at(
+    return await tell_story_at(
         [net.rpc_url(i) for i in range(net.count)],
         crypto.load_key(net.directory / "admin.pem"),
         load_genesis(net.directory / "genesis.json"),

@@ -22,7 +22,8 @@ async def run(args: argparse.Namespace) -> int:
         await net.wait_ready(timeout=60)
         print(f"local network of {net.count} validators is up (data, keys and logs in {net.directory}):")
         for index in range(net.count):
-            print(f"  v{index}  rpc {net.rpc_url(index)}  log {net.log_path(index)}")
+            print(f"  v{index}  rpc {net.rpc_url(index)}  explorer {net.rpc_url(index)[:-len('/rpc')]}/  "
+                  f"log {net.log_path(index)}")
         print(f"  alliance admin key: {net.directory / 'admin.pem'}")
         if args.demo:
             from scripts.demo import tell_story

@@ -39,6 +39,7 @@ STORY = [
     "The lineage of the issuance",
     "└─",
     "verified offline",
+    "The story's warrant in the explorer: http://127.0.0.1:",
     "The story is told.",
     "validators stopped",
 ]
