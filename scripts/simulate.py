@@ -18,11 +18,24 @@ import os
 import sys
 import time
 from collections import Counter
+from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from consensus.sim.liveness import run_schedule  # noqa: E402
 from consensus.sim.runner import run_seed, sim_config  # noqa: E402
+
+
+def _report(result: Any, seed: int, verbose: bool, failing: list[int]) -> None:
+    """Print a seed's trace and summary when asked or when it failed; remember a failing seed."""
+    if verbose and result.trace:
+        print("\n".join(result.trace))
+    if verbose or not result.ok:
+        print(result.summary())
+        for v in result.violations[:5]:
+            print("   ", v)
+    if not result.ok:
+        failing.append(seed)
 
 
 def liveness(args: argparse.Namespace) -> int:
@@ -43,14 +56,7 @@ def liveness(args: argparse.Namespace) -> int:
         worst[result.schedule] = max(worst[result.schedule], result.worst_latency)
         events.update(result.events)
         forwards += result.forwards
-        if args.verbose and result.trace:
-            print("\n".join(result.trace))
-        if args.verbose or not result.ok:
-            print(result.summary())
-            for v in result.violations[:5]:
-                print("   ", v)
-        if not result.ok:
-            failing.append(seed)
+        _report(result, seed, args.verbose, failing)
     wall = time.perf_counter() - started
     count = len(seeds)
     print(f"liveness seeds={count} (from {seeds[0]}) failing={len(failing)} wall={wall:.1f}s "
@@ -104,14 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         commits += result.height
         ticks += result.ticks
         worst_recovery = max(worst_recovery, result.recovery_ticks)
-        if args.verbose and result.trace:
-            print("\n".join(result.trace))
-        if args.verbose or not result.ok:
-            print(result.summary())
-            for v in result.violations[:5]:
-                print("   ", v)
-        if not result.ok:
-            failing.append(seed)
+        _report(result, seed, args.verbose, failing)
     wall = time.perf_counter() - started
     count = len(seeds)
     per_seed = {k: v / count for k, v in sorted(totals.items())}

@@ -225,15 +225,11 @@ export const PAYLOADS = {
   register_account: struct({ address: ADDRESS, role: ROLE, name: NAME }),
   set_role: struct({ address: ADDRESS, role: ROLE }),
   set_credit_line: struct({ core: ADDRESS, currency: CURRENCY, limit: U63 }),
-  // Protocol 0.2 (canonical business keys, parties) and, for chains from before it, 0.1.
-  anchor_document: { anyOf: [struct({
+  anchor_document: struct({
     doc_type: { oneOf: ['invoice', 'contract', 'delivery_note', 'warehouse_receipt'] }, number: NAME, issuer_reg_id: NAME,
     issuer_reg_kind: { oneOf: ['uscc', 'lei', 'other'] }, hash: HEX32, total: AMOUNT, currency: CURRENCY,
     seller: ADDRESS, buyer: ADDRESS,
-  }), struct({
-    doc_type: { str: /^[a-z][a-z_]{0,31}$/ }, number: NAME, issuer_reg_id: NAME, hash: HEX32, total: AMOUNT,
-    currency: CURRENCY,
-  })] },
+  }),
   confirm_document: struct({ doc: HEX32 }),
   dispute_document: DOC_REASON,
   undispute_document: DOC_REASON,
@@ -405,21 +401,20 @@ export async function addressOf(pubkeyHex) {
 // ---- the genesis file -------------------------------------------------------------------------------
 
 const PARAM_DEFAULTS = {
-  max_block_txs: 2000n, max_block_bytes: 2097152n, max_tx_ttl_ms: 86400000n, max_clock_drift_ms: 30000n,
-  overdue_grace_ms: 259200000n, checkpoint_interval: 10n,
+  max_block_txs: 2000n, max_block_bytes: 2097152n, max_tx_ttl_ms: 86400000n, max_clock_drift_ms: 2000n,
+  max_block_delay_ms: 10000n, overdue_grace_ms: 259200000n, checkpoint_interval: 10n,
 };
 const POSITIVE = { int: [1n, INT64_MAX] };
 const GENESIS_ACCOUNT = struct({ name: NAME, address: ADDRESS, pubkey: PUBKEY, role: ROLE }, { role: 'supplier' });
-// Admins have no role since protocol 0.2; a file from before it gives them one, which its hash keeps.
-const GENESIS_ADMIN = { anyOf: [struct({ name: NAME, address: ADDRESS, pubkey: PUBKEY }),
-  struct({ name: NAME, address: ADDRESS, pubkey: PUBKEY, role: ROLE })] };
+// Admins have no role (node.genesis refuses a file that gives them one).
+const GENESIS_ADMIN = struct({ name: NAME, address: ADDRESS, pubkey: PUBKEY });
 const GENESIS = struct({
   chain_id: { str: /^[a-z0-9][a-z0-9-]{0,62}$/ }, genesis_time_ms: U63,
   validators: list(struct({ name: { str: /^/ }, pubkey: PUBKEY, address: ADDRESS })),
   admins: list(GENESIS_ADMIN), accounts: list(GENESIS_ACCOUNT),
   params: struct({
     max_block_txs: POSITIVE, max_block_bytes: POSITIVE, max_tx_ttl_ms: POSITIVE, max_clock_drift_ms: POSITIVE,
-    overdue_grace_ms: { int: [INT64_MIN, INT64_MAX] }, checkpoint_interval: POSITIVE,
+    max_block_delay_ms: POSITIVE, overdue_grace_ms: { int: [INT64_MIN, INT64_MAX] }, checkpoint_interval: POSITIVE,
   }, PARAM_DEFAULTS),
 }, { accounts: [], params: null });
 

@@ -30,12 +30,21 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNet]:
 
 
 async def committed_view(net: LocalNet) -> dict[int, tuple[int, str, str]]:
-    """(height, block hash, state root) per running validator, once they agree (no commit in flight)."""
+    """(height, block hash, state root) per running validator, once they agree and the chain is at
+    rest: no commit in flight, and the last block's results certified by an empty block after it
+    (the primary makes that one by itself: `empty_block_interval_ms` in docs/OPERATIONS.md)."""
 
     async def settled() -> dict[int, tuple[int, str, str]] | None:
         statuses = await net.heights(RUNNING)
         view = {i: (s["height"], s["block_hash"], s["state_root"]) for i, s in statuses.items()}
-        return view if len(view) == len(RUNNING) and len(set(view.values())) == 1 else None
+        if len(view) != len(RUNNING) or len(set(view.values())) != 1:
+            return None
+        height = view[RUNNING[0]][0]
+        if height:
+            async with net.client(RUNNING[0]) as client:
+                if (await client.block(height=height))["txs"]:
+                    return None  # an empty block certifying this one's results is on its way
+        return view
 
     return await net.wait_for(settled, 30, "the validators to agree on their head")  # type: ignore[no-any-return]
 

@@ -14,7 +14,7 @@ from node.ledger.state import ACC_KEY, element, full_accumulator, root_of
 from node.store import Store
 from tests.ledger.world import CHAIN_ID, World
 
-keys = st.binary(min_size=1, max_size=8)
+keys = st.binary(min_size=1, max_size=8).filter(lambda k: k != ACC_KEY)  # the accumulator's own key is reserved
 values = st.binary(max_size=16)
 
 
