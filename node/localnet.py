@@ -7,6 +7,7 @@ Processes are started with ``python -m node.cli_daemon start`` and always stoppe
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import resource
@@ -86,6 +87,23 @@ class LocalNet:
 
     def rpc_url(self, index: int) -> str:
         return f"http://127.0.0.1:{self.base_port + 100 + index}/rpc"
+
+    def configure(self, index: int, section: str, values: dict[str, Any]) -> None:
+        """Set ``key = value`` lines in ``[section]`` of validator ``index``'s config file (before
+        it starts), e.g. ``configure(0, "rpc", {"rate": 50})``."""
+        path = self.directory / f"v{index}.toml"
+        lines = path.read_text().splitlines()
+        start = lines.index(f"[{section}]") + 1
+        end = next((i for i in range(start, len(lines)) if lines[i].startswith("[")), len(lines))
+        for key, value in values.items():
+            line = f"{key} = {json.dumps(value)}"
+            found = [i for i in range(start, end) if lines[i].split("=")[0].strip() == key]
+            if found:
+                lines[found[0]] = line
+            else:
+                lines.insert(start, line)
+                end += 1
+        path.write_text("\n".join(lines) + "\n")
 
     def client(self, index: int) -> Client:
         return Client(self.rpc_url(index))

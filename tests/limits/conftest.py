@@ -14,7 +14,6 @@ that "another address" is real."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,31 +35,14 @@ OVERRIDES: dict[int, dict[str, dict[str, Any]]] = {
 }
 
 
-def configure(net: LocalNet, index: int, section: str, values: dict[str, Any]) -> None:
-    """Set ``key = value`` lines in ``[section]`` of validator ``index``'s config file."""
-    path = net.directory / f"v{index}.toml"
-    lines = path.read_text().splitlines()
-    start = lines.index(f"[{section}]") + 1
-    end = next((i for i in range(start, len(lines)) if lines[i].startswith("[")), len(lines))
-    for key, value in values.items():
-        line = f"{key} = {json.dumps(value)}"
-        found = [i for i in range(start, end) if lines[i].split("=")[0].strip() == key]
-        if found:
-            lines[found[0]] = line
-        else:
-            lines.insert(start, line)
-            end += 1
-    path.write_text("\n".join(lines) + "\n")
-
-
 @pytest.fixture(scope="package")
 def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNet]:
     cluster = LocalNet(Path(tmp_path_factory.mktemp("limits")) / "net", 4)
     try:
         for index in range(4):
-            configure(cluster, index, "consensus", {"batch_delay_ms": 1000})
+            cluster.configure(index, "consensus", {"batch_delay_ms": 1000})
             for section, values in OVERRIDES.get(index, {}).items():
-                configure(cluster, index, section, values)
+                cluster.configure(index, section, values)
             cluster.start(index, nofile=NOFILE if index == 0 else None)
         asyncio.run(cluster.wait_ready(timeout=60))
         yield cluster
