@@ -37,8 +37,22 @@ def _port_free(port: int) -> bool:
     return True
 
 
+_DEFAULT_PORTS = (20000, 32000)
+
+
+def _default_port_range() -> tuple[int, int]:
+    """Below the kernel's ephemeral range: a port chosen there can be taken, between our probe and
+    the node's bind, as the source port of some outgoing connection (a test opening thousands)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return _DEFAULT_PORTS
+    return (10000, low) if low >= 14000 else _DEFAULT_PORTS
+
+
 def _port_range() -> tuple[int, int]:
-    """The ports clusters may use: ``WARRANTCHAIN_PORT_RANGE=LO-HI`` (default 20000-60000).
+    """The ports clusters may use: ``WARRANTCHAIN_PORT_RANGE=LO-HI``, by default the ports below
+    the kernel's ephemeral range (10000-32768 on Linux's default).
 
     Two suites run side by side on one machine each get their own range, so neither dials the
     other's nodes."""
@@ -46,8 +60,8 @@ def _port_range() -> tuple[int, int]:
     try:
         lo, hi = (int(part) for part in spec.split("-"))
     except ValueError:
-        return 20000, 60000
-    return (lo, hi) if 1024 <= lo and lo + 400 <= hi <= 65535 else (20000, 60000)
+        return _default_port_range()
+    return (lo, hi) if 1024 <= lo and lo + 400 <= hi <= 65535 else _default_port_range()
 
 
 def free_base_port(count: int, rnd: random.Random | None = None) -> int:
