@@ -516,6 +516,10 @@ def event_matches(sub: SubscribeParams, event: Mapping[str, Any]) -> bool:
     return False
 
 
+# Any call can be refused by the server's limits (docs/OPERATIONS.md 2.8), whatever its method.
+_ANY_CALL = (ErrorCode.LIMIT_EXCEEDED, ErrorCode.RATE_LIMITED)
+
+
 def openrpc_document() -> Json:
     """An OpenRPC 1.2 document generated from the method tables."""
     methods = [*METHODS.values(), *WS_METHODS.values()]
@@ -536,7 +540,7 @@ def openrpc_document() -> Json:
                 for name, prop in schema.get("properties", {}).items()
             ],
             "result": {"name": "result", "description": m.result, "schema": m.result_schema},
-            "errors": [{"code": int(code), "message": code.name} for code in m.errors],
+            "errors": [{"code": int(code), "message": code.name} for code in dict.fromkeys((*m.errors, *_ANY_CALL))],
         }
         if m.name in WS_METHODS:
             entry["description"] = "WebSocket (/ws) only."

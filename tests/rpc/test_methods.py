@@ -216,6 +216,8 @@ async def test_rpc_discover_lists_every_method(client: Client) -> None:
     assert submit["params"][0]["schema"] == {"$ref": "#/components/schemas/TxEnvelope"}
     assert {"TxEnvelope", "TxBody", "NodeStatus"} <= doc["components"]["schemas"].keys()
     assert {e["code"] for e in submit["errors"]} >= {1002, 1003}
+    for method in doc["methods"]:  # the server's answer-size and rate limits apply to every call
+        assert {e["code"] for e in method["errors"]} >= {1006, 1007}, method["name"]
     by_name = {m["name"]: m for m in doc["methods"]}
     for name in ("warrant_get", "warrant_trace", "warrant_proof"):  # methods sharing a params type
         assert [p["name"] for p in by_name[name]["params"]] == ["id"]
