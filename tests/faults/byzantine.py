@@ -67,17 +67,8 @@ class TamperingMesh:
         self.inner = mesh
         self.byzantine = byzantine
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # start, stop, connected, ...: the real mesh's
         return getattr(self.inner, name)
-
-    async def start(self) -> None:
-        await self.inner.start()
-
-    async def stop(self) -> None:
-        await self.inner.stop()
-
-    def connected(self) -> set[int]:
-        return self.inner.connected()
 
     def send(self, peer: int, data: bytes) -> bool:
         ok = False

@@ -44,17 +44,8 @@ class CuttableMesh:
         self.node = node
         self.commits: list[tuple[float, int, int]] = []  # (when, view, seq)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> Any:  # start, stop, connected, ...: the real mesh's
         return getattr(self.inner, name)
-
-    async def start(self) -> None:
-        await self.inner.start()
-
-    async def stop(self) -> None:
-        await self.inner.stop()
-
-    def connected(self) -> set[int]:
-        return self.inner.connected()
 
     def _note(self, data: bytes) -> None:
         if data[:1] == TAG_CONSENSUS:
