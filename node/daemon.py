@@ -395,7 +395,7 @@ class Node:
                 log.info(kv("consensus-malformed", peer=peer, error=exc))
                 return
             if isinstance(msg, PrePrepare):
-                self._note_arrival(msg)
+                self._note_arrival(peer, msg)
             if isinstance(msg, PrePrepare) and msg.seq > self.store.meta.height + 1:
                 # Its header commits to the state after seq-1, which this node has not executed
                 # yet (its last commit is still in flight): hold it until we have.
@@ -408,10 +408,12 @@ class Node:
         else:
             log.info(kv("frame-unknown-tag", peer=peer, tag=tag.hex()))
 
-    def _note_arrival(self, msg: PrePrepare) -> None:
+    def _note_arrival(self, peer: int, msg: PrePrepare) -> None:
         """Remember when a proposal from its view's primary first arrived (bounded: the oldest are
-        forgotten; only the primary's count, so no other peer can push them out)."""
-        if msg.payload and msg.sender == msg.view % len(self.validators) and msg.digest not in self._arrivals:
+        forgotten). Only what the primary itself sends counts: its signature is not checked yet,
+        but the link is authenticated, so no other peer can push the primary's entries out."""
+        primary = msg.view % len(self.validators)
+        if msg.payload and peer == msg.sender == primary and msg.digest not in self._arrivals:
             self._arrivals[msg.digest] = now_ms()
             while len(self._arrivals) > _ARRIVALS:
                 del self._arrivals[next(iter(self._arrivals))]
