@@ -21,6 +21,7 @@ clock beyond that window around the correct validators' clocks.
 from __future__ import annotations
 
 import collections
+import enum
 import hashlib
 from dataclasses import dataclass
 
@@ -37,7 +38,7 @@ from node.ledger.state import StateReaderLike
 from node.mempool.pool import Mempool
 from node.store.leveldb import Store
 
-__all__ = ["NULL_DIGEST", "DivergenceError", "Committed", "Application", "sender_registered"]
+__all__ = ["NULL_DIGEST", "DivergenceError", "Committed", "Application", "Refusal", "sender_registered"]
 
 NULL_DIGEST = hashlib.sha256(b"").digest()
 _DECODED_CACHE = 2  # proposals in flight whose decoding is reused by digest/validate/deliver
@@ -46,6 +47,25 @@ _DECODED_CACHE = 2  # proposals in flight whose decoding is reused by digest/val
 def sender_registered(state: StateReaderLike, address: str) -> bool:
     """Whether ``address`` may submit: a registered account or an alliance admin (committed state)."""
     return state.get(key_account(address)) is not None or state.get(key_admin(address)) is not None
+
+
+class Refusal(str, enum.Enum):
+    """Why a backup refused to prepare a proposal: the stable codes of the
+    ``warrantchain_proposals_refused_total{reason}`` metric (docs/OPERATIONS.md 3.4); the log line
+    carries the detail."""
+
+    MALFORMED_BLOCK = "MALFORMED_BLOCK"
+    DIGEST_MISMATCH = "DIGEST_MISMATCH"
+    WRONG_CHAIN = "WRONG_CHAIN"
+    WRONG_HEIGHT = "WRONG_HEIGHT"
+    WRONG_PARENT = "WRONG_PARENT"
+    WRONG_ROOTS = "WRONG_ROOTS"
+    UNKNOWN_PROPOSER = "UNKNOWN_PROPOSER"
+    BAD_TIME = "BAD_TIME"
+    OVER_LIMITS = "OVER_LIMITS"
+    DUPLICATE_TX = "DUPLICATE_TX"
+    COMMITTED_TX = "COMMITTED_TX"
+    INVALID_TX = "INVALID_TX"
 
 
 class DivergenceError(WarrantChainError):
@@ -73,6 +93,8 @@ class Application:
         self._last_header: BlockHeader | None = None
         self._due: tuple[int, int | None] | None = None  # (height, next time-rule due) cache
         self._uncertified: tuple[int, bool] | None = None  # (height, tip_uncertified()) cache
+        self.refused: collections.Counter[Refusal] = collections.Counter()
+        """Proposals :meth:`check_proposal` refused, by code (read by the metrics at scrape time)."""
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -190,46 +212,55 @@ class Application:
     # -- validating a proposal (backups, before they prepare) -----------------------------------
 
     def check_proposal(self, seq: int, digest: bytes, payload: bytes, arrived_ms: int) -> str | None:
-        """Why a backup must not prepare this proposal, or None if it may.
+        """Why a backup must not prepare this proposal, or None if it may (a refusal is counted
+        in :attr:`refused` by its code).
 
         ``arrived_ms`` is this node's clock when the proposal arrived (the daemon may check a
         proposal later, once it has executed the block before it).
         """
+        problem = self._proposal_problem(seq, digest, payload, arrived_ms)
+        if problem is None:
+            return None
+        code, message = problem
+        self.refused[code] += 1
+        return message
+
+    def _proposal_problem(self, seq: int, digest: bytes, payload: bytes, arrived_ms: int) -> tuple[Refusal, str] | None:
         block = self._decode(payload)
         if block is None:
-            return "malformed block"
+            return Refusal.MALFORMED_BLOCK, "malformed block"
         if block.hash != digest:
-            return "digest is not the block hash"
+            return Refusal.DIGEST_MISMATCH, "digest is not the block hash"
         header = block.header
         meta = self.store.meta
         if header.chain_id != self.chain_id:
-            return f"block for chain {header.chain_id!r}"
+            return Refusal.WRONG_CHAIN, f"block for chain {header.chain_id!r}"
         if header.height != seq or seq != meta.height + 1:
-            return f"block height {header.height} for seq {seq} at local height {meta.height}"
+            return Refusal.WRONG_HEIGHT, f"block height {header.height} for seq {seq} at local height {meta.height}"
         if header.parent != meta.block_hash:
-            return "parent is not our last block"
+            return Refusal.WRONG_PARENT, "parent is not our last block"
         if header.state_root != meta.state_root or header.results_root != meta.results_root:
-            return "state or results root differs from ours"
+            return Refusal.WRONG_ROOTS, "state or results root differs from ours"
         if header.proposer >= len(self.validators):
-            return "unknown proposer"
+            return Refusal.UNKNOWN_PROPOSER, "unknown proposer"
         reason = self.time_error(header.time_ms, arrived_ms)
         if reason is not None:
-            return reason
+            return Refusal.BAD_TIME, reason
         reason = self.limits_error(len(payload), len(block.txs))
         if reason is not None:
-            return reason
+            return Refusal.OVER_LIMITS, reason
         seen: set[bytes] = set()
         for tx in block.txs:
             if tx.id in seen:
-                return f"transaction {tx.id_hex} appears twice"
+                return Refusal.DUPLICATE_TX, f"transaction {tx.id_hex} appears twice"
             seen.add(tx.id)
             location = self.store.tx_location(tx.id)
             if location is not None:
-                return f"transaction {tx.id_hex} is already committed at height {location.height}"
+                return Refusal.COMMITTED_TX, f"transaction {tx.id_hex} is already committed at height {location.height}"
             try:
                 self.mempool.cache.check(tx)
             except ChainError as exc:
-                return str(exc)
+                return Refusal.INVALID_TX, str(exc)
         return None
 
     def time_error(self, time_ms: int, arrived_ms: int) -> str | None:

@@ -1,201 +1,229 @@
-"""A tiny metrics registry rendered in the Prometheus text exposition format (version 0.0.4).
+"""The node's metrics, exposed with prometheus_client at ``GET /metrics`` (the only module importing it).
 
-Written here instead of depending on prometheus_client: the node needs counters, gauges and one
-kind of histogram, all updated from a single event loop (so no locks), and the format is small
-(https://prometheus.io/docs/instrumenting/exposition_formats/). The daemon updates the metrics
-in :class:`Metrics`; node.rpc.server serves :meth:`Registry.render` at ``GET /metrics``.
+Each :class:`Metrics` has its own ``CollectorRegistry`` (tests run several nodes in one process;
+a process-wide registry would mix them), holding what a scraper of any Python service expects:
+
+- prometheus_client's process, platform and GC collectors (``process_*``, ``python_info``,
+  ``python_gc_*``) and ``warrantchain_build_info`` (package, protocol and Python versions);
+- one collector that reads the node when scraped: a :class:`NodeSample` from the reader the
+  service installs with :meth:`Metrics.watch`. Chain, consensus, p2p and mempool figures are read
+  from the counters and state those layers keep anyway (``Replica.counters``, ``Mesh.stats``,
+  ``Application.refused`` ...), so their hot paths do no metric work, and neither consensus nor
+  p2p imports this module;
+- what only the RPC layer and the commit path see (calls, rejections, WebSocket connections,
+  commit latency): plain integers and ``collections.Counter`` entries on this object (a dict
+  update, no lock: everything runs in one event loop), rendered by the same collector; the
+  commit-latency histogram is prometheus_client's own, observed once per block.
+
+Names follow Prometheus' conventions (base units, ``_total`` for counters, ``_seconds``,
+``_bytes``); docs/OPERATIONS.md lists them all.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+import logging
+import platform
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
 
-__all__ = ["CONTENT_TYPE", "Counter", "Gauge", "Histogram", "Registry", "Metrics"]
+from prometheus_client import CollectorRegistry, GCCollector, Histogram, Info, PlatformCollector, ProcessCollector
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-Labels = tuple[str, ...]
+__all__ = ["COMMIT_LATENCY_BUCKETS", "Metrics", "NodeSample", "PeerSample", "package_version"]
 
+log = logging.getLogger(__name__)
 
-def _number(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if float(value).is_integer() and abs(value) < 2**53:
-        return str(int(value))
-    return repr(float(value))
+COMMIT_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
-def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+def package_version() -> str:
+    """The installed warrantchain distribution's version ("unknown" when run from a bare checkout)."""
+    try:
+        return metadata.version("warrantchain")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
-def _label_text(names: Sequence[str], values: Sequence[str]) -> str:
-    if not names:
-        return ""
-    return "{" + ",".join(f'{n}="{_escape_label(v)}"' for n, v in zip(names, values)) + "}"
+@dataclass(frozen=True, slots=True)
+class PeerSample:
+    """Another validator as this node's mesh sees it."""
+
+    name: str
+    up: bool
+    sent_bytes: int
+    received_bytes: int
+    queued_bytes: int
 
 
-class _Metric:
-    kind = ""
+@dataclass(frozen=True, slots=True)
+class NodeSample:
+    """The node's state at one scrape (built by node.service from the node's parts).
 
-    def __init__(self, name: str, help: str, labelnames: Sequence[str] = ()) -> None:
-        if not _NAME.match(name):
-            raise ValueError(f"invalid metric name {name!r}")
-        for label in labelnames:
-            if not _LABEL.match(label) or label.startswith("__") or label == "le":
-                raise ValueError(f"invalid label name {label!r} for {name}")
-        self.name = name
-        self.help = help
-        self.labelnames = tuple(labelnames)
+    The reason mappings of refused proposals, dropped frames and refused handshakes list their
+    whole (fixed) label set, zeros included, so that a series exists before its first event
+    (``rate()`` and alerts see the first increment)."""
 
-    def _key(self, labels: Sequence[str]) -> Labels:
-        if len(labels) != len(self.labelnames):
-            raise ValueError(f"{self.name} takes labels {self.labelnames}, got {tuple(labels)}")
-        return tuple(str(v) for v in labels)
-
-    def header(self) -> list[str]:
-        help_text = self.help.replace("\\", "\\\\").replace("\n", "\\n")
-        return [f"# HELP {self.name} {help_text}", f"# TYPE {self.name} {self.kind}"]
-
-    def samples(self) -> Iterable[str]:
-        raise NotImplementedError
-
-
-class Counter(_Metric):
-    """A value that only goes up (per label set)."""
-
-    kind = "counter"
-
-    def __init__(self, name: str, help: str, labelnames: Sequence[str] = ()) -> None:
-        super().__init__(name, help, labelnames)
-        self._values: dict[Labels, float] = {} if labelnames else {(): 0.0}
-
-    def inc(self, *labels: str, by: float = 1.0) -> None:
-        if by < 0:
-            raise ValueError(f"{self.name}: a counter cannot decrease")
-        key = self._key(labels)
-        self._values[key] = self._values.get(key, 0.0) + by
-
-    def get(self, *labels: str) -> float:
-        return self._values.get(self._key(labels), 0.0)
-
-    def samples(self) -> Iterable[str]:
-        for key, value in sorted(self._values.items()):
-            yield f"{self.name}{_label_text(self.labelnames, key)} {_number(value)}"
-
-
-class Gauge(Counter):
-    """A value that is set (per label set)."""
-
-    kind = "gauge"
-
-    def set(self, value: float, *labels: str) -> None:
-        self._values[self._key(labels)] = float(value)
-
-    def inc(self, *labels: str, by: float = 1.0) -> None:
-        key = self._key(labels)
-        self._values[key] = self._values.get(key, 0.0) + by
-
-    def dec(self, *labels: str, by: float = 1.0) -> None:
-        self.inc(*labels, by=-by)
-
-
-class Histogram(_Metric):
-    """Observations counted in fixed cumulative buckets, with their sum and count (no labels)."""
-
-    kind = "histogram"
-
-    def __init__(self, name: str, help: str, buckets: Sequence[float]) -> None:
-        super().__init__(name, help)
-        bounds = sorted(float(b) for b in buckets if not math.isinf(b))
-        if not bounds or len(set(bounds)) != len(bounds):
-            raise ValueError(f"{name}: buckets must be distinct and finite")
-        self.bounds = tuple(bounds)
-        self._counts = [0] * (len(bounds) + 1)  # the last one is +Inf
-        self.sum = 0.0
-        self.count = 0
-
-    def observe(self, value: float) -> None:
-        # bisect_left: a value equal to a bound belongs to that bucket ("le" is inclusive).
-        self._counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
-        self.count += 1
-
-    def samples(self) -> Iterable[str]:
-        cumulative = 0
-        for bound, count in zip((*self.bounds, math.inf), self._counts):
-            cumulative += count
-            yield f'{self.name}_bucket{{le="{_number(bound)}"}} {cumulative}'
-        yield f"{self.name}_sum {_number(self.sum)}"
-        yield f"{self.name}_count {self.count}"
-
-
-class Registry:
-    """Named metrics, rendered in registration order."""
-
-    def __init__(self) -> None:
-        self._metrics: dict[str, _Metric] = {}
-
-    def register(self, metric: _Metric) -> None:
-        if metric.name in self._metrics:
-            raise ValueError(f"metric {metric.name} registered twice")
-        self._metrics[metric.name] = metric
-
-    def counter(self, name: str, help: str, labelnames: Sequence[str] = ()) -> Counter:
-        metric = Counter(name, help, labelnames)
-        self.register(metric)
-        return metric
-
-    def gauge(self, name: str, help: str, labelnames: Sequence[str] = ()) -> Gauge:
-        metric = Gauge(name, help, labelnames)
-        self.register(metric)
-        return metric
-
-    def histogram(self, name: str, help: str, buckets: Sequence[float]) -> Histogram:
-        metric = Histogram(name, help, buckets)
-        self.register(metric)
-        return metric
-
-    def render(self) -> str:
-        lines: list[str] = []
-        for metric in self._metrics.values():
-            lines.extend(metric.header())
-            lines.extend(metric.samples())
-        return "\n".join(lines) + "\n"
+    height: int
+    view: int
+    in_sync: bool
+    mempool_txs: int
+    peers: tuple[PeerSample, ...] = ()
+    view_changes: int = 0
+    new_views: int = 0
+    state_transfer_blocks: int = 0
+    proposals_refused: Mapping[str, int] = field(default_factory=dict)
+    """Proposals this node refused to prepare, by stable reason code (node.application)."""
+    consensus_messages: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """Consensus messages by (verdict, reason) of ``Replica.step``."""
+    frames_dropped: Mapping[str, int] = field(default_factory=dict)
+    """Frames the mesh refused to queue or read, by reason."""
+    handshakes_refused: Mapping[str, int] = field(default_factory=dict)
+    """Connections refused during the p2p handshake, by reason (node.handshake.Reason)."""
+    dial_failures: int = 0
+    disconnects: int = 0
 
 
 class Metrics:
-    """The node's metrics. The daemon sets the chain ones; node.rpc.server counts its own requests."""
+    """The node's registry. The RPC server and the service count into the public attributes;
+    :meth:`exposition` renders a scrape."""
 
-    def __init__(self) -> None:
-        r = self.registry = Registry()
-        self.height = r.gauge("warrantchain_height", "Height of the last committed block.")
-        self.view = r.gauge("warrantchain_view", "Current PBFT view.")
-        self.peers = r.gauge("warrantchain_peers", "Connected validator peers.")
-        self.mempool_size = r.gauge("warrantchain_mempool_size", "Transactions waiting in the mempool.")
-        self.in_sync = r.gauge("warrantchain_in_sync", "1 when the node follows the chain head, else 0.")
-        self.commit_latency = r.histogram(
-            "warrantchain_commit_latency_seconds",
-            "Time from a block's proposal to its commit on this node.",
-            (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    def __init__(self, *, protocol_version: str) -> None:
+        registry = self.registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+        Info("warrantchain_build", "The running node's versions.", registry=registry).info({
+            "version": package_version(), "protocol_version": protocol_version,
+            "python_version": platform.python_version(),
+        })
+        self.commit_latency = Histogram(
+            "warrantchain_commit_latency_seconds", "Time from a block's proposal to its commit on this node.",
+            buckets=COMMIT_LATENCY_BUCKETS, registry=registry,
         )
-        self.txs_committed = r.counter("warrantchain_txs_committed_total", "Transactions committed in blocks.")
-        self.txs_rejected = r.counter(
-            "warrantchain_txs_rejected_total", "Transactions refused or failed, by reason code.", ("code",)
-        )
-        self.rpc_requests = r.counter(
-            "warrantchain_rpc_requests_total", "JSON-RPC calls by method and result code (0 = success).", ("method", "code")
-        )
-        self.ws_connections = r.gauge("warrantchain_ws_connections", "Open WebSocket connections.")
-        self.ws_dropped = r.counter(
-            "warrantchain_ws_dropped_total", "WebSocket subscribers disconnected for reading too slowly."
-        )
+        self.txs_committed = 0
+        self.txs_rejected: Counter[str] = Counter()
+        """Transactions refused at admission or failed at execution, by code."""
+        self.rpc_requests: Counter[tuple[str, str]] = Counter()
+        """JSON-RPC calls by (method, result code)."""
+        self.ws_connections = 0
+        self.ws_dropped = 0
+        self._read_node: Callable[[], NodeSample] | None = None
+        registry.register(_Collector(self))
 
-    def render(self) -> str:
-        return self.registry.render()
+    def watch(self, read: Callable[[], NodeSample]) -> None:
+        """Read the node with ``read`` at every scrape (called in the event loop, like everything)."""
+        self._read_node = read
+
+    def read_node(self) -> NodeSample | None:
+        """The node's sample for this scrape; None without a node, or if reading it failed (logged:
+        the rest of the scrape still renders)."""
+        if self._read_node is None:
+            return None
+        try:
+            return self._read_node()
+        except Exception:
+            log.exception("metrics: reading the node failed")
+            return None
+
+    def exposition(self, accept: str = "") -> tuple[bytes, str]:
+        """A scrape's body and content type for the request's Accept header: the Prometheus text
+        format, or OpenMetrics when the scraper asks for it (prometheus_client chooses)."""
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type
+
+    def value(self, name: str, **labels: str) -> float | None:
+        """One sample's value as a scrape would show it (None if absent); for tests and tools."""
+        return self.registry.get_sample_value(name, labels)
+
+
+def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, doc, value=value)
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
+
+
+def _labelled(family: CounterMetricFamily | GaugeMetricFamily, rows: Iterable[tuple[tuple[str, ...], float]]) -> Metric:
+    for labels, value in rows:
+        family.add_metric(list(labels), value)
+    return family
+
+
+class _Collector:
+    """Renders the counts kept on :class:`Metrics` and the node's sample."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def describe(self) -> Iterable[Metric]:
+        return ()  # names are not reserved: what a scrape yields depends on the node being watched
+
+    def collect(self) -> Iterable[Metric]:
+        m = self._metrics
+        yield _counter("warrantchain_txs_committed_total", "Transactions committed in blocks.", m.txs_committed)
+        yield _labelled(
+            CounterMetricFamily("warrantchain_txs_rejected_total", "Transactions refused or failed, by reason code.",
+                                labels=["code"]),
+            (((code,), n) for code, n in sorted(m.txs_rejected.items())),
+        )
+        yield _labelled(
+            CounterMetricFamily("warrantchain_rpc_requests_total",
+                                "JSON-RPC calls by method and result code (0 = success).", labels=["method", "code"]),
+            sorted(m.rpc_requests.items()),
+        )
+        yield _gauge("warrantchain_ws_connections", "Open WebSocket connections.", m.ws_connections)
+        yield _counter("warrantchain_ws_dropped_total", "WebSocket subscribers disconnected for reading too slowly.",
+                       m.ws_dropped)
+        sample = m.read_node()
+        if sample is not None:
+            yield from _node_families(sample)
+
+
+# Per-peer families: (kind, name, help, value of a peer).
+_PEER_FAMILIES: tuple[tuple[type[CounterMetricFamily | GaugeMetricFamily], str, str, Callable[[PeerSample], float]], ...] = (
+    (GaugeMetricFamily, "warrantchain_p2p_peer_up", "1 while the authenticated link to this validator is up.",
+     lambda p: int(p.up)),
+    (CounterMetricFamily, "warrantchain_p2p_sent_bytes_total", "Bytes of frames written to this validator.",
+     lambda p: p.sent_bytes),
+    (CounterMetricFamily, "warrantchain_p2p_received_bytes_total", "Bytes of frames read from this validator.",
+     lambda p: p.received_bytes),
+    (GaugeMetricFamily, "warrantchain_p2p_send_queue_bytes", "Bytes queued for this validator, not yet written.",
+     lambda p: p.queued_bytes),
+)
+
+
+def _by_reason(name: str, doc: str, counts: Mapping[str, int]) -> Metric:
+    family = CounterMetricFamily(name, doc, labels=["reason"])
+    return _labelled(family, (((reason,), n) for reason, n in sorted(counts.items())))
+
+
+def _node_families(s: NodeSample) -> Iterable[Metric]:
+    yield _gauge("warrantchain_height", "Height of the last committed block.", s.height)
+    yield _gauge("warrantchain_view", "Current PBFT view.", s.view)
+    yield _gauge("warrantchain_in_sync", "1 when the node follows the chain head, else 0.", int(s.in_sync))
+    yield _gauge("warrantchain_mempool_transactions", "Transactions waiting in the mempool.", s.mempool_txs)
+    yield _gauge("warrantchain_peers", "Connected validator peers.", sum(p.up for p in s.peers))
+    for kind, name, doc, value in _PEER_FAMILIES:
+        yield _labelled(kind(name, doc, labels=["peer"]), (((p.name,), value(p)) for p in s.peers))
+    yield _by_reason("warrantchain_p2p_frames_dropped_total", "Frames the mesh did not queue or read, by reason.",
+                     s.frames_dropped)
+    yield _by_reason("warrantchain_p2p_handshakes_refused_total",
+                     "Connections refused during the p2p handshake, by reason.", s.handshakes_refused)
+    yield _counter("warrantchain_p2p_dial_failures_total", "Failed attempts to dial a validator.", s.dial_failures)
+    yield _counter("warrantchain_p2p_disconnects_total", "Authenticated links that went down.", s.disconnects)
+    yield _counter("warrantchain_view_changes_total", "View changes this replica started.", s.view_changes)
+    yield _counter("warrantchain_new_views_total", "New views this replica entered.", s.new_views)
+    yield _counter("warrantchain_state_transfer_blocks_total", "Blocks fetched from peers by state transfer.",
+                   s.state_transfer_blocks)
+    yield _by_reason("warrantchain_proposals_refused_total", "Proposals this node refused to prepare, by reason code.",
+                     s.proposals_refused)
+    yield _labelled(
+        CounterMetricFamily("warrantchain_consensus_messages_total",
+                            "Consensus messages by what the replica did with them (verdict) and why (reason).",
+                            labels=["verdict", "reason"]),
+        sorted(s.consensus_messages.items()),
+    )

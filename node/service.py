@@ -14,7 +14,8 @@ import sys
 import time
 from typing import Any
 
-from node.app import Committed
+from consensus.actions import Reason as ConsensusReason
+from node.app import Committed, Refusal
 from node.config import NodeConfig, parse_listen
 from node.errors import StoreError
 from node.kernel import codec
@@ -22,9 +23,10 @@ from node.kernel.chain import SignedTx
 from node.ledger import queries
 from node.logs import kv
 from node.mempool.pool import RETRY_CODES, MempoolError
-from node.metrics import Metrics
+from node.metrics import Metrics, NodeSample, PeerSample
 from node.node import Node, replica_in_sync
-from node.rpc.api import DEFAULT_PAGE, ApiError, ErrorCode, NodeStatus
+from node.p2p.handshake import Reason as HandshakeReason
+from node.rpc.api import DEFAULT_PAGE, VERSION, ApiError, ErrorCode, NodeStatus
 from node.rpc.methods import page
 from node.rpc.server import RpcLimits, RpcServer
 
@@ -32,6 +34,9 @@ __all__ = ["NodeService", "run_node", "event_routing", "rpc_limits"]
 
 log = logging.getLogger("warrantd")
 Json = dict[str, Any]
+# Label values: the enums' names (the consensus reasons' values are phrases for logs).
+_CONSENSUS_REASONS = {r.value: r.name.lower() for r in ConsensusReason} | {"": "none"}
+_FRAMES_DROPPED = ("queue_full", "not_connected", "oversize", "text_frame")  # the mesh's dropped_* counts
 
 
 class NodeService:
@@ -42,20 +47,36 @@ class NodeService:
         self.metrics = metrics
         self.rpc: RpcServer | None = None
         node.on_commit.append(self._on_commit)
-        metrics.height.set(node.store.meta.height)
-        metrics.view.set(node.replica.view)
+        metrics.watch(self.metrics_sample)
 
     # -- events and metrics ---------------------------------------------------------------------
+
+    def metrics_sample(self) -> NodeSample:
+        """The node's state for one scrape, read from what its parts count anyway."""
+        node = self.node
+        mesh, replica = node.mesh, node.replica
+        linked = mesh.connected()
+        peers = tuple(
+            PeerSample(name=v.name, up=i in linked, sent_bytes=mesh.bytes_sent[i],
+                       received_bytes=mesh.bytes_received[i], queued_bytes=mesh.queued(i)[1])
+            for i, v in enumerate(node.validators.validators) if i != node.index
+        )
+        return NodeSample(
+            height=node.store.meta.height, view=replica.view, in_sync=self.in_sync(), mempool_txs=len(node.mempool),
+            peers=peers, view_changes=replica.counters["view_changes"], new_views=replica.counters["new_views"],
+            state_transfer_blocks=replica.counters["state_transfer_blocks"],
+            proposals_refused={code.value: node.app.refused[code] for code in Refusal},
+            consensus_messages={(verdict, _CONSENSUS_REASONS.get(reason, reason)): n
+                                for (verdict, reason), n in replica.stats.items()},
+            frames_dropped={reason: mesh.stats[f"dropped_{reason}"] for reason in _FRAMES_DROPPED},
+            handshakes_refused={r.value: mesh.stats[f"refused.{r.value}"] for r in HandshakeReason},
+            dial_failures=mesh.stats["dial_failures"], disconnects=mesh.stats["disconnects"],
+        )
 
     def _on_commit(self, committed: Committed) -> None:
         block = committed.block
         metrics = self.metrics
-        metrics.height.set(block.height)
-        metrics.view.set(self.node.replica.view)
-        metrics.txs_committed.inc(by=len(block.txs))
-        metrics.peers.set(len(self.node.mesh.connected()))
-        metrics.mempool_size.set(len(self.node.mempool))
-        metrics.in_sync.set(1 if self.in_sync() else 0)
+        metrics.txs_committed += len(block.txs)
         if block.txs:  # a block's time is when its primary proposed it
             metrics.commit_latency.observe(max(0.0, time.time() - block.header.time_ms / 1000))
         routed = self.rpc is not None and self.rpc.wants_events
@@ -69,7 +90,7 @@ class NodeService:
                 continue  # the common case, without decoding the result
             result: dict[str, Any] = codec.decode(raw)
             if not result["ok"]:
-                metrics.txs_rejected.inc(result["code"])
+                metrics.txs_rejected[result["code"]] += 1
             elif routed:
                 for event in result.get("events", ()):
                     events.append({**event, "tx": tx.id_hex, "height": block.height})
@@ -91,15 +112,10 @@ class NodeService:
     async def status(self) -> NodeStatus:
         node = self.node
         meta = node.store.meta
-        peers = len(node.mesh.connected())
-        self.metrics.peers.set(peers)
-        self.metrics.mempool_size.set(len(node.mempool))
-        in_sync = self.in_sync()
-        self.metrics.in_sync.set(1 if in_sync else 0)
         return NodeStatus(
             chain_id=meta.chain_id, height=meta.height, block_hash=meta.block_hash, state_root=meta.state_root,
-            view=node.replica.view, validators=len(node.validators), peers=peers, mempool_size=len(node.mempool),
-            in_sync=in_sync, ready=node.readiness() is None,
+            view=node.replica.view, validators=len(node.validators), peers=len(node.mesh.connected()),
+            mempool_size=len(node.mempool), in_sync=self.in_sync(), ready=node.readiness() is None,
         )
 
     def _refuse_if_not_ready(self, what: str = "") -> None:
@@ -115,7 +131,7 @@ class NodeService:
         try:
             self.node.submit(tx)
         except MempoolError as exc:
-            self.metrics.txs_rejected.inc(exc.code)
+            self.metrics.txs_rejected[exc.code] += 1
             code = ErrorCode.BUSY if exc.code in RETRY_CODES else ErrorCode.TX_REJECTED
             raise ApiError(code, exc.message, reason=exc.code) from None
 
@@ -238,7 +254,7 @@ async def run_node(config: NodeConfig) -> int:
         log.error(kv("startup-failed", error=exc))
         print(f"warrantd: {exc}", file=sys.stderr)
         return 2
-    metrics = Metrics()
+    metrics = Metrics(protocol_version=VERSION)
     service = NodeService(node, metrics)
     host, port = parse_listen(config.rpc.listen)
     rpc = RpcServer(service, metrics, host, port, rpc_limits(config), explorer=config.rpc.explorer)

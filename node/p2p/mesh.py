@@ -161,6 +161,9 @@ class Mesh:
         self._pending: collections.Counter[str] = collections.Counter()  # unfinished inbound handshakes by host
         self._random = random.Random()
         self.stats: collections.Counter[str] = collections.Counter()
+        # Per peer index, across reconnects (the node's metrics read both when scraped).
+        self.bytes_sent: collections.Counter[int] = collections.Counter()
+        self.bytes_received: collections.Counter[int] = collections.Counter()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -377,7 +380,7 @@ class Mesh:
                     await ws.close(_UNSUPPORTED_DATA, "binary frames only")
                     break
                 self.stats["frames_in"] += 1
-                self.stats["bytes_in"] += len(message)
+                self.bytes_received[peer] += len(message)
                 try:
                     self._on_message(peer, message)
                 except Exception:  # a daemon bug must not take the link down
@@ -404,7 +407,7 @@ class Mesh:
                 link.queued_bytes -= len(data)
                 await link.ws.send(data)  # waits while the peer's socket buffer is full
                 self.stats["frames_out"] += 1
-                self.stats["bytes_out"] += len(data)
+                self.bytes_sent[link.peer] += len(data)
         except ConnectionClosed:
             pass  # the reader sees the close too and cleans up
         except Exception:

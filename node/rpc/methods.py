@@ -342,5 +342,5 @@ class Dispatcher:
             raise RpcError(INTERNAL_ERROR, f"internal error (ref {ref}); the node operator can find it in the log",
                            {"ref": ref}) from None
         finally:
-            self.metrics.rpc_requests.inc(label, str(code))
+            self.metrics.rpc_requests[(label, str(code))] += 1
             log.debug("rpc %s -> %s in %.1f ms", label, code, (time.monotonic() - started) * 1000)

@@ -32,7 +32,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from node.rpc import jsonrpc
 from node.logs import Throttle
-from node.metrics import CONTENT_TYPE, Metrics
+from node.metrics import Metrics
 from node.rpc.guard import (
     ConnectionTable,
     GuardLimits,
@@ -218,7 +218,7 @@ class RpcServer:
         wait = self._buckets.take(address, cost, time.monotonic())
         if not wait:
             return None
-        self.metrics.rpc_requests.inc("rate_limited", str(int(ErrorCode.RATE_LIMITED)))
+        self.metrics.rpc_requests[("rate_limited", str(int(ErrorCode.RATE_LIMITED)))] += 1
         self._throttle.warning("rate:" + address[:64], "rpc rate limit: refusing calls from %s", address)
         return jsonrpc.RpcError(
             int(ErrorCode.RATE_LIMITED),
@@ -287,11 +287,10 @@ class RpcServer:
         return web.json_response(body, status=200 if healthy else 503)
 
     async def _handle_metrics(self, request: web.Request) -> web.Response:
-        try:  # the node sets its gauges (in_sync, peers, ...) as it answers status: scrape and /health agree
-            await asyncio.wait_for(self.api.status(), self.limits.health_timeout_s)
-        except Exception:  # noqa: BLE001  (the counters still render)
-            log.debug("metrics: status() failed", exc_info=True)
-        return web.Response(body=self.metrics.render().encode(), headers={"Content-Type": CONTENT_TYPE})
+        # Rendered by prometheus_client (node.metrics), reading the node as it is now: the same
+        # state /health reads, so a scrape and /health agree.
+        body, content_type = self.metrics.exposition(",".join(request.headers.getall("Accept", ())))
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def _handle_explorer_index(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(EXPLORER_DIR / "index.html")
@@ -327,7 +326,7 @@ class RpcServer:
         conn.sender = asyncio.create_task(self._send_loop(conn))
         self._conns.add(conn)
         self._ws_by_address[address] += 1
-        self.metrics.ws_connections.inc()
+        self.metrics.ws_connections += 1
         overrides = {
             "subscribe": lambda p: self._subscribe(conn, p),
             "unsubscribe": lambda p: self._unsubscribe(conn, p),
@@ -361,7 +360,7 @@ class RpcServer:
             self._ws_by_address[address] -= 1
             if self._ws_by_address[address] <= 0:
                 del self._ws_by_address[address]
-            self.metrics.ws_connections.dec()
+            self.metrics.ws_connections -= 1
             conn.subs.clear()
             await self._finish_sender(conn)
             if conn.dropped:  # close here: once this returns, aiohttp closes the transport
@@ -472,7 +471,7 @@ class RpcServer:
         conn.dropped = True
         conn.subs.clear()
         conn.pending.clear()
-        self.metrics.ws_dropped.inc()
+        self.metrics.ws_dropped += 1
         self._throttle.warning("ws-slow", "dropping a WebSocket subscriber whose queue is full (%d messages)",
                                self.limits.ws_queue)
         if conn.sender is not None:

@@ -109,7 +109,7 @@ class LedgerNode:
 def served() -> Iterator[tuple[LedgerNode, str]]:
     node = LedgerNode()
     loop = asyncio.new_event_loop()
-    server = RpcServer(node, Metrics(), "127.0.0.1", 0, RpcLimits())
+    server = RpcServer(node, Metrics(protocol_version="test"), "127.0.0.1", 0, RpcLimits())
     ready = threading.Event()
 
     def serve() -> None:

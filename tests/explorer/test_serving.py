@@ -18,7 +18,7 @@ from tests.rpc.conftest import FakeNode
 
 
 async def _served(explorer: bool) -> AsyncIterator[str]:
-    server = RpcServer(FakeNode(), Metrics(), explorer=explorer)  # type: ignore[arg-type]
+    server = RpcServer(FakeNode(), Metrics(protocol_version="test"), explorer=explorer)  # type: ignore[arg-type]
     await server.start()
     try:
         yield f"http://127.0.0.1:{server.port}"

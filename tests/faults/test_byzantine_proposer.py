@@ -19,6 +19,8 @@ from node.ledger.keys import document_id
 from node.sdk.client import Client, Wallet
 from node.sdk.localnet import LocalNet
 
+from tests.scrape import scrape
+
 from .byzantine import Byzantine
 from .conftest import CHAIN_ID
 
@@ -110,6 +112,9 @@ async def test_a_primary_re_including_a_committed_transaction_is_refused_by_ever
 
         for index in CORRECT:
             assert _refusals(net, index, f"transaction {issued['id']} is already committed") >= 1, f"v{index} did not refuse"
+            metrics = await scrape(net.rpc_url(index))  # the refusal by its code, the view change away from v0
+            assert (metrics.value("warrantchain_proposals_refused_total", reason="COMMITTED_TX") or 0) >= 1, index
+            assert (metrics.value("warrantchain_view_changes_total") or 0) >= 1, index
             async with net.client(index) as other:
                 assert await other.tx(issued["id"]) == original
                 report = verify_bundle(await other.proof(warrant), genesis)

@@ -13,6 +13,7 @@ import pytest
 from node.sdk.client import Wallet
 from node.sdk.localnet import LocalNet
 from tests.integration.helpers import register_accounts
+from tests.scrape import Scrape, scrape
 
 
 @pytest.mark.timeout(60)
@@ -30,3 +31,20 @@ async def test_survivors_notice_the_view_change_after_the_primary_dies(net: Loca
     # quorum of view changes in hand may do both in one step and log only the second).
     logged = [i for i in others if any(word in net.log_path(i).read_text() for word in ("view-change", "new-view"))]
     assert new_primary in logged, f"the new primary v{new_primary} did not notice its view change (logged: {logged})"
+
+    # What /metrics shows (parsed by prometheus_client): the view change, the dead peer's link.
+    for index in others:
+        async def dead_link_seen(index: int = index) -> Scrape | None:
+            s = await scrape(net.rpc_url(index))
+            return s if s.value("warrantchain_p2p_peer_up", peer=f"v{primary}") == 0 else None
+
+        s = await net.wait_for(dead_link_seen, 20, f"v{index} to report v{primary}'s link down")
+        assert (s.value("warrantchain_view_changes_total") or 0) >= 1 and (s.value("warrantchain_new_views_total") or 0) >= 1
+        assert s.value("warrantchain_view") == views[index]
+        up = s.labelled("warrantchain_p2p_peer_up", "peer")
+        assert up == {f"v{i}": (0 if i == primary else 1) for i in range(4) if i != index}, up
+        for peer in (i for i in others if i != index):
+            assert (s.value("warrantchain_p2p_sent_bytes_total", peer=f"v{peer}") or 0) > 0
+            assert (s.value("warrantchain_p2p_received_bytes_total", peer=f"v{peer}") or 0) > 0
+        assert (s.value("process_resident_memory_bytes") or 0) > 0 and "python_gc_collections" in s.families
+        assert "warrantchain_proposals_refused" in s.families

@@ -25,6 +25,7 @@ import pytest
 from node.kernel import crypto
 from node.sdk.client import Wallet
 from node.sdk.localnet import LocalNet
+from tests.scrape import scrape
 
 CHAIN_ID = "warrant-local"
 NOFILE = 1024
@@ -88,14 +89,9 @@ def tcp_peers(net: LocalNet, index: int, port: int) -> list[str]:
 
 
 async def metric(net: LocalNet, index: int, name: str) -> float:
-    """One sample of the node's /metrics (0 when absent)."""
-    url = net.rpc_url(index).removesuffix("/rpc") + "/metrics"
-    async with aiohttp.ClientSession() as session, session.get(url) as answer:
-        text = await answer.text()
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+    """One unlabelled sample of the node's /metrics, parsed by prometheus_client (0 when absent)."""
+    value = (await scrape(net.rpc_url(index))).value(name)
+    return 0.0 if value is None else value
 
 
 async def rpc_from(source: str, url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:

@@ -172,7 +172,7 @@ def node() -> FakeNode:
 
 @pytest.fixture
 def metrics() -> Metrics:
-    return Metrics()
+    return Metrics(protocol_version="test")
 
 
 @pytest.fixture

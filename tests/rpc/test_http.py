@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -15,9 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.metrics import Metrics
+from node.metrics import Metrics, NodeSample
 from node.rpc.server import RpcServer
 from tests.rpc.conftest import SMALL, Client, FakeNode, signed_tx, tx_json
+from tests.scrape import parse
 
 
 async def test_oversized_body_is_413_with_jsonrpc_error(client: Client) -> None:
@@ -94,13 +94,10 @@ async def test_health(client: Client, node: FakeNode) -> None:
         assert (r.status, await r.json()) == (503, {"status": "error"})
 
 
-_SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"(,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*")*\})? (-?[0-9.e+-]+|[+-]Inf|NaN)$')
-
-
 async def test_metrics_exposition(client: Client, metrics: Metrics) -> None:
-    metrics.height.set(5)
+    metrics.watch(lambda: NodeSample(height=5, view=0, in_sync=True, mempool_txs=0))
     metrics.commit_latency.observe(0.02)
-    metrics.txs_rejected.inc("BAD_SIGNATURE")
+    metrics.txs_rejected["BAD_SIGNATURE"] += 1
     await client.result("chain_status")
     await client.error("warrant_get", {"id": "nope"})
     await client.error("no_such_method")
@@ -108,25 +105,26 @@ async def test_metrics_exposition(client: Client, metrics: Metrics) -> None:
         assert r.status == 200
         assert r.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
         text = await r.text()
-    assert text.endswith("\n")
-    for line in text.splitlines():
-        assert line.startswith(("# HELP ", "# TYPE ")) or _SAMPLE.match(line), line
-    assert "warrantchain_height 5\n" in text
-    assert 'warrantchain_rpc_requests_total{method="chain_status",code="0"} 1\n' in text
-    assert 'warrantchain_rpc_requests_total{method="warrant_get",code="1001"} 1\n' in text
-    assert 'warrantchain_rpc_requests_total{method="unknown",code="-32601"} 1\n' in text
-    assert 'warrantchain_txs_rejected_total{code="BAD_SIGNATURE"} 1\n' in text
-    assert 'warrantchain_commit_latency_seconds_bucket{le="0.025"} 1\n' in text
-    assert 'warrantchain_commit_latency_seconds_count 1\n' in text
+    s = parse(text)  # prometheus_client's parser: it raises on anything malformed
+    assert s.value("warrantchain_height") == 5
+    assert s.value("warrantchain_rpc_requests_total", method="chain_status", code="0") == 1
+    assert s.value("warrantchain_rpc_requests_total", method="warrant_get", code="1001") == 1
+    assert s.value("warrantchain_rpc_requests_total", method="unknown", code="-32601") == 1
+    assert s.value("warrantchain_txs_rejected_total", code="BAD_SIGNATURE") == 1
+    assert s.value("warrantchain_commit_latency_seconds_bucket", le="0.025") == 1
+    assert s.value("warrantchain_commit_latency_seconds_count") == 1
+    async with client.session.get(client.base + "/metrics", headers={"Accept": "application/openmetrics-text"}) as r:
+        assert r.headers["Content-Type"].startswith("application/openmetrics-text")
+        assert (await r.text()).endswith("# EOF\n")
 
 
 async def test_stop_and_restart_frees_the_port(node: FakeNode) -> None:
-    server = RpcServer(node, Metrics())
+    server = RpcServer(node, Metrics(protocol_version="test"))
     await server.start()
     port = server.port
     assert port > 0
     await server.stop()
-    again = RpcServer(node, Metrics(), port=port)
+    again = RpcServer(node, Metrics(protocol_version="test"), port=port)
     await again.start()
     async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/health") as r:
         assert r.status == 200
@@ -140,7 +138,7 @@ async def test_stop_and_restart_frees_the_port(node: FakeNode) -> None:
 def live_port() -> Iterator[int]:
     """A server on its own loop in a thread, so a synchronous hypothesis test can hit it many times."""
     loop = asyncio.new_event_loop()
-    server = RpcServer(FakeNode(), Metrics(), limits=SMALL)
+    server = RpcServer(FakeNode(), Metrics(protocol_version="test"), limits=SMALL)
     loop.run_until_complete(server.start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()

@@ -63,7 +63,7 @@ async def test_answers_over_the_limits_become_errors_naming_them() -> None:
 async def tight() -> AsyncIterator[RpcServer]:
     limits = RpcLimits(header_timeout_s=0.3, body_timeout_s=0.3, idle_timeout_s=0.3, max_connections=3,
                        max_connections_per_address=2, trusted_proxies=("127.0.0.9",))
-    server = RpcServer(FakeNode(), Metrics(), "127.0.0.1", 0, limits)
+    server = RpcServer(FakeNode(), Metrics(protocol_version="test"), "127.0.0.1", 0, limits)
     await server.start()
     yield server
     await server.stop()
