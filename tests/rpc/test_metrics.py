@@ -1,9 +1,14 @@
 """The node's metrics (node.metrics over prometheus_client): every family a scrape must carry,
 parsed with prometheus_client's parser, from a stand-in node's sample; content negotiation; one
 registry per node. The same families on real clusters: tests/faults/test_view_change_noticed.py
-(a view change, a peer down) and tests/faults/test_byzantine_proposer.py (refused proposals)."""
+(a view change, a peer down) and tests/faults/test_byzantine_proposer.py (refused proposals).
+Also the rules around it: prometheus_client is imported by node/metrics.py alone, and consensus
+and p2p never import the metrics (the collector reads their plain counters)."""
 
 from __future__ import annotations
+
+import ast
+from pathlib import Path
 
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
@@ -96,3 +101,27 @@ def test_each_node_has_its_own_registry() -> None:
     one.ws_dropped += 1
     assert one.value("warrantchain_ws_dropped_total") == 1 and two.value("warrantchain_ws_dropped_total") == 0
     assert one.value("warrantchain_height") == 7 and two.value("warrantchain_height") == 1
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_prometheus_client_has_one_importer_and_consensus_and_p2p_never_import_the_metrics() -> None:
+    sources = sorted((ROOT / "node").rglob("*.py")) + sorted((ROOT / "consensus").rglob("*.py"))
+    importers = [p.relative_to(ROOT).as_posix() for p in sources
+                 if any(n.split(".")[0] == "prometheus_client" for n in _imports(p))]
+    assert importers == ["node/metrics.py"]
+    layered = sorted((ROOT / "node" / "p2p").rglob("*.py")) + sorted((ROOT / "consensus").rglob("*.py"))
+    assert len(layered) > 5
+    offenders = [p.relative_to(ROOT).as_posix() for p in layered if "node.metrics" in _imports(p)]
+    assert offenders == []
