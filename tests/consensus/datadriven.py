@@ -6,8 +6,8 @@ line, then the expected output up to the next blank line (outputs never contain 
     # The primary proposes; the pre-prepares are still in flight.
     propose 0 blockA
     ----
-    0 persist slot 1 v=0 pre-prepare d=9b1f2c3a
-    0->* PrePrepare(v=0 s=1 d=9b1f2c3a 6B from=0)
+    0 persist slot 1 v=0 pre-prepare d=62e2f457
+    0->* PrePrepare(v=0 s=1 d=62e2f457 6B from=0)
 
 ``render`` writes the file back with actual outputs, so comparing a file with its rendering
 checks every block at once, and writing the rendering rewrites the file.
