@@ -7,4 +7,6 @@
 * :mod:`consensus.sim.byzantine` -- equivocating primary, conflicting voter, replayer, garbage sender.
 * :mod:`consensus.sim.checker` -- agreement, certificates, delivery order, no equivocation.
 * :mod:`consensus.sim.runner` -- random fault schedules from a seed; progress after healing.
+* :mod:`consensus.sim.script` -- scripted scenarios, one message at a time, and their transcript
+  (the golden tests, docs/TESTING.md).
 """

@@ -63,6 +63,21 @@ class Network:
     def pop_any(self) -> tuple[int, int, Any] | None:
         return self._pop() if self.queue else None
 
+    def in_flight(self) -> list[tuple[int, int, int, Any]]:
+        """Every message in flight as (number, src, dst, payload), oldest first. ``number``
+        counts sends, so a caller driving delivery by hand can tell the new ones."""
+        return [(order, src, dst, payload) for _, _, order, src, (dst, payload) in sorted(
+            self.queue, key=lambda entry: entry[2]
+        )]
+
+    def take(self, numbers: set[int]) -> list[tuple[int, int, int, Any]]:
+        """Remove the messages with these ``in_flight`` numbers; returns them, oldest first."""
+        taken = [entry for entry in self.in_flight() if entry[0] in numbers]
+        if taken:
+            self.queue = [entry for entry in self.queue if entry[2] not in numbers]
+            heapq.heapify(self.queue)
+        return taken
+
     def _pop(self) -> tuple[int, int, Any]:
         _, _, _, src, (dst, payload) = heapq.heappop(self.queue)
         if self.blocked(src, dst):

@@ -36,7 +36,7 @@ __all__ = [
     "NONCE_SIZE",
     "MAX_HANDSHAKE_FRAME",
     "Role",
-    "Reason",
+    "Refusal",
     "HandshakeError",
     "Hello",
     "Proof",
@@ -68,7 +68,7 @@ class Role(str, enum.Enum):
     RESPONDER = "responder"
 
 
-class Reason(str, enum.Enum):
+class Refusal(str, enum.Enum):
     """Why a handshake failed: stable labels for logs and the ``refused.*`` counters."""
 
     MALFORMED = "malformed"  # not a handshake message, bad JSON, wrong schema, too large
@@ -89,7 +89,7 @@ class Reason(str, enum.Enum):
 class HandshakeError(WarrantChainError):
     """The peer failed the handshake; close the connection and log ``reason``."""
 
-    def __init__(self, reason: Reason, detail: str = "") -> None:
+    def __init__(self, reason: Refusal, detail: str = "") -> None:
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
         self.reason = reason
         self.detail = detail
@@ -117,13 +117,13 @@ def encode_message(message: Message) -> bytes:
 def decode_message(data: object) -> Message:
     """Parse one handshake frame; raise HandshakeError(MALFORMED) for anything else."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise HandshakeError(Reason.MALFORMED, "handshake frames are binary")
+        raise HandshakeError(Refusal.MALFORMED, "handshake frames are binary")
     if len(data) > MAX_HANDSHAKE_FRAME:
-        raise HandshakeError(Reason.MALFORMED, f"{len(data)}-byte frame is too large for a handshake")
+        raise HandshakeError(Refusal.MALFORMED, f"{len(data)}-byte frame is too large for a handshake")
     try:
         return codec.decode(data, Message)
     except EncodingError as exc:
-        raise HandshakeError(Reason.MALFORMED, str(exc)[:200]) from None
+        raise HandshakeError(Refusal.MALFORMED, str(exc)[:200]) from None
 
 
 def transcript(initiator: Hello, responder: Hello, signer: Role) -> bytes:
@@ -150,17 +150,17 @@ def check_hello(
     connection rule lets dial it: the lower index dials the higher.
     """
     if hello.chain_id != ours.chain_id:
-        raise HandshakeError(Reason.CHAIN_ID, f"peer is on chain {hello.chain_id!r}, we are on {ours.chain_id!r}")
+        raise HandshakeError(Refusal.CHAIN_ID, f"peer is on chain {hello.chain_id!r}, we are on {ours.chain_id!r}")
     if hello.genesis_hash != ours.genesis_hash:
-        raise HandshakeError(Reason.GENESIS_HASH, f"peer's genesis is {hello.genesis_hash[:16]}…")
+        raise HandshakeError(Refusal.GENESIS_HASH, f"peer's genesis is {hello.genesis_hash[:16]}…")
     if hello.index >= len(validators) or hello.index == ours.index:
-        raise HandshakeError(Reason.UNKNOWN_INDEX, f"index {hello.index} is not another validator")
+        raise HandshakeError(Refusal.UNKNOWN_INDEX, f"index {hello.index} is not another validator")
     if expect is not None and hello.index != expect:
-        raise HandshakeError(Reason.WRONG_PEER, f"dialed validator {expect}, validator {hello.index} answered")
+        raise HandshakeError(Refusal.WRONG_PEER, f"dialed validator {expect}, validator {hello.index} answered")
     if role is Role.RESPONDER and hello.index > ours.index:
-        raise HandshakeError(Reason.WRONG_DIRECTION, f"validator {ours.index} dials {hello.index}, not the reverse")
+        raise HandshakeError(Refusal.WRONG_DIRECTION, f"validator {ours.index} dials {hello.index}, not the reverse")
     if hello.nonce == ours.nonce:
-        raise HandshakeError(Reason.REFLECTED, "peer echoed our nonce")
+        raise HandshakeError(Refusal.REFLECTED, "peer echoed our nonce")
 
 
 def make_proof(key: SigningKey, initiator: Hello, responder: Hello, role: Role) -> Proof:
@@ -174,9 +174,9 @@ def check_proof(proof: Proof, initiator: Hello, responder: Hello, signer: Role, 
     try:
         ok = validators.keys[peer.index].verify(bytes.fromhex(proof.signature), transcript(initiator, responder, signer))
     except CryptoError as exc:  # r or s out of range
-        raise HandshakeError(Reason.BAD_SIGNATURE, str(exc)) from None
+        raise HandshakeError(Refusal.BAD_SIGNATURE, str(exc)) from None
     if not ok:
-        raise HandshakeError(Reason.BAD_SIGNATURE, f"not signed by the genesis key of validator {peer.index}")
+        raise HandshakeError(Refusal.BAD_SIGNATURE, f"not signed by the genesis key of validator {peer.index}")
 
 
 class Handshake:
@@ -222,18 +222,18 @@ class Handshake:
     def receive(self, data: object) -> None:
         """Feed one frame from the peer; raises HandshakeError if the peer fails a check."""
         if self.done:
-            raise HandshakeError(Reason.UNEXPECTED, "handshake already complete")
+            raise HandshakeError(Refusal.UNEXPECTED, "handshake already complete")
         message = decode_message(data)
         if self.theirs is None:
             if not isinstance(message, Hello):
-                raise HandshakeError(Reason.UNEXPECTED, "expected a hello first")
+                raise HandshakeError(Refusal.UNEXPECTED, "expected a hello first")
             check_hello(message, self.ours, self.validators, self.role, self.expect)
             self.theirs = message
             initiator, responder = self._pair()
             self._out.append(encode_message(make_proof(self.key, initiator, responder, self.role)))
             return
         if not isinstance(message, Proof):
-            raise HandshakeError(Reason.UNEXPECTED, "expected a proof after the hello")
+            raise HandshakeError(Refusal.UNEXPECTED, "expected a proof after the hello")
         their_role = Role.RESPONDER if self.role is Role.INITIATOR else Role.INITIATOR
         check_proof(message, *self._pair(), their_role, self.validators)
         self.done = True

@@ -47,7 +47,7 @@ from node.errors import WarrantChainError
 from node.kernel.chain import ValidatorSet
 from node.kernel.crypto import SigningKey
 from node.logs import Throttle
-from node.p2p.handshake import Handshake, HandshakeError, Reason, Role
+from node.p2p.handshake import Handshake, HandshakeError, Refusal, Role
 
 __all__ = ["MAX_PENDING", "MAX_PENDING_PER_HOST", "PRE_HANDSHAKE_MAX_FRAME", "P2PError", "Mesh", "backoff_delay"]
 
@@ -260,12 +260,12 @@ class Mesh:
         host = _remote(ws).rpartition(":")[0]
         busy = None
         if self._pending[host] >= self._max_pending_per_host:
-            busy = HandshakeError(Reason.BUSY, f"{self._max_pending_per_host} handshakes already pending from {host}")
+            busy = HandshakeError(Refusal.BUSY, f"{self._max_pending_per_host} handshakes already pending from {host}")
         elif self.pending_handshakes >= self._max_pending:
-            busy = HandshakeError(Reason.BUSY, f"{self._max_pending} handshakes already pending")
+            busy = HandshakeError(Refusal.BUSY, f"{self._max_pending} handshakes already pending")
         if busy is not None:
             self._count_refusal(busy, ws, Role.RESPONDER)
-            await ws.close(_TRY_AGAIN_LATER, Reason.BUSY.value)
+            await ws.close(_TRY_AGAIN_LATER, Refusal.BUSY.value)
             return
         self._pending[host] += 1
         try:
@@ -334,15 +334,15 @@ class Mesh:
         except HandshakeError as exc:
             error = exc
         except TimeoutError:
-            error = HandshakeError(Reason.TIMEOUT, f"no handshake within {self._handshake_timeout}s")
+            error = HandshakeError(Refusal.TIMEOUT, f"no handshake within {self._handshake_timeout}s")
         except ConnectionClosed as exc:
             # 1009: websockets refused a frame over the handshake limit, so it was junk, not a goodbye.
             if exc.sent is not None and exc.sent.code == 1009:
                 size = _TOO_BIG.search(exc.sent.reason)
-                error = HandshakeError(Reason.MALFORMED, f"{size[1] if size else 'a'}-byte frame is too large for a "
+                error = HandshakeError(Refusal.MALFORMED, f"{size[1] if size else 'a'}-byte frame is too large for a "
                                                          f"handshake (limit {PRE_HANDSHAKE_MAX_FRAME} until it completes)")
             else:
-                error = HandshakeError(gate.error.reason if gate.error else Reason.CLOSED, str(exc))
+                error = HandshakeError(gate.error.reason if gate.error else Refusal.CLOSED, str(exc))
         else:
             self.stats["handshakes_ok"] += 1
             return hs.peer
@@ -466,12 +466,12 @@ class _Gate:
         self.fed += 1
         try:
             if isinstance(data, str):
-                raise HandshakeError(Reason.MALFORMED, "handshake frames are single binary frames")
+                raise HandshakeError(Refusal.MALFORMED, "handshake frames are single binary frames")
             self.hs.receive(data)
         except HandshakeError as exc:
             self.error = exc
         except Exception as exc:  # a bug in the handshake must not break websockets' parser
-            self.error = HandshakeError(Reason.MALFORMED, f"internal error: {exc!r}"[:200])
+            self.error = HandshakeError(Refusal.MALFORMED, f"internal error: {exc!r}"[:200])
         if self.hs.done:
             self._protocol.max_message_size = self.max_frame  # authenticated: the link's own limit from the next frame
 

@@ -15,7 +15,7 @@ from node.p2p.handshake import (
     HandshakeError,
     Hello,
     Proof,
-    Reason,
+    Refusal,
     Role,
     decode_message,
     encode_message,
@@ -55,7 +55,7 @@ def run(a: Handshake, b: Handshake) -> tuple[list[bytes], list[bytes]]:
     return sent_a, sent_b
 
 
-def refusal(h: Handshake, *frames: object) -> Reason:
+def refusal(h: Handshake, *frames: object) -> Refusal:
     with pytest.raises(HandshakeError) as info:
         for frame in frames:
             h.receive(frame)
@@ -93,13 +93,13 @@ def test_transcript_bytes_are_exact() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "reason"),
     [
-        ("chain_id", "wc-other", Reason.CHAIN_ID),
-        ("genesis_hash", "00" * 32, Reason.GENESIS_HASH),
-        ("index", 9, Reason.UNKNOWN_INDEX),
-        ("index", 3, Reason.UNKNOWN_INDEX),  # our own index
+        ("chain_id", "wc-other", Refusal.CHAIN_ID),
+        ("genesis_hash", "00" * 32, Refusal.GENESIS_HASH),
+        ("index", 9, Refusal.UNKNOWN_INDEX),
+        ("index", 3, Refusal.UNKNOWN_INDEX),  # our own index
     ],
 )
-def test_hello_checks(cluster5: Cluster, field: str, value: object, reason: Reason) -> None:
+def test_hello_checks(cluster5: Cluster, field: str, value: object, reason: Refusal) -> None:
     b = side(cluster5, Role.RESPONDER, 3)
     hello = json.loads(encode_message(make_hello(CHAIN_ID, GENESIS_HASH, 1)))
     hello[field] = value
@@ -109,13 +109,13 @@ def test_hello_checks(cluster5: Cluster, field: str, value: object, reason: Reas
 def test_dialer_refuses_a_different_validator(cluster5: Cluster) -> None:
     a = side(cluster5, Role.INITIATOR, 1, expect=3)
     b = side(cluster5, Role.RESPONDER, 2)
-    assert refusal(a, *b.data_to_send()) is Reason.WRONG_PEER
+    assert refusal(a, *b.data_to_send()) is Refusal.WRONG_PEER
 
 
 def test_responder_refuses_a_higher_index(cluster5: Cluster) -> None:
     a = side(cluster5, Role.INITIATOR, 4, expect=2)
     b = side(cluster5, Role.RESPONDER, 2)
-    assert refusal(b, *a.data_to_send()) is Reason.WRONG_DIRECTION
+    assert refusal(b, *a.data_to_send()) is Refusal.WRONG_DIRECTION
 
 
 def test_reflected_nonce_is_refused(cluster5: Cluster) -> None:
@@ -123,7 +123,7 @@ def test_reflected_nonce_is_refused(cluster5: Cluster) -> None:
     mine = decode_message(b.data_to_send()[0])
     assert isinstance(mine, Hello)
     echo = make_hello(CHAIN_ID, GENESIS_HASH, 1, bytes.fromhex(mine.nonce))
-    assert refusal(b, encode_message(echo)) is Reason.REFLECTED
+    assert refusal(b, encode_message(echo)) is Refusal.REFLECTED
 
 
 def test_key_not_in_genesis_is_refused(cluster5: Cluster) -> None:
@@ -132,7 +132,7 @@ def test_key_not_in_genesis_is_refused(cluster5: Cluster) -> None:
     b = side(cluster5, Role.RESPONDER, 3)
     with pytest.raises(HandshakeError) as info:
         run(impostor, b)
-    assert info.value.reason is Reason.BAD_SIGNATURE
+    assert info.value.reason is Refusal.BAD_SIGNATURE
     assert not b.done
 
 
@@ -140,7 +140,7 @@ def test_recorded_handshake_does_not_replay(cluster5: Cluster) -> None:
     a = side(cluster5, Role.INITIATOR, 1, expect=3)
     sent_a, _ = run(a, side(cluster5, Role.RESPONDER, 3))
     # The same frames replayed to a fresh responder, which picks a fresh nonce.
-    assert refusal(side(cluster5, Role.RESPONDER, 3), *sent_a) is Reason.BAD_SIGNATURE
+    assert refusal(side(cluster5, Role.RESPONDER, 3), *sent_a) is Refusal.BAD_SIGNATURE
 
 
 def test_proof_for_the_other_role_is_refused(cluster5: Cluster) -> None:
@@ -149,14 +149,14 @@ def test_proof_for_the_other_role_is_refused(cluster5: Cluster) -> None:
     hello_a = make_hello(CHAIN_ID, GENESIS_HASH, 1)
     assert isinstance(hello_b, Hello)
     wrong = make_proof(cluster5.keys[1], hello_a, hello_b, Role.RESPONDER)  # should say INITIATOR
-    assert refusal(b, encode_message(hello_a), encode_message(wrong)) is Reason.BAD_SIGNATURE
+    assert refusal(b, encode_message(hello_a), encode_message(wrong)) is Refusal.BAD_SIGNATURE
 
 
 def test_out_of_range_signature_is_a_bad_signature(cluster5: Cluster) -> None:
     b = side(cluster5, Role.RESPONDER, 3)
     hello_a = make_hello(CHAIN_ID, GENESIS_HASH, 1)
     zero = encode_message(Proof(signature="00" * 64))  # r = s = 0
-    assert refusal(b, encode_message(hello_a), zero) is Reason.BAD_SIGNATURE
+    assert refusal(b, encode_message(hello_a), zero) is Refusal.BAD_SIGNATURE
 
 
 @pytest.mark.parametrize(
@@ -176,17 +176,17 @@ def test_out_of_range_signature_is_a_bad_signature(cluster5: Cluster) -> None:
     ],
 )
 def test_garbage_is_malformed(cluster5: Cluster, frame: object) -> None:
-    assert refusal(side(cluster5, Role.RESPONDER, 3), frame) is Reason.MALFORMED
+    assert refusal(side(cluster5, Role.RESPONDER, 3), frame) is Refusal.MALFORMED
 
 
 def test_messages_out_of_order_are_unexpected(cluster5: Cluster) -> None:
     proof = encode_message(Proof(signature="11" * 64))
     hello = encode_message(make_hello(CHAIN_ID, GENESIS_HASH, 1))
-    assert refusal(side(cluster5, Role.RESPONDER, 3), proof) is Reason.UNEXPECTED
-    assert refusal(side(cluster5, Role.RESPONDER, 3), hello, hello) is Reason.UNEXPECTED
+    assert refusal(side(cluster5, Role.RESPONDER, 3), proof) is Refusal.UNEXPECTED
+    assert refusal(side(cluster5, Role.RESPONDER, 3), hello, hello) is Refusal.UNEXPECTED
     a, b = side(cluster5, Role.INITIATOR, 1, expect=3), side(cluster5, Role.RESPONDER, 3)
     run(a, b)
-    assert refusal(b, hello) is Reason.UNEXPECTED
+    assert refusal(b, hello) is Refusal.UNEXPECTED
 
 
 _FUZZ_CLUSTER = make_cluster(4)  # hypothesis can't take function-scoped fixtures

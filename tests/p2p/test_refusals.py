@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from node.kernel.crypto import generate_key
-from node.p2p.handshake import Handshake, Reason, Role, encode_message, make_hello
+from node.p2p.handshake import Handshake, Refusal, Role, encode_message, make_hello
 from node.p2p.mesh import MAX_PENDING_PER_HOST
 from tests.p2p.conftest import (
     CHAIN_ID,
@@ -66,7 +66,7 @@ async def refused(target: Node, *frames: bytes | str) -> tuple[int | None, str]:
         return ws.close_code, ws.close_reason or ""
 
 
-def refusals(node: Node, reason: Reason) -> int:
+def refusals(node: Node, reason: Refusal) -> int:
     return node.mesh.stats[f"refused.{reason.value}"]
 
 
@@ -78,7 +78,7 @@ async def test_key_not_in_genesis_is_refused_and_logged(
     async with raw_peer(nodes[4]) as ws:
         await authenticate(ws, outsider, 0, expect=4)  # validator 4's proof is fine; ours is not
         assert await closed_code(ws) == 1008 and ws.close_reason == "bad-signature"
-    assert refusals(nodes[4], Reason.BAD_SIGNATURE) == 1
+    assert refusals(nodes[4], Refusal.BAD_SIGNATURE) == 1
     lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert len(lines) == 1 and "127.0.0.1:" in lines[0] and "bad-signature" in lines[0]
     assert 0 not in nodes[4].mesh.connected()
@@ -88,15 +88,15 @@ async def test_key_not_in_genesis_is_refused_and_logged(
 @pytest.mark.parametrize(
     ("frame", "reason"),
     [
-        (hello_frame(chain_id="wc-other"), Reason.CHAIN_ID),
-        (hello_frame(genesis_hash="00" * 32), Reason.GENESIS_HASH),
-        (hello_frame(index=9), Reason.UNKNOWN_INDEX),
-        (hello_frame(index=4), Reason.UNKNOWN_INDEX),
-        (hello_frame(index=3), Reason.WRONG_DIRECTION),  # sent to validator 2: 2 dials 3
+        (hello_frame(chain_id="wc-other"), Refusal.CHAIN_ID),
+        (hello_frame(genesis_hash="00" * 32), Refusal.GENESIS_HASH),
+        (hello_frame(index=9), Refusal.UNKNOWN_INDEX),
+        (hello_frame(index=4), Refusal.UNKNOWN_INDEX),
+        (hello_frame(index=3), Refusal.WRONG_DIRECTION),  # sent to validator 2: 2 dials 3
     ],
 )
-async def test_bad_hello_is_refused(nodes: dict[int, Node], frame: bytes, reason: Reason) -> None:
-    target = nodes[2] if reason is Reason.WRONG_DIRECTION else nodes[4]
+async def test_bad_hello_is_refused(nodes: dict[int, Node], frame: bytes, reason: Refusal) -> None:
+    target = nodes[2] if reason is Refusal.WRONG_DIRECTION else nodes[4]
     assert await refused(target, frame) == (1008, reason.value)
     assert refusals(target, reason) == 1
     await assert_mesh_works(nodes)
@@ -139,7 +139,7 @@ async def test_garbage_during_handshake_drops_the_peer(nodes: dict[int, Node], f
 async def test_oversized_frame_during_handshake_drops_the_peer(nodes: dict[int, Node]) -> None:
     code, _ = await refused(nodes[4], b"x" * (MAX_FRAME + 1))
     assert code == 1009  # websockets refuses the frame: message too big
-    await eventually(lambda: refusals(nodes[4], Reason.MALFORMED) == 1, "the refusal to be counted")
+    await eventually(lambda: refusals(nodes[4], Refusal.MALFORMED) == 1, "the refusal to be counted")
     await assert_mesh_works(nodes)
 
 
@@ -206,7 +206,7 @@ async def test_unfinished_handshakes_per_host_are_bounded(nodes: dict[int, Node]
         silent = [await stack.enter_async_context(raw_peer(nodes[4])) for _ in range(MAX_PENDING_PER_HOST)]
         await eventually(lambda: nodes[4].mesh.pending_handshakes == MAX_PENDING_PER_HOST, "pending handshakes")
         assert await refused(nodes[4]) == (1013, "busy")
-        assert refusals(nodes[4], Reason.BUSY) == 1
+        assert refusals(nodes[4], Refusal.BUSY) == 1
         for ws in silent:
             await ws.close()
     await eventually(lambda: nodes[4].mesh.pending_handshakes == 0, "pending handshakes to end")
