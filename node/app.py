@@ -38,7 +38,7 @@ from node.ledger.state import StateReaderLike
 from node.mempool.pool import Mempool
 from node.store.leveldb import Store
 
-__all__ = ["NULL_DIGEST", "DivergenceError", "Committed", "Application", "Refusal", "sender_registered"]
+__all__ = ["NULL_DIGEST", "DivergenceError", "Committed", "Application", "ProposalRefusal", "sender_registered"]
 
 NULL_DIGEST = hashlib.sha256(b"").digest()
 _DECODED_CACHE = 2  # proposals in flight whose decoding is reused by digest/validate/deliver
@@ -49,7 +49,7 @@ def sender_registered(state: StateReaderLike, address: str) -> bool:
     return state.get(key_account(address)) is not None or state.get(key_admin(address)) is not None
 
 
-class Refusal(str, enum.Enum):
+class ProposalRefusal(str, enum.Enum):
     """Why a backup refused to prepare a proposal: the stable codes of the
     ``warrantchain_proposals_refused_total{reason}`` metric (docs/OPERATIONS.md 3.4); the log line
     carries the detail."""
@@ -93,7 +93,7 @@ class Application:
         self._last_header: BlockHeader | None = None
         self._due: tuple[int, int | None] | None = None  # (height, next time-rule due) cache
         self._uncertified: tuple[int, bool] | None = None  # (height, tip_uncertified()) cache
-        self.refused: collections.Counter[Refusal] = collections.Counter()
+        self.refused: collections.Counter[ProposalRefusal] = collections.Counter()
         """Proposals :meth:`check_proposal` refused, by code (read by the metrics at scrape time)."""
 
     # -- helpers --------------------------------------------------------------------------------
@@ -225,42 +225,46 @@ class Application:
         self.refused[code] += 1
         return message
 
-    def _proposal_problem(self, seq: int, digest: bytes, payload: bytes, arrived_ms: int) -> tuple[Refusal, str] | None:
+    def _proposal_problem(
+        self, seq: int, digest: bytes, payload: bytes, arrived_ms: int
+    ) -> tuple[ProposalRefusal, str] | None:
         block = self._decode(payload)
         if block is None:
-            return Refusal.MALFORMED_BLOCK, "malformed block"
+            return ProposalRefusal.MALFORMED_BLOCK, "malformed block"
         if block.hash != digest:
-            return Refusal.DIGEST_MISMATCH, "digest is not the block hash"
+            return ProposalRefusal.DIGEST_MISMATCH, "digest is not the block hash"
         header = block.header
         meta = self.store.meta
         if header.chain_id != self.chain_id:
-            return Refusal.WRONG_CHAIN, f"block for chain {header.chain_id!r}"
+            return ProposalRefusal.WRONG_CHAIN, f"block for chain {header.chain_id!r}"
         if header.height != seq or seq != meta.height + 1:
-            return Refusal.WRONG_HEIGHT, f"block height {header.height} for seq {seq} at local height {meta.height}"
+            return (ProposalRefusal.WRONG_HEIGHT,
+                    f"block height {header.height} for seq {seq} at local height {meta.height}")
         if header.parent != meta.block_hash:
-            return Refusal.WRONG_PARENT, "parent is not our last block"
+            return ProposalRefusal.WRONG_PARENT, "parent is not our last block"
         if header.state_root != meta.state_root or header.results_root != meta.results_root:
-            return Refusal.WRONG_ROOTS, "state or results root differs from ours"
+            return ProposalRefusal.WRONG_ROOTS, "state or results root differs from ours"
         if header.proposer >= len(self.validators):
-            return Refusal.UNKNOWN_PROPOSER, "unknown proposer"
+            return ProposalRefusal.UNKNOWN_PROPOSER, "unknown proposer"
         reason = self.time_error(header.time_ms, arrived_ms)
         if reason is not None:
-            return Refusal.BAD_TIME, reason
+            return ProposalRefusal.BAD_TIME, reason
         reason = self.limits_error(len(payload), len(block.txs))
         if reason is not None:
-            return Refusal.OVER_LIMITS, reason
+            return ProposalRefusal.OVER_LIMITS, reason
         seen: set[bytes] = set()
         for tx in block.txs:
             if tx.id in seen:
-                return Refusal.DUPLICATE_TX, f"transaction {tx.id_hex} appears twice"
+                return ProposalRefusal.DUPLICATE_TX, f"transaction {tx.id_hex} appears twice"
             seen.add(tx.id)
             location = self.store.tx_location(tx.id)
             if location is not None:
-                return Refusal.COMMITTED_TX, f"transaction {tx.id_hex} is already committed at height {location.height}"
+                return (ProposalRefusal.COMMITTED_TX,
+                        f"transaction {tx.id_hex} is already committed at height {location.height}")
             try:
                 self.mempool.cache.check(tx)
             except ChainError as exc:
-                return Refusal.INVALID_TX, str(exc)
+                return ProposalRefusal.INVALID_TX, str(exc)
         return None
 
     def time_error(self, time_ms: int, arrived_ms: int) -> str | None:

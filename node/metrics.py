@@ -75,13 +75,13 @@ class NodeSample:
     new_views: int = 0
     state_transfer_blocks: int = 0
     proposals_refused: Mapping[str, int] = field(default_factory=dict)
-    """Proposals this node refused to prepare, by stable reason code (node.application)."""
+    """Proposals this node refused to prepare, by stable reason code (node.app.ProposalRefusal)."""
     consensus_messages: Mapping[tuple[str, str], int] = field(default_factory=dict)
     """Consensus messages by (verdict, reason) of ``Replica.step``."""
     frames_dropped: Mapping[str, int] = field(default_factory=dict)
     """Frames the mesh refused to queue or read, by reason."""
     handshakes_refused: Mapping[str, int] = field(default_factory=dict)
-    """Connections refused during the p2p handshake, by reason (node.handshake.Reason)."""
+    """Connections refused during the p2p handshake, by reason (node.p2p.handshake.Refusal)."""
     dial_failures: int = 0
     disconnects: int = 0
 
@@ -184,7 +184,8 @@ class _Collector:
 
 
 # Per-peer families: (kind, name, help, value of a peer).
-_PEER_FAMILIES: tuple[tuple[type[CounterMetricFamily | GaugeMetricFamily], str, str, Callable[[PeerSample], float]], ...] = (
+_PeerFamily = tuple[type[CounterMetricFamily | GaugeMetricFamily], str, str, Callable[[PeerSample], float]]
+_PEER_FAMILIES: tuple[_PeerFamily, ...] = (
     (GaugeMetricFamily, "warrantchain_p2p_peer_up", "1 while the authenticated link to this validator is up.",
      lambda p: int(p.up)),
     (CounterMetricFamily, "warrantchain_p2p_sent_bytes_total", "Bytes of frames written to this validator.",

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from consensus.actions import Reason as ConsensusReason
-from node.app import Committed, Refusal
+from node.app import Committed, ProposalRefusal
 from node.config import NodeConfig, parse_listen
 from node.errors import StoreError
 from node.kernel import codec
@@ -25,7 +25,7 @@ from node.logs import kv
 from node.mempool.pool import RETRY_CODES, MempoolError
 from node.metrics import Metrics, NodeSample, PeerSample
 from node.node import Node, replica_in_sync
-from node.p2p.handshake import Reason as HandshakeReason
+from node.p2p.handshake import Refusal as HandshakeRefusal
 from node.rpc.api import DEFAULT_PAGE, VERSION, ApiError, ErrorCode, NodeStatus
 from node.rpc.methods import page
 from node.rpc.server import RpcLimits, RpcServer
@@ -65,11 +65,11 @@ class NodeService:
             height=node.store.meta.height, view=replica.view, in_sync=self.in_sync(), mempool_txs=len(node.mempool),
             peers=peers, view_changes=replica.counters["view_changes"], new_views=replica.counters["new_views"],
             state_transfer_blocks=replica.counters["state_transfer_blocks"],
-            proposals_refused={code.value: node.app.refused[code] for code in Refusal},
+            proposals_refused={code.value: node.app.refused[code] for code in ProposalRefusal},
             consensus_messages={(verdict, _CONSENSUS_REASONS.get(reason, reason)): n
                                 for (verdict, reason), n in replica.stats.items()},
             frames_dropped={reason: mesh.stats[f"dropped_{reason}"] for reason in _FRAMES_DROPPED},
-            handshakes_refused={r.value: mesh.stats[f"refused.{r.value}"] for r in HandshakeReason},
+            handshakes_refused={r.value: mesh.stats[f"refused.{r.value}"] for r in HandshakeRefusal},
             dial_failures=mesh.stats["dial_failures"], disconnects=mesh.stats["disconnects"],
         )
 

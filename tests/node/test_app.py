@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.app import Application, Refusal
+from node.app import Application, ProposalRefusal
 from node.errors import StoreError
 from node.kernel import chain, crypto
 from node.kernel.genesis import ChainParams
@@ -115,13 +115,13 @@ def test_backups_refuse_a_block_that_re_includes_a_committed_transaction(c: Chai
     assert reason is not None and f"transaction {first.id_hex} is already committed at height 1" in reason
     assert c.app.check_proposal(*(lambda b: (b.height, b.hash, b.raw))(_block(c, [fresh], block.header.time_ms)),
                                 now) is None
-    assert c.app.refused == {Refusal.COMMITTED_TX: 1}  # what warrantchain_proposals_refused_total shows
+    assert c.app.refused == {ProposalRefusal.COMMITTED_TX: 1}  # what warrantchain_proposals_refused_total shows
     twice = _block(c, [fresh, fresh], block.header.time_ms)
     assert c.app.check_proposal(twice.height, twice.hash, twice.raw, now) is not None
     assert c.app.check_proposal(twice.height, b"\0" * 32, twice.raw, now) is not None
     assert c.app.check_proposal(twice.height, twice.hash, b"junk", now) is not None
-    assert c.app.refused == {Refusal.COMMITTED_TX: 1, Refusal.DUPLICATE_TX: 1, Refusal.DIGEST_MISMATCH: 1,
-                             Refusal.MALFORMED_BLOCK: 1}
+    assert c.app.refused == {ProposalRefusal.COMMITTED_TX: 1, ProposalRefusal.DUPLICATE_TX: 1, ProposalRefusal.DIGEST_MISMATCH: 1,
+                             ProposalRefusal.MALFORMED_BLOCK: 1}
 
 
 def test_the_store_never_overwrites_a_committed_transaction_s_location(c: Chain) -> None:
@@ -157,7 +157,7 @@ def test_block_time_must_be_timely_against_the_backup_s_clock_at_arrival(c: Chai
     timely = _block(c, [], arrived)
     assert c.app.check_proposal(timely.height, timely.hash, timely.raw, arrived) is None
     assert c.app.check_proposal(timely.height, timely.hash, timely.raw, arrived + behind + 1) is not None
-    assert c.app.refused == {Refusal.BAD_TIME: 2}
+    assert c.app.refused == {ProposalRefusal.BAD_TIME: 2}
 
 
 def test_an_idle_primary_owes_a_block_only_for_uncertified_results_or_a_due_time_rule(c: Chain) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from node.app import Refusal
+from node.app import ProposalRefusal
 from node.metrics import Metrics
 from node.rpc.server import RpcLimits, RpcServer
 from node.service import NodeService
@@ -91,7 +91,8 @@ async def test_a_scrape_reads_links_bytes_view_changes_and_refusals_as_they_are_
     replica, node, base = served
     before = await scrape(base)
     assert before.labelled("warrantchain_p2p_peer_up", "peer") == {"v1": 1, "v2": 1, "v3": 1}
-    assert before.labelled("warrantchain_proposals_refused_total", "reason") == {code.value: 0 for code in Refusal}
+    refused = before.labelled("warrantchain_proposals_refused_total", "reason")
+    assert refused == {code.value: 0 for code in ProposalRefusal}
     assert before.value("warrantchain_view_changes_total") == 0
     node.mesh.linked.discard(2)
     node.mesh.bytes_sent[1] += 300
@@ -100,7 +101,7 @@ async def test_a_scrape_reads_links_bytes_view_changes_and_refusals_as_they_are_
     replica.counters["view_changes"] += 1
     replica.view = 1
     replica.stats[("discard", "rejected by the application")] += 1
-    node.app.refused[Refusal.COMMITTED_TX] += 1
+    node.app.refused[ProposalRefusal.COMMITTED_TX] += 1
     s = await scrape(base)
     assert s.labelled("warrantchain_p2p_peer_up", "peer") == {"v1": 1, "v2": 0, "v3": 1}
     assert s.value("warrantchain_peers") == 2
