@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from consensus.config import Config
+from consensus.params import Config
 from consensus.interfaces import DigestFn, Verifier
 from consensus.messages import (
     Certificate,

@@ -2,10 +2,14 @@
 
 Theory of operation. The caller feeds the replica ``step(msg)`` (a message from a peer),
 ``tick()`` (one logical time unit), ``propose(payload, digest)`` (primary only) and
-``note_pending(request)`` (the oldest client request waiting, or None), then calls ``drain()``
-and performs the returned actions: first every ``Persist`` and ``Deliver`` durably, then every
-``Send`` / ``Broadcast`` / ``ServeState`` / ``Forward``. The replica never reads a clock, opens a
-socket or blocks.
+``note_pending(request)`` (the oldest client request waiting, or None) and ``applied(height)``
+(the application executed a block), then takes ``ready()`` and performs it with
+``consensus.ready.perform``: first every record durably and every committed block, then the
+messages. The replica never reads a clock, opens a socket or blocks.
+
+The application's check of a proposal answers ACCEPT, REJECT or LATER (``consensus.interfaces``);
+a LATER proposal, which passed every check of the replica's own, is kept (bounded per sender and
+in total) and checked again after each ``applied``.
 
 ``step`` first runs the checks common to all messages (well-formed, known sender, not our own,
 valid signature), then a per-kind handler classifies the message against the current view and the
@@ -44,8 +48,8 @@ from consensus.actions import (
     ServeState,
     Verdict,
 )
-from consensus.config import Config
-from consensus.interfaces import DigestFn, Signer, Validate, Verifier
+from consensus.params import Config
+from consensus.interfaces import DigestFn, Signer, Validate, Validity, Verifier
 from consensus.log import Slot
 from consensus.messages import (
     Certificate,
@@ -78,6 +82,7 @@ from consensus.persist import (
     slot_key,
 )
 from consensus.proofs import Checker, NewViewPlan
+from consensus.ready import Ready, SoftState
 
 __all__ = ["Replica", "ReplicaStatus"]
 
@@ -181,6 +186,9 @@ class Replica:
         self._new_view_msg: NewView | None = None
         self._own_checkpoint: Checkpoint | None = None
         self._helped: dict[int, int] = {}
+        self._later: dict[int, dict[int, PrePrepare]] = {}
+        """Proposals of this view the application answered LATER for: sender -> seq -> it."""
+        self._reported = self._soft_state()
 
         self._handlers: dict[type, Callable[[Any], Outcome]] = {
             PrePrepare: self.handle_pre_prepare,
@@ -198,10 +206,30 @@ class Replica:
 
     # ------------------------------------------------------------------ public API
 
-    def drain(self) -> list[Action]:
-        """Actions produced since the last call. Apply Persist/Deliver before sending."""
+    def ready(self) -> Ready:
+        """What the inputs since the last call ask of the caller (see ``consensus.ready``).
+
+        Calling it again says the previous Ready was performed: persist and deliver before
+        sending, in the order its fields state. An empty Ready is false."""
         out, self._out = self._out, []
-        return out
+        soft = self._soft_state()
+        changed = soft if soft != self._reported else None
+        self._reported = soft
+        return Ready.of(out, changed)
+
+    def applied(self, height: int) -> None:
+        """The application has executed every block up to ``height``: the proposals it could
+        not check before (LATER: "not before executing seq-1") up to ``height + 1`` are checked
+        again now; what they produce is in the next Ready."""
+        due = [
+            pp for pps in self._later.values() for seq, pp in pps.items() if seq <= height + 1
+        ]
+        for pp in due:
+            del self._later[pp.sender][pp.seq]
+        for pp in sorted(due, key=lambda pp: pp.seq):
+            self.handle_pre_prepare(pp)
+        if due:
+            self._flush_stash()
 
     def step(self, msg: Message) -> Outcome:
         """Process one message from a peer and say what was done with it."""
@@ -326,6 +354,9 @@ class Replica:
         heights = sorted((h for sender, h in self._heights.items() if sender != self.id), reverse=True)
         return heights[self.config.f] if len(heights) > self.config.f else None
 
+    def _soft_state(self) -> SoftState:
+        return SoftState(self.view, self.config.primary(self.view), self.active)
+
     def status(self) -> ReplicaStatus:
         return ReplicaStatus(
             self.id, self.view, self.active, self.config.primary(self.view), self.stable_seq,
@@ -396,11 +427,33 @@ class Replica:
         if slot.committed is not None:
             if slot.committed.digest != msg.digest:
                 return _discard(Reason.CONFLICT, "seq already committed with another digest")
-        elif msg.payload and not self._validate(msg.seq, msg.digest, msg.payload):
-            slot.rejected = True
-            return _discard(Reason.REJECTED)
+        elif msg.payload:
+            kept = self._later.get(msg.sender, {}).get(msg.seq)
+            if kept is not None:
+                if kept.digest == msg.digest:
+                    return _discard(Reason.DUPLICATE, "already kept for later")
+                return _discard(Reason.CONFLICT, "another pre-prepare for this view and seq")
+            verdict = self._validate(msg.seq, msg.digest, msg.payload)
+            if verdict.validity is Validity.LATER:
+                return self._keep_for_later(msg, verdict.reason)
+            if verdict.validity is Validity.REJECT:
+                slot.rejected = True
+                return _discard(Reason.REJECTED, verdict.reason)
         self._accept_pre_prepare(slot, msg)
         return PROCESSED
+
+    def _keep_for_later(self, msg: PrePrepare, why: str) -> Outcome:
+        """Keep a proposal the application can check only after executing the block before it.
+
+        Only a view's primary gets here (its signature, the view, the window and the digest
+        were checked), one proposal per seq; the rest is bounded per sender and in total."""
+        self.counters["later"] += 1
+        mine = self._later.setdefault(msg.sender, {})
+        total = sum(len(pps) for pps in self._later.values())
+        if len(mine) >= self.config.max_later_per_sender or total >= self.config.max_later:
+            return _discard(Reason.STASH_FULL, "too many proposals kept for later")
+        mine[msg.seq] = msg
+        return Outcome(Verdict.STASH, Reason.LATER, why)
 
     def _accept_pre_prepare(self, slot: Slot, pp: PrePrepare) -> None:
         """Record ``pp`` durably, then (backups) prepare it."""
@@ -503,7 +556,7 @@ class Replica:
         return any(
             s.seq > self.last_delivered and s.view == self.view and s.waiting()
             for s in self._log.values()
-        )
+        ) or any(seq > self.last_delivered for pps in self._later.values() for seq in pps)
 
     def _tick_timers(self) -> None:
         """Active view: run the progress and request timers; note when one expires."""
@@ -638,6 +691,7 @@ class Replica:
         self.counters["view_changes"] += 1
         self._timeout = min(self._timeout * self.config.backoff_factor, self.config.max_timeout_ticks)
         self._timer = None  # starts with 2f+1 view changes for this view (see tick)
+        self._later = {}  # proposals of the view we leave: never to be prepared now
         self._out.append(Persist(KEY_VIEW, ViewRecord(self.view, False)))
         self._view_changes = {s: vc for s, vc in self._view_changes.items() if vc.view >= new_view}
         self._broadcast_view_change()
@@ -736,6 +790,7 @@ class Replica:
         self._timer = None
         self._reset_suspicion()
         self._left_with = ()
+        self._later = {}
         self._out.append(Persist(KEY_VIEW, ViewRecord(self.view, True)))
         self._view_changes = {s: vc for s, vc in self._view_changes.items() if vc.view > self.view}
         if plan.stable_seq > self.stable_seq:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from consensus.config import Config
+from consensus.params import Config
 from consensus.messages import Certificate, StateEntry, StateResponse
 from consensus.sim.cluster import Cluster
 from consensus.sim.fakecrypto import sha256
