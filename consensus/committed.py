@@ -171,8 +171,9 @@ def handle_state_response(st: State, msg: StateResponse) -> Outcome:
             break
         if st.digest(entry.payload) != entry.digest:
             return discard(Reason.MALFORMED, f"payload digest at seq {entry.seq}")
-        if not st.check.certificate_ok(entry.certificate, entry.seq, entry.digest):
-            return discard(Reason.MALFORMED, f"bad certificate at seq {entry.seq}")
+        problem = st.check.certificate_problem(entry.certificate, entry.seq, entry.digest)
+        if problem is not None:
+            return discard(Reason.MALFORMED, problem)
         if entry.seq > st.stable_seq:
             # Remember the block so a late pre-prepare for it is not re-validated
             # (and one with another digest is refused as a conflict).
