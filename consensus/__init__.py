@@ -3,6 +3,8 @@
 The daemon needs::
 
     from consensus import Replica, Config, PersistedState, decode_message, encode_message
+    from consensus import Ready, Effects, SoftState, perform        # one Ready per input, performed
+    from consensus import Validation, ACCEPT, reject, later          # the proposal check's verdicts
     from consensus import Send, Broadcast, Persist, Deliver, ServeState, Forward, StateEntry
 """
 
@@ -21,8 +23,8 @@ from consensus.actions import (
     Verdict,
     describe_action,
 )
-from consensus.config import Config
-from consensus.interfaces import Signer, Verifier
+from consensus.interfaces import ACCEPT, Signer, Validation, Validity, Verifier, later, reject
+from consensus.params import Config
 from consensus.messages import (
     Certificate,
     ConsensusError,
@@ -35,15 +37,18 @@ from consensus.messages import (
     encode_message,
 )
 from consensus.persist import PersistedState
+from consensus.ready import Effects, Ready, SoftState, perform
 from consensus.replica import Replica, ReplicaStatus
 
 __all__ = [
+    "ACCEPT",
     "Action",
     "Broadcast",
     "Certificate",
     "Config",
     "ConsensusError",
     "Deliver",
+    "Effects",
     "Forward",
     "MalformedMessage",
     "Message",
@@ -51,12 +56,16 @@ __all__ = [
     "Persist",
     "PersistedState",
     "Reason",
+    "Ready",
     "Replica",
     "ReplicaStatus",
     "Send",
     "ServeState",
     "Signer",
+    "SoftState",
     "StateEntry",
+    "Validation",
+    "Validity",
     "Verdict",
     "Verifier",
     "commit_signing_bytes",
@@ -64,4 +73,7 @@ __all__ = [
     "describe",
     "describe_action",
     "encode_message",
+    "later",
+    "perform",
+    "reject",
 ]

@@ -1,8 +1,10 @@
 """What a Replica asks its caller to do, and how it classified each message it was given.
 
-The caller drains actions with ``Replica.drain()`` and MUST apply every :class:`Persist` (and
-:class:`Deliver`) of a batch durably *before* sending any :class:`Send` / :class:`Broadcast` of
-the same batch. That is the write-ahead rule that keeps a restarted replica from equivocating.
+``Replica.ready()`` hands them over sorted into the fields of a :class:`consensus.ready.Ready`,
+whose docstrings state what the caller must do with each and in which order: every
+:class:`Persist` (and :class:`Deliver`) of a Ready durably *before* any :class:`Send` /
+:class:`Broadcast` of it. That is the write-ahead rule that keeps a restarted replica from
+equivocating; :func:`consensus.ready.perform` follows it for the daemon and the simulator alike.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ Action = Union[Send, Broadcast, Persist, Deliver, ServeState, Forward]
 class Verdict(enum.Enum):
     PROCESS = "process"
     STASH = "stash"
-    """Kept and replayed when the view or window moves."""
+    """Kept and replayed when the view or window moves (a LATER proposal: after ``applied``)."""
     DISCARD = "discard"
 
 
@@ -114,6 +116,7 @@ class Reason(enum.Enum):
     CONFLICT = "conflicts with a message already accepted from that sender"
     REJECTED = "rejected by the application"
     STASH_FULL = "stash full for that sender"
+    LATER = "the application can check it only after executing the block before it"
 
 
 @dataclass(frozen=True, slots=True)

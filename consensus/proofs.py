@@ -9,9 +9,10 @@ Backups recompute the same thing from V and refuse a NewView that differs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from consensus.config import Config
+from consensus.params import Config
 from consensus.interfaces import DigestFn, Verifier
 from consensus.messages import (
     Certificate,
@@ -23,7 +24,42 @@ from consensus.messages import (
     signing_bytes,
 )
 
-__all__ = ["Checker", "NewViewPlan"]
+__all__ = ["Checker", "NewViewPlan", "certificate_problem"]
+
+
+def certificate_problem(
+    cert: Certificate,
+    seq: int,
+    digest: bytes,
+    *,
+    domain: bytes,
+    n: int,
+    quorum: int,
+    verify: Callable[[int, bytes, bytes], bool],
+) -> str | None:
+    """Why ``cert`` does not prove that ``digest`` was committed at ``seq``, or None if it does.
+
+    The one check of a commit certificate, for the replica (blocks fetched by state transfer) and
+    the node (stored blocks, proof bundles verified offline): it certifies (seq, digest), and it
+    holds commit signatures (``commit_signing_bytes(domain, view, seq, digest)``) of at least
+    ``quorum`` distinct validators among ``0..n-1``, and every signature listed is valid (so a
+    certificate a replica accepts is one every verifier accepts). ``verify(index, data, sig)``
+    must not raise.
+    """
+    if cert.seq != seq or cert.digest != digest:
+        return (f"certificate is for block {cert.seq}/{cert.digest.hex()[:12]}, "
+                f"not {seq}/{digest.hex()[:12]}")
+    data = commit_signing_bytes(domain, cert.view, seq, digest)
+    signers: set[int] = set()
+    for replica, sig in cert.signatures:
+        if not 0 <= replica < n or replica in signers:
+            return f"certificate for block {seq}: unknown or repeated validator {replica}"
+        if not verify(replica, data, sig):
+            return f"certificate for block {seq}: signature of validator {replica} is invalid"
+        signers.add(replica)
+    if len(signers) < quorum:
+        return f"certificate for block {seq} has {len(signers)} signatures; {quorum} are needed"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,18 +84,12 @@ class Checker:
             return False
         return self.verifier.verify(msg.sender, signing_bytes(self.domain, msg), msg.sig)
 
-    def certificate_ok(self, cert: Certificate, seq: int, digest: bytes) -> bool:
-        """>= quorum valid commit signatures from distinct validators on (cert.view, seq, digest)."""
-        if cert.seq != seq or cert.digest != digest:
-            return False
-        data = commit_signing_bytes(self.domain, cert.view, seq, digest)
-        good: set[int] = set()
-        for replica, sig in cert.signatures:
-            if replica in good or not 0 <= replica < self.config.n:
-                continue
-            if self.verifier.verify(replica, data, sig):
-                good.add(replica)
-        return len(good) >= self.config.quorum
+    def certificate_problem(self, cert: Certificate, seq: int, digest: bytes) -> str | None:
+        """:func:`certificate_problem` with this replica's validators and quorum."""
+        return certificate_problem(
+            cert, seq, digest, domain=self.domain, n=self.config.n, quorum=self.config.quorum,
+            verify=self.verifier.verify,
+        )
 
     def checkpoint_proof_ok(self, seq: int, digest: bytes, proof: tuple[Checkpoint, ...]) -> bool:
         if seq == 0:

@@ -1,9 +1,13 @@
 """The node daemon: wires the replica, the application, the mesh and the RPC together.
 
 One asyncio event loop drives everything. Inputs: frames from peers (``_on_frame``), transactions
-from clients (``submit``), and a clock tick (``_tick_loop``). After each input the replica's
-actions are performed by ``_pump`` in the order the write-ahead rule requires: first every
-Persist (one synced batch) and Deliver (execute + one synced batch per block), then the sends.
+from clients (``submit``), and a clock tick (``_tick_loop``). After each input ``_pump`` takes the
+replica's Ready and hands it to ``consensus.perform`` with this node's effects, which keeps the
+order the write-ahead rule requires: every record in one synced batch, every committed block
+executed (one synced batch each), and only then the messages. A view change is noticed from the
+Ready's soft state. The check of a proposal (``_check_proposal``) answers the replica ACCEPT,
+REJECT or LATER (a block above the one after our last executed block): the replica keeps a LATER
+one and asks again once ``applied`` says the block before it is executed.
 
 Frames on the mesh carry a one-byte tag: ``t`` transactions being relayed (each as a 4-byte
 big-endian length and its bytes; what clients submit in one burst travels in one frame), ``c`` a
@@ -21,11 +25,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from consensus.actions import Broadcast, Deliver, Forward, Persist, Send, ServeState
-from consensus.config import Config as ConsensusConfig
-from consensus.messages import Certificate as ConsensusCertificate
-from consensus.messages import MalformedMessage, PrePrepare, StateEntry, decode_message, encode_message
+from consensus.actions import Deliver, Forward, Persist, ServeState
+from consensus.interfaces import ACCEPT, Validation, later, reject
+from consensus.messages import MalformedMessage, Message, PrePrepare, StateEntry, decode_message, encode_message
+from consensus.params import Config as ConsensusConfig
 from consensus.persist import PersistedState
+from consensus.ready import Effects, SoftState, perform
 from consensus.replica import Replica
 from node.app import Application, Committed, DivergenceError, sender_registered
 from node.cli import passphrase
@@ -46,7 +51,6 @@ __all__ = ["Node", "StartupError", "replica_in_sync"]
 
 TAG_TX = b"t"
 TAG_CONSENSUS = b"c"
-_MAX_HELD = 64
 _RELAY_FRAME_BYTES = 1 << 20  # a relay frame goes out at this size even mid-burst
 _RELAY_RETRY_S = 0.2  # a peer's send queue was full: try the rest of its relay queue again then
 _RESUBMIT_RELAY_S = 1.0  # a resubmitted pending transaction is relayed again at most this often
@@ -76,17 +80,6 @@ class _Signer:
 
     def sign(self, data: bytes) -> bytes:
         return self._key.sign(data)
-
-
-class _Verifier:
-    def __init__(self, keys: tuple[crypto.PublicKey, ...]) -> None:
-        self._keys = keys
-
-    def verify(self, replica: int, data: bytes, sig: bytes) -> bool:
-        try:
-            return 0 <= replica < len(self._keys) and self._keys[replica].verify(sig, data)
-        except CryptoError:
-            return False
 
 
 class Node:
@@ -135,8 +128,10 @@ class Node:
         self.replica = self._make_replica()
         self.on_commit: list[Callable[[Committed], None]] = []
         self._waiters: dict[bytes, list[asyncio.Future[Committed]]] = {}
-        self._held: dict[int, tuple[int, PrePrepare]] = {}
-        self._view = (self.replica.view, True)
+        self._effects = Effects(
+            persist=self._persist, deliver=self._deliver, send=self._send, broadcast=self._broadcast,
+            forward=self._forward, serve=self._serve_state, soft_state=self._view_changed,
+        )
         self.relay = Relay(
             limit=2 * config.mempool.max_txs, frame_bytes=_RELAY_FRAME_BYTES, still_wanted=self.mempool.__contains__
         )
@@ -199,8 +194,8 @@ class Node:
             config,
             self.index,
             _Signer(self.key),
-            _Verifier(self.validators.keys),
-            self._validate,
+            self.validators,
+            self._check_proposal,
             self.app.digest,
             self.genesis.chain_id.encode(),
             persisted=persisted,
@@ -208,14 +203,21 @@ class Node:
             app_digest=bytes.fromhex(cert.block_hash) if cert else b"",
         )
 
-    def _validate(self, seq: int, digest: bytes, payload: bytes) -> bool:
+    def _check_proposal(self, seq: int, digest: bytes, payload: bytes) -> Validation:
+        """The replica asks whether a backup may prepare this proposal (after its own checks)."""
+        height = self.store.meta.height
+        if seq > height + 1:
+            # Its header commits to the state after seq-1, which this node has not executed yet
+            # (its last commit is still in flight): the replica keeps it until ``applied``.
+            return later(f"block {seq} can be checked once block {seq - 1} is executed; executed: {height}")
         # The block time is judged against our clock when the proposal arrived, not when we get to
-        # check it: a pre-prepare held until its parent executed (``_hold``) or stashed by the
-        # replica for a view it had not entered yet would otherwise look late.
+        # check it: one kept for LATER or stashed by the replica for a view it had not entered yet
+        # would otherwise look late.
         reason = self.app.check_proposal(seq, digest, payload, self._arrivals.get(digest) or now_ms())
-        if reason is not None:
-            log.warning(kv("proposal-refused", seq=seq, reason=reason))
-        return reason is None
+        if reason is None:
+            return ACCEPT
+        log.warning(kv("proposal-refused", seq=seq, reason=reason))
+        return reject(reason)
 
     def _make_mesh(self) -> Mesh:
         p2p = self.config.p2p
@@ -397,11 +399,6 @@ class Node:
                 return
             if isinstance(msg, PrePrepare):
                 self._note_arrival(peer, msg)
-            if isinstance(msg, PrePrepare) and msg.seq > self.store.meta.height + 1:
-                # Its header commits to the state after seq-1, which this node has not executed
-                # yet (its last commit is still in flight): hold it until we have.
-                self._hold(peer, msg)
-                return
             outcome = self.replica.step(msg)
             if outcome.reason is not None:
                 log.debug(kv("consensus-not-processed", peer=peer, outcome=outcome))
@@ -418,20 +415,6 @@ class Node:
             self._arrivals[msg.digest] = now_ms()
             while len(self._arrivals) > _ARRIVALS:
                 del self._arrivals[next(iter(self._arrivals))]
-
-    def _hold(self, peer: int, msg: PrePrepare) -> None:
-        self._held[msg.seq] = (peer, msg)
-        while len(self._held) > _MAX_HELD:
-            del self._held[max(self._held)]
-
-    def _release_held(self) -> None:
-        height = self.store.meta.height
-        for seq in sorted(self._held):
-            if seq <= height:
-                del self._held[seq]
-            elif seq == height + 1:
-                _, msg = self._held.pop(seq)
-                self.replica.step(msg)
 
     async def _tick_loop(self) -> None:
         period = self.config.consensus.tick_ms / 1000
@@ -486,42 +469,35 @@ class Node:
         log.info(kv("proposed", height=block.height, txs=len(block.txs), view=self.replica.view))
         self._pump()
 
-    # -- performing the replica's actions -------------------------------------------------------
+    # -- performing the replica's Ready --------------------------------------------------------
 
     def _pump(self) -> None:
-        while True:
-            actions = self.replica.drain()
-            if not actions:
-                break
-            records = {a.key: a.value for a in actions if isinstance(a, Persist)}
-            if records:
-                try:
-                    self.store.put_consensus(records)
-                except StoreError as exc:  # nothing of this batch may be sent unpersisted
-                    self._fail(str(exc))
-                    return
-            for action in actions:
-                if isinstance(action, Deliver):
-                    if not self._deliver(action):
-                        return
-            for action in actions:
-                if isinstance(action, Broadcast):
-                    self.mesh.broadcast(TAG_CONSENSUS + encode_message(action.msg))
-                elif isinstance(action, Send):
-                    self.mesh.send(action.to, TAG_CONSENSUS + encode_message(action.msg))
-                elif isinstance(action, ServeState):
-                    self._serve_state(action)
-                elif isinstance(action, Forward):
-                    self._forward(action)
-            self._release_held()
-        status = self.replica.status()
-        if (status.view, status.active) != self._view:
-            # A view change started or ended: what the old primary proposed but did not get
-            # committed may be proposed again by the new one.
-            self._view = (status.view, status.active)
-            log.warning(kv("view-change" if not status.active else "new-view", view=status.view, primary=status.primary))
-            self.mempool.release_in_flight()
-            self._schedule_proposal()
+        """Perform the replica's Readies (``consensus.perform``: persist, deliver, then send)
+        until it has nothing more to say, or the node halted."""
+        while self.failure is None and (ready := self.replica.ready()):
+            if not perform(ready, self._effects):
+                return
+
+    def _persist(self, records: tuple[Persist, ...]) -> bool:
+        try:
+            self.store.put_consensus({a.key: a.value for a in records})
+        except StoreError as exc:  # nothing of this Ready may be sent unpersisted
+            self._fail(str(exc))
+            return False
+        return True
+
+    def _send(self, to: int, msg: Message) -> None:
+        self.mesh.send(to, TAG_CONSENSUS + encode_message(msg))
+
+    def _broadcast(self, msg: Message) -> None:
+        self.mesh.broadcast(TAG_CONSENSUS + encode_message(msg))
+
+    def _view_changed(self, soft: SoftState) -> None:
+        """A view change started or a new view started: what the old primary proposed but did
+        not get committed may be proposed again by the new one."""
+        log.warning(kv("new-view" if soft.active else "view-change", view=soft.view, primary=soft.primary))
+        self.mempool.release_in_flight()
+        self._schedule_proposal()
 
     def _deliver(self, action: Deliver) -> bool:
         started = time.perf_counter()
@@ -539,6 +515,7 @@ class Node:
         for callback in self.on_commit:
             callback(committed)
         self._schedule_proposal()
+        self.replica.applied(action.seq)  # proposals it answered LATER for are checked again
         return True
 
     def _forward(self, action: Forward) -> None:
@@ -560,12 +537,5 @@ class Node:
             budget -= len(payload) + 1024
             if entries and budget < 0:
                 break
-            entries.append(
-                StateEntry(
-                    height, digest, payload,
-                    ConsensusCertificate(
-                        cert.view, height, digest, tuple((i, bytes.fromhex(s)) for i, s in cert.signatures)
-                    ),
-                )
-            )
+            entries.append(StateEntry(height, digest, payload, cert.to_consensus()))
         self.replica.serve_state(action.to, entries)

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     totals: Counter[str] = Counter()
     events: Counter[str] = Counter()
     failing: list[int] = []
-    commits = ticks = worst_recovery = 0
+    commits = ticks = worst_recovery = later = lagging = 0
     started = time.perf_counter()
     for seed in seeds:
         result = run_seed(seed, args.n, verbose=args.verbose, blocks=args.blocks, config=config,
@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         commits += result.height
         ticks += result.ticks
         worst_recovery = max(worst_recovery, result.recovery_ticks)
+        later += result.later
+        lagging += result.app_lag is not None
         _report(result, seed, args.verbose, failing)
     wall = time.perf_counter() - started
     count = len(seeds)
@@ -125,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"simulated blocks committed={commits} ({commits / count:.1f}/seed) in {ticks} ticks; "
           f"commits per wall second={commits / wall:.0f}; "
           f"slowest recovery after faults stopped={worst_recovery} ticks (bound 4000)")
+    print(f"application verdicts: LATER={later} ({later / count:.1f}/seed) in {lagging} seeds "
+          f"with a lagging application")
     if failing:
         print("FAILING SEEDS: " + " ".join(map(str, failing[:50])))
         print(f"replay: python scripts/simulate.py --n {args.n} --seed {failing[0]} --verbose")

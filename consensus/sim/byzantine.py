@@ -19,6 +19,7 @@ import random
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from consensus.interfaces import ACCEPT, Validation, reject
 from consensus.messages import (
     Certificate,
     Checkpoint,
@@ -242,9 +243,11 @@ class InvalidProposer(Behaviour):
         return [(dst, msg)]
 
 
-def refuses_invalid(replica: int, seq: int, digest: bytes, payload: bytes) -> bool:
+def refuses_invalid(replica: int, seq: int, digest: bytes, payload: bytes) -> Validation:
     """The simulated application's check of a proposal: what an invalid proposer sends fails it."""
-    return not payload.startswith(INVALID_MARK)
+    if payload.startswith(INVALID_MARK):
+        return reject("an invalid proposer's block")
+    return ACCEPT
 
 
 class Composite(Behaviour):

@@ -39,10 +39,9 @@ class SafetyChecker:
                 f"t={now} agreement: height {d.seq}: replica {first[0]} delivered "
                 f"{first[1].hex()[:8]}, replica {replica} delivered {d.digest.hex()[:8]}"
             )
-        if self.proofs.digest(d.payload) != d.digest or not self.proofs.certificate_ok(
-            d.certificate, d.seq, d.digest
-        ):
-            self.violations.append(f"t={now} certificate: replica {replica} at height {d.seq}")
+        problem = self.proofs.certificate_problem(d.certificate, d.seq, d.digest)
+        if self.proofs.digest(d.payload) != d.digest or problem is not None:
+            self.violations.append(f"t={now} certificate: replica {replica} at height {d.seq}: {problem}")
 
     def sent(self, replica: int, msg: object, now: int) -> None:
         if replica not in self.correct or not isinstance(msg, (PrePrepare, Prepare, Commit)):

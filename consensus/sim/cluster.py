@@ -3,6 +3,15 @@
 Each node has a *disk* (its Persist records, applied before its messages leave) and a *block
 store* (the blocks it delivered, with certificates), from which it answers ServeState. A crash
 loses everything else; a restart rebuilds the replica from the disk and the store's height.
+Each Ready is performed with ``consensus.ready.perform``, the daemon's own order.
+
+With ``app_lag`` set, each node also runs a simulated *application* that executes a delivered
+block ``app_lag`` ticks after its delivery (0: at once, as the daemon does) and, like the node's
+check of a proposal (whose header commits to the state after seq-1), answers LATER for a
+proposal at a height above the one after its last executed block; it calls
+``replica.applied(height)`` after each block it executes. ``later_verdicts`` counts those LATER
+answers given to correct replicas.
+
 The same class is the harness of the scenario tests (``deliver_all``, ``crash``, ``tick_until``).
 """
 
@@ -12,19 +21,22 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from consensus.actions import Broadcast, Deliver, Forward, Outcome, Persist, Send, ServeState
-from consensus.config import Config
-from consensus.messages import StateEntry, describe, encode_message
+from consensus.actions import Deliver, Forward, Outcome, Persist, ServeState
+from consensus.interfaces import ACCEPT, Validation, later, reject
+from consensus.messages import Message, StateEntry, describe, encode_message
+from consensus.params import Config
 from consensus.persist import PersistedState, Record
 from consensus.proofs import Checker
+from consensus.ready import Effects, SoftState, perform
 from consensus.replica import Replica
 from consensus.sim.checker import SafetyChecker
 from consensus.sim.fakecrypto import DOMAIN, FakeSigner, FakeVerifier, fake_keys, sha256
 from consensus.sim.network import Network, NetworkConfig
 
-__all__ = ["Node", "Cluster", "DOMAIN"]
+__all__ = ["Node", "Cluster", "DOMAIN", "SimValidate"]
 
-
+SimValidate = Callable[[int, int, bytes, bytes], "Validation | bool"]
+"""``validate(replica, seq, digest, payload)``: a Validation, or True/False for ACCEPT/REJECT."""
 
 
 @dataclass
@@ -35,6 +47,11 @@ class Node:
     store: dict[int, StateEntry] = field(default_factory=dict)
     behaviour: Any = None
     """A byzantine behaviour (consensus.sim.byzantine), or None for a correct node."""
+    executed: int = 0
+    """The simulated application's last executed block (``Cluster(app_lag=...)``)."""
+    backlog: list[tuple[int, int]] = field(default_factory=list)
+    """(tick due, seq) of delivered blocks the application has not executed yet."""
+    effects: Effects | None = None
 
     @property
     def height(self) -> int:
@@ -50,13 +67,16 @@ class Cluster:
         seed: int | str = 0,
         network: NetworkConfig | None = None,
         byzantine: dict[int, Any] | None = None,
-        validate: Callable[[int, int, bytes, bytes], bool] | None = None,
+        validate: SimValidate | None = None,
         roundtrip: bool = False,
         trace: list[str] | None = None,
         unsafe_amnesia: bool = False,
+        app_lag: int | None = None,
     ) -> None:
         """Args:
             validate: ``validate(replica, seq, digest, payload)``; default accepts everything.
+            app_lag: run the simulated application, executing blocks this many ticks after
+                their delivery (None: no application; proposals are never answered LATER).
             roundtrip: pass every message and persist record through its byte encoding.
             trace: if a list, every event is appended to it as a line of text.
             unsafe_amnesia: TESTS ONLY -- restart replicas *without* their persisted record, to
@@ -76,6 +96,9 @@ class Cluster:
         self.roundtrip = roundtrip
         self.trace = trace
         self.unsafe_amnesia = unsafe_amnesia
+        self.app_lag = app_lag
+        self.later_verdicts = 0
+        """LATER answers the simulated application gave correct replicas."""
         self.now = 0
         self.drop_if: Callable[[int, int, Any], bool] | None = None
         """Scenario tests: messages for which this returns True are lost."""
@@ -96,14 +119,15 @@ class Cluster:
         else:
             persisted = PersistedState.from_records(node.disk) if node.disk else None
         height = node.height
-        validate = self.validate
-        node_id = node.id
+        node.executed = height  # a restarted application re-executes its block store first
+        node.backlog.clear()
+        node.effects = node.effects or self._effects(node)
         node.replica = Replica(
             self.config,
             node.id,
             self.signers[node.id],
             self.verifier,
-            (lambda s, d, p: validate(node_id, s, d, p)) if validate else (lambda s, d, p: True),
+            lambda s, d, p: self._check(node, s, d, p),
             sha256,
             DOMAIN,
             persisted=persisted,
@@ -111,6 +135,28 @@ class Cluster:
             app_digest=node.store[height].digest if height else b"",
         )
         self._process(node)
+
+    def _check(self, node: Node, seq: int, digest: bytes, payload: bytes) -> Validation:
+        """The simulated application's check of a proposal at ``node``."""
+        if self.app_lag is not None and seq > node.executed + 1:
+            if node.behaviour is None:
+                self.later_verdicts += 1
+            return later(f"executed up to {node.executed}")
+        if self.validate is None:
+            return ACCEPT
+        verdict = self.validate(node.id, seq, digest, payload)
+        if isinstance(verdict, Validation):
+            return verdict
+        return ACCEPT if verdict else reject("refused by the simulated application")
+
+    def _execute_due(self, node: Node) -> None:
+        """The lagging application executes the blocks whose time has come."""
+        done = 0
+        while node.backlog and node.backlog[0][0] <= self.now:
+            done = node.backlog.pop(0)[1]
+        if done and node.replica is not None:
+            node.executed = done
+            node.replica.applied(done)
 
     def crash(self, i: int) -> None:
         """Stop node i: it loses all memory but its disk and block store."""
@@ -142,40 +188,62 @@ class Cluster:
     # ------------------------------------------------------------------ actions
 
     def _process(self, node: Node) -> None:
-        """Perform a node's actions: persist and deliver first, then send."""
-        replica = node.replica
-        while replica is not None:
-            actions = replica.drain()
-            if not actions:
-                return
-            for a in actions:
-                if isinstance(a, Persist):
-                    if a.record is None:
-                        node.disk.pop(a.key, None)
-                    else:
-                        node.disk[a.key] = a.record
-                elif isinstance(a, Deliver):
-                    node.store[a.seq] = StateEntry(a.seq, a.digest, a.payload, a.certificate)
-                    self.checker.delivered(node.id, a, self.now)
-                    if self.trace is not None:
-                        self._log(f"{node.id} deliver s={a.seq} d={a.digest.hex()[:8]}")
-                    self.on_deliver(node, a)
-            for a in actions:
-                if isinstance(a, (Send, Broadcast)):
-                    dsts = [a.to] if isinstance(a, Send) else [d for d in range(self.n) if d != node.id]
-                    for dst in dsts:
-                        self._send(node, dst, a.msg)
-                elif isinstance(a, ServeState):
-                    entries = [node.store[s] for s in range(a.from_seq, a.to_seq + 1) if s in node.store]
-                    replica.serve_state(a.to, entries)
-                elif isinstance(a, Forward):
-                    self.on_forward(node, a)
+        """Perform a node's Readies (persist and deliver first, then send) until none is left."""
+        assert node.effects is not None
+        while node.replica is not None and (ready := node.replica.ready()):
+            perform(ready, node.effects)
+
+    def _effects(self, node: Node) -> Effects:
+        """The simulated daemon's side of a Ready for ``node``: its disk, block store, network."""
+
+        def persist(records: tuple[Persist, ...]) -> bool:
+            for a in records:
+                if a.record is None:
+                    node.disk.pop(a.key, None)
+                else:
+                    node.disk[a.key] = a.record
+            return True
+
+        def deliver(a: Deliver) -> bool:
+            node.store[a.seq] = StateEntry(a.seq, a.digest, a.payload, a.certificate)
+            self.checker.delivered(node.id, a, self.now)
+            if self.trace is not None:
+                self._log(f"{node.id} deliver s={a.seq} d={a.digest.hex()[:8]}")
+            self.on_deliver(node, a)
+            if self.app_lag is not None:
+                node.backlog.append((self.now + self.app_lag, a.seq))
+                if self.app_lag == 0:
+                    self._execute_due(node)
+            return True
+
+        def broadcast(msg: Message) -> None:
+            for dst in range(self.n):
+                if dst != node.id:
+                    self._send(node, dst, msg)
+
+        def serve(a: ServeState) -> None:
+            assert node.replica is not None
+            entries = [node.store[s] for s in range(a.from_seq, a.to_seq + 1) if s in node.store]
+            node.replica.serve_state(a.to, entries)
+
+        return Effects(
+            persist=persist,
+            deliver=deliver,
+            send=lambda dst, msg: self._send(node, dst, msg),
+            broadcast=broadcast,
+            forward=lambda a: self.on_forward(node, a),
+            serve=serve,
+            soft_state=lambda soft: self.on_soft_state(node, soft),
+        )
 
     def on_deliver(self, node: Node, action: Deliver) -> None:
         """A block was delivered at ``node`` (a workload with requests overrides this)."""
 
     def on_forward(self, node: Node, action: Forward) -> None:
         """``node`` asks to hand a waiting request to the primary again (workloads override)."""
+
+    def on_soft_state(self, node: Node, soft: SoftState) -> None:
+        """``node``'s view, primary or activity changed (workloads override)."""
 
     def _send(self, node: Node, dst: int, msg: Any) -> None:
         if self.drop_if is not None and self.drop_if(node.id, dst, msg):
@@ -235,6 +303,8 @@ class Cluster:
             self.now += 1
             for node in self.alive():
                 assert node.replica is not None
+                if node.backlog:
+                    self._execute_due(node)
                 node.replica.tick()
                 if node.behaviour is not None:
                     node.behaviour.on_tick(self, node)

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from consensus.actions import Deliver, Forward
-from consensus.config import Config
+from consensus.ready import SoftState
+from consensus.params import Config
 from consensus.sim.cluster import Cluster, Node
 from consensus.sim.fakecrypto import sha256
 from consensus.sim.network import NetworkConfig
@@ -57,7 +58,6 @@ class RequestCluster(Cluster):
         self.executed: list[dict[bytes, int]] = [{} for _ in range(n)]
         """Request -> tick executed, per replica (kept across crashes, like the block store)."""
         self.in_flight: list[set[bytes]] = [set() for _ in range(n)]
-        self._views: list[tuple[int, bool]] = [(0, True)] * n
         self.submitted: dict[bytes, int] = {}
         self.censor: dict[int, set[bytes]] = {}
         """Replica -> requests it leaves out of its proposals (a byzantine primary)."""
@@ -106,6 +106,9 @@ class RequestCluster(Cluster):
             self.executed[node.id].setdefault(request, self.now)
             self.pools[node.id].pop(request, None)
 
+    def on_soft_state(self, node: Node, soft: SoftState) -> None:
+        self.in_flight[node.id].clear()  # like the daemon's release_in_flight on a view change
+
     def crash(self, i: int) -> None:
         super().crash(i)
         self.pools[i].clear()
@@ -116,10 +119,6 @@ class RequestCluster(Cluster):
             r = node.replica
             assert r is not None
             i = node.id
-            view = (r.view, r.active)
-            if view != self._views[i]:
-                self._views[i] = view
-                self.in_flight[i].clear()  # like release_in_flight after a view change
             pool = self.pools[i]
             skip = self.censor.get(i, set())  # a censor does not suspect itself for those
             r.note_pending(next((q for q in pool if q not in skip), None))

@@ -6,7 +6,11 @@ network and the behaviours. ``run_seed(seed, n)`` twice gives the same trace.
 
 Correct replicas check proposals with :func:`consensus.sim.byzantine.refuses_invalid`, the
 simulated application: a byzantine replica may propose blocks that fail it (the node's block
-rules), which must cost a view change and nothing else.
+rules), which must cost a view change and nothing else. In ``LAGGING_SHARE`` of the seeds (drawn
+from a generator of their own, so every other choice of a seed stays what it was) the
+application also executes each block 0-3 ticks after its delivery and answers LATER for a
+proposal above the block after its last executed one, as the node does; those LATER answers are
+counted in ``SimResult.later``.
 
 Schedule: during the *fault phase* (150-400 ticks) clients ask for one block every few ticks;
 up to f replicas are faulty at any time (byzantine ones for the whole run, plus crashed ones);
@@ -22,12 +26,15 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from consensus.config import Config
+from consensus.params import Config
 from consensus.sim.byzantine import BEHAVIOURS, Composite, InvalidProposer, refuses_invalid
 from consensus.sim.cluster import Cluster
 from consensus.sim.network import NetworkConfig
 
-__all__ = ["SimResult", "sim_config", "run_seed"]
+__all__ = ["SimResult", "sim_config", "run_seed", "LAGGING_SHARE"]
+
+LAGGING_SHARE = 0.5
+"""Seeds whose simulated application lags its deliveries (and answers LATER)."""
 
 
 def sim_config(n: int, **overrides: object) -> Config:
@@ -55,6 +62,10 @@ class SimResult:
     """Ticks from the end of the faults until every correct replica had the same full height."""
     events: Counter[str] = field(default_factory=Counter)
     """Protocol events summed over correct replicas (since their last restart)."""
+    app_lag: int | None = None
+    """Ticks the simulated application executes blocks after their delivery (None: no lag model)."""
+    later: int = 0
+    """LATER answers the application gave correct replicas' proposals checks."""
     trace: list[str] | None = None
 
     def summary(self) -> str:
@@ -62,7 +73,7 @@ class SimResult:
         faults = " ".join(f"{k}={v}" for k, v in sorted(self.faults.items()))
         status = "ok" if self.ok else "FAIL"
         return (f"seed {self.seed} n={self.n}: {status} height={self.height} ticks={self.ticks} "
-                f"byzantine=[{byz}] {faults}")
+                f"byzantine=[{byz}] app_lag={self.app_lag} later={self.later} {faults}")
 
 
 def run_seed(
@@ -129,6 +140,9 @@ def run_seed(
         events += [(start, len(events), "partition", groups), (end, len(events) + 1, "heal", None)]
     events.sort(key=lambda e: (e[0], e[1]))
 
+    lag_rng = random.Random(f"warrantchain-sim/{n}/{seed}/app-lag")
+    app_lag = lag_rng.choice([0, 0, 1, 2, 3]) if lag_rng.random() < LAGGING_SHARE else None
+
     trace: list[str] | None = [] if verbose else None
     cluster = Cluster(
         n,
@@ -140,12 +154,13 @@ def run_seed(
         trace=trace,
         unsafe_amnesia=unsafe_amnesia,
         validate=refuses_invalid,
+        app_lag=app_lag,
     )
     if trace is not None:
         trace.append(
             f"seed {seed} n={n} byzantine={ {i: b.name for i, b in byzantine.items()} } "
             f"network={net} fault_end={fault_end} request_every={request_every} "
-            f"blocks={blocks} roundtrip={cluster.roundtrip} events={[(e[0], e[2], e[3]) for e in events]}"
+            f"blocks={blocks} roundtrip={cluster.roundtrip} app_lag={app_lag} events={[(e[0], e[2], e[3]) for e in events]}"
         )
 
     violations = cluster.checker.violations
@@ -206,5 +221,7 @@ def run_seed(
         faults=faults,
         events=events_seen,
         recovery_ticks=cluster.now - fault_end,
+        app_lag=app_lag,
+        later=cluster.later_verdicts,
         trace=trace,
     )

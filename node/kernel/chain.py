@@ -9,7 +9,9 @@ Wire and hashing formats (docs/PROTOCOL.md has them with test vectors):
   ``sha256(canonical(header))``, and the header's ``tx_root`` is the Merkle root (node.kernel.merkle) over
   the canonical bytes of each transaction, signature included.
 - a commit certificate holds 2f+1 validators' commit signatures over the block hash, signed as
-  ``consensus.messages.commit_signing_bytes(chain_id, view, height, block_hash)``.
+  ``consensus.messages.commit_signing_bytes(chain_id, view, height, block_hash)``; it is the
+  stored and JSON form (hex) of ``consensus.messages.Certificate`` and is verified by consensus'
+  own check (``consensus.proofs.certificate_problem``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import Annotated, Any
 
 import msgspec
 
-from consensus.messages import commit_signing_bytes
+from consensus import messages as consensus_messages
+from consensus.proofs import certificate_problem
 from node.errors import ChainError, CryptoError, EncodingError
 from node.kernel import codec, crypto, merkle
 
@@ -285,6 +288,14 @@ class ValidatorSet:
                 return index
         return None
 
+    def verify(self, index: int, data: bytes, sig: bytes) -> bool:
+        """Is ``sig`` validator ``index``'s signature on ``data``? Never raises (a
+        ``consensus.interfaces.Verifier``)."""
+        try:
+            return 0 <= index < len(self.keys) and self.keys[index].verify(sig, data)
+        except CryptoError:
+            return False
+
 
 class Certificate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """2f+1 commit signatures of distinct validators over one block hash."""
@@ -304,26 +315,27 @@ class Certificate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         except EncodingError as exc:
             raise ChainError(f"malformed certificate: {exc}") from None
 
+    @classmethod
+    def from_consensus(cls, cert: consensus_messages.Certificate) -> Certificate:
+        return cls(
+            height=cert.seq, view=cert.view, block_hash=cert.digest.hex(),
+            signatures=[(index, sig.hex()) for index, sig in cert.signatures],
+        )
+
+    def to_consensus(self) -> consensus_messages.Certificate:
+        return consensus_messages.Certificate(
+            self.view, self.height, bytes.fromhex(self.block_hash),
+            tuple((index, bytes.fromhex(sig)) for index, sig in self.signatures),
+        )
+
     def verify(self, validators: ValidatorSet, chain_id: str, block_hash: bytes, height: int) -> None:
         """Raise ChainError unless this certifies ``block_hash`` at ``height`` with a quorum."""
-        if self.height != height or self.block_hash != block_hash.hex():
-            raise ChainError(f"certificate is for block {self.height}/{self.block_hash[:12]}, not {height}/{block_hash.hex()[:12]}")
-        message = commit_signing_bytes(chain_id.encode(), self.view, self.height, block_hash)
-        signers: set[int] = set()
-        for index, sig in self.signatures:
-            if index >= len(validators) or index in signers:
-                raise ChainError(f"certificate for block {height}: unknown or repeated validator {index}")
-            try:
-                valid = validators.keys[index].verify(bytes.fromhex(sig), message)
-            except CryptoError:
-                valid = False
-            if not valid:
-                raise ChainError(f"certificate for block {height}: signature of validator {index} is invalid")
-            signers.add(index)
-        if len(signers) < validators.quorum:
-            raise ChainError(
-                f"certificate for block {height} has {len(signers)} signatures; {validators.quorum} are needed"
-            )
+        problem = certificate_problem(
+            self.to_consensus(), height, block_hash, domain=chain_id.encode(), n=len(validators),
+            quorum=validators.quorum, verify=validators.verify,
+        )
+        if problem is not None:
+            raise ChainError(problem)
 
 
 def _convert(value: Any, kind: type[Any]) -> Any:

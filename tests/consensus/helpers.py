@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from consensus.config import Config
+from consensus.params import Config
 from consensus.messages import signing_bytes
 from consensus.sim.cluster import DOMAIN, Cluster
 

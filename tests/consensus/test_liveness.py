@@ -69,7 +69,7 @@ def test_waiting_request_is_forwarded_half_way_to_the_timeout() -> None:
     forwards = []
     for tick in range(1, 21):
         r.tick()
-        forwards += [(tick, a) for a in r.drain() if isinstance(a, Forward)]
+        forwards += [(tick, a) for a in r.ready().forward]
     assert forwards == [(11, Forward(b"req-1", 0))]  # once, at half the timeout
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from consensus.actions import Broadcast, Reason
 from consensus.messages import Commit, PrePrepare, Prepare, commit_signing_bytes
+from consensus.persist import slot_key
 from consensus.sim.cluster import DOMAIN, Cluster
 from consensus.sim.fakecrypto import sha256
 
@@ -33,23 +34,24 @@ def test_message_flow_of_one_block() -> None:
     cluster = Cluster(4, config=small_config())
     primary = cluster.replica(0)
     seq = primary.propose(b"tx-batch", sha256(b"tx-batch"))
-    actions = primary.drain()
+    ready = primary.ready()
     assert seq == 1
-    sent = [a.msg for a in actions if isinstance(a, Broadcast)]
+    sent = [a.msg for a in ready.messages if isinstance(a, Broadcast)]
     assert [type(m) for m in sent] == [PrePrepare]
+    assert [a.key for a in ready.persist] == [slot_key(1)]  # on disk before it leaves
 
     backup = cluster.replica(1)
     backup.step(sent[0])
-    out = [a.msg for a in backup.drain() if isinstance(a, Broadcast)]
+    out = [a.msg for a in backup.ready().messages if isinstance(a, Broadcast)]
     assert [type(m) for m in out] == [Prepare]
 
     assert backup.step(out[0]).reason is Reason.DUPLICATE  # its own prepare echoed back
     for other in (2, 3):
         r = cluster.replica(other)
         r.step(sent[0])
-        prepare = next(a.msg for a in r.drain() if isinstance(a, Broadcast))
+        prepare = next(a.msg for a in r.ready().messages if isinstance(a, Broadcast))
         backup.step(prepare)
-    out = [a.msg for a in backup.drain() if isinstance(a, Broadcast)]
+    out = [a.msg for a in backup.ready().messages if isinstance(a, Broadcast)]
     assert [type(m) for m in out] == [Commit]  # prepared: 2f prepares + the pre-prepare
 
 

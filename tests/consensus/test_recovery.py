@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from consensus.actions import Broadcast, Persist
-from consensus.messages import Commit, PrePrepare, Prepare, ViewChange
+from consensus.actions import Broadcast
+from consensus.messages import Commit, PrePrepare, Prepare, ViewChange, signing_bytes
 from consensus.persist import PersistedState, slot_key
-from consensus.sim.cluster import Cluster
+from consensus.sim.cluster import DOMAIN, Cluster
 from consensus.sim.fakecrypto import sha256
 
 from .helpers import all_at_least, signed_by, small_config
@@ -26,7 +26,7 @@ def test_restarted_backup_does_not_prepare_a_second_digest_for_the_same_slot() -
     evil = signed_by(cluster, 0, PrePrepare(0, 1, sha256(b"evil"), b"evil", 0))
     outcome = r.step(evil)
     assert outcome.reason is not None and outcome.reason.name == "CONFLICT"
-    signed = [a.msg for a in r.drain() if isinstance(a, Broadcast)]
+    signed = [a.msg for a in r.ready().messages if isinstance(a, Broadcast)]
     assert all(m.digest == first.digest for m in signed if isinstance(m, (Prepare, Commit)))
 
 
@@ -37,12 +37,17 @@ def test_restarted_replica_resends_only_what_it_had_signed() -> None:
     cluster.deliver_all()
     cluster.crash(2)
     before = {k: v for k, v in cluster.nodes[2].disk.items()}
-    sent: list[object] = []  # watch what the restart sends
-    cluster.drop_if = lambda src, dst, msg: sent.append(msg) or True  # type: ignore[func-returns-value]
+    signed = {s: before[slot_key(s)].pre_prepare.digest for s in (1, 2, 3)}
+    sent: list[tuple[int, object]] = []  # watch what the restart sends
+    cluster.drop_if = lambda src, dst, msg: sent.append((dst, msg)) or True  # type: ignore[func-returns-value]
     cluster.restart(2)
-    for msg in sent:
-        if isinstance(msg, (Prepare, Commit)):
-            assert before[slot_key(msg.seq)].pre_prepare.digest == msg.digest
+    # It had prepared all three (only commits were lost): it re-sends its prepare and its commit
+    # for each, with the digests on its disk, to each of the three others; and nothing else.
+    votes = sorted((type(m).__name__, m.seq, m.digest, dst) for dst, m in sent)  # type: ignore[attr-defined]
+    assert votes == sorted(
+        (kind, s, signed[s], dst) for s in (1, 2, 3) for kind in ("Commit", "Prepare") for dst in (0, 1, 3)
+    )
+    assert all(cluster.verifier.verify(2, signing_bytes(DOMAIN, m), m.sig) for _, m in sent)  # type: ignore[arg-type, attr-defined]
 
 
 def test_restarted_primary_does_not_reuse_a_sequence_number() -> None:
@@ -82,9 +87,8 @@ def test_persisted_record_round_trips_through_bytes() -> None:
     r = cluster.replica(1)
     r.start_view_change(1)
     items: dict[bytes, bytes] = {}
-    for node_action in r.drain():
-        if isinstance(node_action, Persist):
-            cluster.nodes[1].disk[node_action.key] = node_action.record  # type: ignore[assignment]
+    for node_action in r.ready().persist:
+        cluster.nodes[1].disk[node_action.key] = node_action.record  # type: ignore[assignment]
     for key, record in cluster.nodes[1].disk.items():
         items[key] = record.encode()
     state = PersistedState.from_items(items)

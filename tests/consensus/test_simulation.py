@@ -50,3 +50,9 @@ def test_seeds_do_inject_faults() -> None:
         assert total[kind] > 0, kind
     assert events["view_changes"] > 0 and events["state_transfer_blocks"] > 0
     assert all(r.height >= 30 for r in results)
+    # A lagging application answers LATER in some seeds, with each lag (with a lag of 0 only when
+    # a proposal outruns the commit before it, so not in every such seed); the others never do.
+    lagging = [r for r in results if r.app_lag is not None]
+    assert {r.app_lag for r in lagging} == {0, 1, 2, 3}
+    assert all(r.later > 0 for r in lagging if r.app_lag) and sum(r.later for r in lagging) > 0
+    assert all(r.later == 0 for r in results if r.app_lag is None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from consensus.config import Config
+from consensus.params import Config
 from consensus.messages import Certificate, StateEntry, StateResponse
 from consensus.sim.cluster import Cluster
 from consensus.sim.fakecrypto import sha256
@@ -61,6 +61,29 @@ def test_transferred_blocks_need_a_valid_certificate_and_digest() -> None:
     # any replica may relay certified blocks: the certificate is what is trusted
     outcome = r.step(signed_by(cluster, 2, StateResponse((good, _entry(cluster, 2)), 2)))
     assert outcome.verdict.value == "process" and r.last_delivered == 2
+
+
+def test_a_transferred_certificate_is_held_to_the_offline_verifiers_rule() -> None:
+    """Every listed signature must be valid (docs/PROTOCOL.md, commit certificate): a quorum of
+    good ones plus one junk signature used to pass the replica's count, so a byzantine peer could
+    make a node store a certificate that its own proof bundles then fail on. One check now serves
+    both (consensus.proofs.certificate_problem, used by node.kernel.chain.Certificate.verify)."""
+    cluster = Cluster(4, config=small_config())
+    cluster.partition({0, 1, 2}, {3})
+    cluster.request(1)
+    cluster.tick_until(all_at_least(cluster, 1, [0, 1, 2]))
+    r = cluster.replica(3)
+    good = _entry(cluster, 1)
+    missing = next(i for i in range(4) if i not in {s for s, _ in good.certificate.signatures})
+    padded = replace(good.certificate, signatures=(*good.certificate.signatures, (missing, b"junk")))
+    repeated = replace(good.certificate, signatures=(*good.certificate.signatures, good.certificate.signatures[0]))
+    for cert, why in ((padded, f"signature of validator {missing} is invalid"),
+                      (repeated, f"unknown or repeated validator {good.certificate.signatures[0][0]}")):
+        outcome = r.step(signed_by(cluster, 1, StateResponse((replace(good, certificate=cert),), 1)))
+        assert (outcome.reason.value if outcome.reason else None, outcome.detail) == (
+            "malformed", f"certificate for block 1: {why}")
+    assert r.last_delivered == 0
+    assert r.step(signed_by(cluster, 1, StateResponse((good,), 1))).verdict.value == "process"
 
 
 def test_restart_with_an_application_height_resumes_from_it() -> None:

@@ -145,7 +145,7 @@ def test_f_plus_1_view_changes_pull_a_replica_into_the_higher_view() -> None:
         vc = signed_by(cluster, sender, ViewChange(5, 0, bytes(32), (), (), sender))
         r.step(vc)
     assert r.view == 5 and not r.active
-    sent = [a.msg for a in r.drain() if isinstance(a, Broadcast)]
+    sent = [a.msg for a in r.ready().messages if isinstance(a, Broadcast)]
     assert any(isinstance(m, ViewChange) and m.view == 5 for m in sent)
 
 

@@ -1,4 +1,7 @@
-"""Replica configuration. All durations are in logical ticks (``Replica.tick()``)."""
+"""Replica parameters (``Config``): sizes, quorum, timeouts. All durations are in logical ticks
+(``Replica.tick()``); none is read from a clock or a file here (the node derives them from its
+config and genesis).
+"""
 
 from __future__ import annotations
 
@@ -27,6 +30,12 @@ class Config:
     state_batch: int = 100
     """Most blocks asked for (and served) in one StateRequest/StateResponse."""
     max_stash_per_sender: int = 200
+    max_later_per_sender: int = 64
+    """Proposals the application answered LATER for, kept per sender until ``applied`` (only a
+    view's primary proposes, and only inside the window, so ``window`` of them is the most a
+    correct one needs)."""
+    max_later: int = 128
+    """... and in total, whatever the senders."""
     digest_size: int = 32
     unsafe_quorum_override: int | None = None
     """TESTS ONLY: replaces 2f+1 to show that the simulator catches a broken protocol."""
