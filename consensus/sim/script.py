@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from consensus.config import Config
+from consensus.params import Config
 from consensus.messages import MESSAGE_TYPES, ConsensusError, StateEntry, describe
 from consensus.persist import (
     SLOT_PREFIX,
