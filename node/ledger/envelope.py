@@ -10,8 +10,8 @@ names which clock the message talks about.
 from __future__ import annotations
 
 from node import fmt
-from node.chain import TxBody
-from node.ledger.errors import Code, LedgerError
+from node.kernel.chain import TxBody
+from node.ledger.codes import Code, LedgerError
 
 __all__ = ["BLOCK_TIME", "NODE_CLOCK", "check_envelope"]
 
