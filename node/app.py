@@ -271,12 +271,7 @@ class Application:
             raise DivergenceError(f"block {seq} was certified with a transaction whose signature is invalid")
         ctx = BlockContext(height=seq, time_ms=header.time_ms, chain_id=self.chain_id, params=self.params)
         outcome = execute_block(self.store.state, block.txs, ctx)
-        cert = chain.Certificate(
-            height=seq,
-            view=certificate.view,
-            block_hash=digest.hex(),
-            signatures=[(index, sig.hex()) for index, sig in certificate.signatures],
-        )
+        cert = chain.Certificate.of(certificate)
         self.store.commit_block(
             block, cert, outcome.results, outcome.writes, outcome.state_root, outcome.results_root
         )

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from consensus.messages import Certificate as ConsensusCertificate
 from consensus.messages import commit_signing_bytes
 from node.errors import ChainError, CryptoError, EncodingError
 from node.kernel import codec, crypto, merkle
@@ -296,6 +297,20 @@ class Certificate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def encode(self) -> bytes:
         return codec.encode(self)
+
+    @classmethod
+    def of(cls, cert: ConsensusCertificate) -> Certificate:
+        """The stored form (hex, canonical JSON) of what the replica delivered."""
+        return cls(
+            height=cert.seq, view=cert.view, block_hash=cert.digest.hex(),
+            signatures=[(index, sig.hex()) for index, sig in cert.signatures],
+        )
+
+    def for_consensus(self) -> ConsensusCertificate:
+        """The replica's form, e.g. to serve a stored block to a lagging peer (state transfer)."""
+        return ConsensusCertificate(
+            self.view, self.height, bytes.fromhex(self.block_hash), tuple((i, bytes.fromhex(s)) for i, s in self.signatures)
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> Certificate:

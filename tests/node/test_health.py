@@ -25,11 +25,19 @@ class _Replica:
         return self.reported
 
 
+class _Pool(list[Any]):
+    """An empty mempool: its length, and the expiry listeners NodeService registers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_expired: list[Any] = []
+
+
 def _node(replica: _Replica) -> Any:
     meta = SimpleNamespace(chain_id="wc-test", height=0, block_hash="00" * 32, state_root="11" * 32)
     return SimpleNamespace(
         on_commit=[], store=SimpleNamespace(meta=meta), replica=replica, failure=None, validators=[1, 2, 3, 4],
-        mesh=SimpleNamespace(connected=lambda: {1, 2, 3}), mempool=[], readiness=lambda: None,
+        mesh=SimpleNamespace(connected=lambda: {1, 2, 3}), mempool=_Pool(), readiness=lambda: None,
     )
 
 
