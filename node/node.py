@@ -1,6 +1,7 @@
-"""The node daemon: wires the replica, the application, the mesh and the RPC together.
+"""The node: wires the replica, the application, the mesh and the transaction gossip together.
 
-One asyncio event loop drives everything. Inputs: frames from peers (``_on_frame``), transactions
+``node.factory.build_node(config)`` makes the parts from the config; :class:`Node` connects them
+and drives them from one asyncio event loop. Inputs: frames from peers (``_on_frame``), transactions
 from clients (``submit``), and a clock tick (``_tick_loop``). After each input ``_pump`` takes the
 replica's Ready and hands it to ``consensus.perform`` with this node's effects, which keeps the
 order the write-ahead rule requires: every record in one synced batch, every committed block
@@ -9,51 +10,39 @@ Ready's soft state. The check of a proposal (``_check_proposal``) answers the re
 REJECT or LATER (a block above the one after our last executed block): the replica keeps a LATER
 one and asks again once ``applied`` says the block before it is executed.
 
-Frames on the mesh carry a one-byte tag: ``t`` transactions being relayed (each as a 4-byte
-big-endian length and its bytes; what clients submit in one burst travels in one frame), ``c`` a
-consensus message (consensus.messages wire format). Relay converges (node.mempool.relay): a peer whose
-link comes up is sent the whole mempool, a resubmitted transaction and the one the replica's
-request timer waits for (``Forward``) are relayed again.
+Frames on the mesh carry a one-byte tag: ``c`` a consensus message (consensus.messages wire
+format), ``t`` transactions being relayed (node.mempool.gossip, which owns that framing).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from consensus.actions import Deliver, Forward, Persist, ServeState
-from consensus.interfaces import ACCEPT, Validation, later, reject
+from consensus.interfaces import ACCEPT, Validate, Validation, later, reject
 from consensus.messages import MalformedMessage, Message, PrePrepare, StateEntry, decode_message, encode_message
-from consensus.params import Config as ConsensusConfig
-from consensus.persist import PersistedState
 from consensus.ready import Effects, SoftState, perform
 from consensus.replica import Replica
-from node.app import Application, Committed, DivergenceError, sender_registered
-from node.cli import passphrase
-from node.config import ConfigError, NodeConfig, parse_listen, tls_contexts
-from node.errors import ChainError, CryptoError, StoreError, WarrantChainError
+from node.app import Application, Committed, DivergenceError
+from node.config import NodeConfig
+from node.errors import StoreError
 from node.kernel import crypto
 from node.kernel.chain import SignedTx
-from node.kernel.genesis import Genesis, load_genesis
-from node.ledger.initial import genesis_state
-from node.ledger.payloads import check_payload
+from node.kernel.genesis import Genesis
 from node.logs import kv
-from node.mempool.pool import Mempool, MempoolError
-from node.mempool.relay import Relay, frame_txs
+from node.mempool.gossip import TAG_TX, Gossip
+from node.mempool.pool import Mempool
 from node.p2p.mesh import Mesh
 from node.store.leveldb import Store
 
-__all__ = ["Node", "StartupError", "replica_in_sync"]
+__all__ = ["TAG_CONSENSUS", "MeshMaker", "Node", "Parts", "ReplicaMaker", "now_ms", "replica_in_sync"]
 
-TAG_TX = b"t"
 TAG_CONSENSUS = b"c"
-_RELAY_FRAME_BYTES = 1 << 20  # a relay frame goes out at this size even mid-burst
-_RELAY_RETRY_S = 0.2  # a peer's send queue was full: try the rest of its relay queue again then
-_RESUBMIT_RELAY_S = 1.0  # a resubmitted pending transaction is relayed again at most this often
 _STATE_FRAME_BYTES = 8 << 20  # blocks per state-transfer answer, roughly
 _ARRIVALS = 256  # pre-prepares whose arrival time is remembered until they are checked
 log = logging.getLogger("warrantd")
@@ -66,142 +55,64 @@ def replica_in_sync(replica: Replica, halted: bool) -> bool:
     return not halted and target is not None and replica.last_delivered + 1 >= target
 
 
-class StartupError(WarrantChainError):
-    """The node cannot start: a missing or wrong key, genesis, data directory or config."""
-
-
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class _Signer:
-    def __init__(self, key: crypto.SigningKey) -> None:
-        self._key = key
+ReplicaMaker = Callable[[Validate], Replica]
+"""Makes the replica, restarted from the store, given the node's proposal check."""
+MeshMaker = Callable[[Callable[[int, bytes], None], Callable[[int, bool], None]], Mesh]
+"""Makes the mesh, given where received frames and link changes go."""
 
-    def sign(self, data: bytes) -> bytes:
-        return self._key.sign(data)
+
+@dataclass(frozen=True)
+class Parts:
+    """What ``node.factory.build_node`` made from the config, for :class:`Node` to wire."""
+
+    config: NodeConfig
+    genesis: Genesis
+    key: crypto.SigningKey
+    index: int  # this validator's index in genesis
+    store: Store
+    mempool: Mempool
+    app: Application
+    replica: ReplicaMaker
+    mesh: MeshMaker
 
 
 class Node:
-    """A running validator. ``await start()``, then ``await stopped()``; ``await stop()`` ends it."""
+    """A running validator. ``await start()``, then ``await stopped()``; ``await stop()`` ends it.
 
-    def __init__(self, config: NodeConfig) -> None:
-        self.config = config
-        self.name = config.node.name
-        self.genesis: Genesis = self._load_genesis()
-        self.key = self._load_key()
-        self.validators = self.genesis.validator_set()
-        index = self.validators.index_of(self.key.address)
-        if index is None:
-            raise StartupError(
-                f"key {config.node.key_file} ({self.key.address}) is not a validator in genesis {config.node.genesis}"
-            )
-        self.index = index
-        # Everything that can be refused from the config alone (peers, TLS) is checked before the
-        # data directory is touched, and a directory this start created is removed if it fails.
-        self.mesh = self._make_mesh()
-        data_dir = self.config.path(config.node.data_dir)
-        fresh = not data_dir.exists()
-        self.store = self._open_store()
-        try:
-            self._init_rest()
-        except BaseException:
-            self.store.close()
-            if fresh:
-                shutil.rmtree(data_dir, ignore_errors=True)
-            raise
+    Build one with ``node.factory.build_node(config)``."""
 
-    def _init_rest(self) -> None:
-        config = self.config
-        params = self.genesis.params
-        self.mempool = Mempool(
-            chain_id=self.genesis.chain_id,
-            max_txs=config.mempool.max_txs,
-            max_bytes=config.mempool.max_bytes,
-            max_ttl_ms=params.max_tx_ttl_ms,
-            is_committed=self.store.has_tx,
-            check_payload=check_payload,
-            is_registered=lambda address: sender_registered(self.store.state, address),
-            max_per_sender=config.mempool.max_per_sender,
-        )
-        self.app = Application(self.store, self.genesis, self.mempool)
-        self.replica = self._make_replica()
+    def __init__(self, parts: Parts) -> None:
+        self.config = parts.config
+        self.name = parts.config.node.name
+        self.genesis = parts.genesis
+        self.key = parts.key
+        self.validators = parts.genesis.validator_set()
+        self.index = parts.index
+        self.store = parts.store
+        self.mempool = parts.mempool
+        self.app = parts.app
+        self.replica = parts.replica(self._check_proposal)
         self.on_commit: list[Callable[[Committed], None]] = []
-        self._waiters: dict[bytes, list[asyncio.Future[Committed]]] = {}
         self._effects = Effects(
             persist=self._persist, deliver=self._deliver, send=self._send, broadcast=self._broadcast,
             forward=self._forward, serve=self._serve_state, soft_state=self._view_changed,
         )
-        self.relay = Relay(
-            limit=2 * config.mempool.max_txs, frame_bytes=_RELAY_FRAME_BYTES, still_wanted=self.mempool.__contains__
-        )
-        self._relay_flush: asyncio.Handle | None = None
-        self._relayed_at: dict[bytes, float] = {}  # resubmitted tx id -> when it was relayed again
+        # Sent through whatever self.mesh is when the frame goes out (a test may wrap the mesh).
+        self.gossip = Gossip(self.mempool, send=lambda peer, frame: self.mesh.send(peer, frame),
+                             on_new=self._schedule_proposal, now_ms=now_ms)
         self._propose_handle: asyncio.TimerHandle | None = None
         self._arrivals: dict[bytes, int] = {}  # pre-prepare digest -> our clock when it arrived
         self._last_block_ms = now_ms()  # our clock at the last commit: the empty-block interval runs from it
         self._tasks: list[asyncio.Task[Any]] = []
         self._stopped = asyncio.Event()
         self.failure: str | None = None
+        self.mesh = parts.mesh(self._on_frame, self.peer_changed)
 
-    # -- construction ---------------------------------------------------------------------------
-
-    def _load_genesis(self) -> Genesis:
-        try:
-            return load_genesis(self.config.path(self.config.node.genesis))
-        except ChainError as exc:
-            raise StartupError(str(exc)) from None
-
-    def _load_key(self) -> crypto.SigningKey:
-        try:
-            return crypto.load_key(self.config.path(self.config.node.key_file),
-                                   passphrase.from_env(self.config.node.key_passphrase_env))
-        except CryptoError as exc:
-            raise StartupError(str(exc)) from None
-
-    def _open_store(self) -> Store:
-        data_dir = self.config.path(self.config.node.data_dir)
-        fresh = not data_dir.exists()
-        store = Store(data_dir)
-        genesis_hash = self.genesis.hash()
-        try:
-            if store.initialized:
-                store.check_chain(self.genesis.chain_id, genesis_hash)
-            else:
-                writes, root = genesis_state(self.genesis)
-                store.init_genesis(self.genesis.chain_id, genesis_hash, writes, root, root)
-        except WarrantChainError:
-            store.close()
-            if fresh:
-                shutil.rmtree(data_dir, ignore_errors=True)
-            raise
-        return store
-
-    def _make_replica(self) -> Replica:
-        timing = self.config.consensus
-        meta = self.store.meta
-        cert = self.store.certificate(meta.height) if meta.height else None
-        config = ConsensusConfig(
-            n=len(self.validators),
-            checkpoint_interval=self.genesis.params.checkpoint_interval,
-            window=max(timing.window, self.genesis.params.checkpoint_interval),
-            view_change_timeout_ticks=max(2, timing.view_change_timeout_ms // timing.tick_ms),
-            status_interval_ticks=max(1, 1000 // timing.tick_ms),
-            state_request_timeout_ticks=max(2, 2000 // timing.tick_ms),
-        )
-        persisted = PersistedState.from_items(dict(self.store.consensus_records()))
-        return Replica(
-            config,
-            self.index,
-            _Signer(self.key),
-            self.validators,
-            self._check_proposal,
-            self.app.digest,
-            self.genesis.chain_id.encode(),
-            persisted=persisted,
-            app_height=meta.height,
-            app_digest=bytes.fromhex(cert.block_hash) if cert else b"",
-        )
+    # -- checking proposals -----------------------------------------------------------------------
 
     def _check_proposal(self, seq: int, digest: bytes, payload: bytes) -> Validation:
         """The replica asks whether a backup may prepare this proposal (after its own checks)."""
@@ -218,34 +129,6 @@ class Node:
             return ACCEPT
         log.warning(kv("proposal-refused", seq=seq, reason=reason))
         return reject(reason)
-
-    def _make_mesh(self) -> Mesh:
-        p2p = self.config.p2p
-        host, port = parse_listen(p2p.listen)
-        names = {v.name: i for i, v in enumerate(self.validators.validators)}
-        peers: dict[int, str] = {}
-        for name, url in p2p.peers.items():
-            if name not in names:
-                raise StartupError(f"p2p.peers names {name!r}, which is not a validator in genesis")
-            if names[name] != self.index:
-                peers[names[name]] = url
-        ssl_server = ssl_client = None
-        if p2p.tls is not None:
-            ssl_server, ssl_client = self._tls_contexts()
-        return Mesh(
-            index=self.index, key=self.key, validators=self.validators, chain_id=self.genesis.chain_id,
-            genesis_hash=self.genesis.hash(), listen_host=host, listen_port=port, peers=peers,
-            on_message=self._on_frame, on_peer_change=self.peer_changed, max_frame=p2p.max_frame, queue_limit=p2p.queue_limit,
-            queue_bytes=2 * p2p.max_frame, handshake_timeout=p2p.handshake_timeout_ms / 1000,
-            max_pending=p2p.max_pending_handshakes, max_pending_per_host=p2p.max_pending_per_host,
-            ssl_server=ssl_server, ssl_client=ssl_client, log=logging.getLogger("warrantd.p2p"),
-        )
-
-    def _tls_contexts(self) -> tuple[Any, Any]:
-        try:
-            return tls_contexts(self.config)
-        except ConfigError as exc:
-            raise StartupError(str(exc)) from None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -265,14 +148,9 @@ class Node:
         self._tasks.clear()
         if self._propose_handle is not None:
             self._propose_handle.cancel()
-        if self._relay_flush is not None:
-            self._relay_flush.cancel()
+        self.gossip.close()
         await self.mesh.stop()
         self.store.close()
-        for waiters in self._waiters.values():
-            for future in waiters:
-                if not future.done():
-                    future.cancel()
         self._stopped.set()
 
     async def stopped(self) -> None:
@@ -287,14 +165,17 @@ class Node:
 
     # -- inputs ---------------------------------------------------------------------------------
 
-    def submit(self, data: bytes | SignedTx) -> SignedTx:
-        """Admit a client transaction and relay it; raises MempoolError with a stable code."""
-        tx, new = self.mempool.add(data, now_ms())
+    def submit(self, data: bytes | SignedTx, ready: Callable[[], None] | None = None) -> SignedTx:
+        """Admit a client transaction and relay it; raises MempoolError with a stable code.
+
+        ``ready`` (which raises to refuse) is asked once the transaction is known to be no replay
+        (node.mempool.pool.Mempool.add)."""
+        tx, new = self.mempool.add(data, now_ms(), ready=ready)
         if new:
-            self._relay([tx])
+            self.gossip.relay([tx])
             self._schedule_proposal()
         else:
-            self._relay_again(tx)
+            self.gossip.relay_again(tx)
         return tx
 
     def readiness(self) -> tuple[str, str] | None:
@@ -320,77 +201,24 @@ class Node:
     def in_sync(self) -> bool:
         return replica_in_sync(self.replica, self.failure is not None)
 
-    def _relay(self, txs: list[SignedTx], peers: list[int] | None = None) -> None:
-        """Queue ``txs`` for ``peers`` (default: all linked); a burst goes out in one frame."""
-        self.relay.queue(txs, peers)
-        self._schedule_relay(0.0)
-
-    def _relay_again(self, tx: SignedTx) -> None:
-        """A client resubmitted a pending transaction: peers may lack it (rate-limited per tx)."""
-        now = time.monotonic()
-        if now - self._relayed_at.get(tx.id, -_RESUBMIT_RELAY_S) < _RESUBMIT_RELAY_S:
-            return
-        if len(self._relayed_at) >= 2 * self.config.mempool.max_txs:  # bound: forget what left
-            self._relayed_at = {k: t for k, t in self._relayed_at.items() if k in self.mempool}
-        self._relayed_at[tx.id] = now
-        self._relay([tx])
-
-    def _schedule_relay(self, delay: float) -> None:
-        if self._relay_flush is None:
-            loop = asyncio.get_running_loop()
-            self._relay_flush = loop.call_soon(self._flush_relay) if delay == 0 else loop.call_later(delay, self._flush_relay)
-
-    def _flush_relay(self) -> None:
-        self._relay_flush = None
-        for peer in self.relay.linked():
-            while batch := self.relay.next_frame(peer):
-                if not self.mesh.send(peer, TAG_TX + frame_txs(batch)):
-                    self._schedule_relay(_RELAY_RETRY_S)  # its send queue is full: later
-                    break
-                self.relay.sent(peer, len(batch))
-
     def peer_changed(self, peer: int, up: bool) -> None:
         """A link came up: the peer gets our whole mempool and our status; a link went down:
         forget its queue (it gets everything again when it is back)."""
         if not up:
-            self.relay.link_down(peer)
+            self.gossip.link_down(peer)
             return
         if self.failure is not None:
             return
-        self.relay.link_up(peer, self.mempool.txs())
-        self._schedule_relay(0.0)
+        self.gossip.link_up(peer)
         self.replica.greet(peer)
         self._pump()
-
-    def _admit_relayed(self, peer: int, body: bytes) -> None:
-        """Admit the transactions of a relay frame; a malformed frame is dropped from there on."""
-        offset, now, end = 0, now_ms(), len(body)
-        while offset < end:
-            size = int.from_bytes(body[offset : offset + 4], "big")
-            if offset + 4 + size > end or size == 0:
-                log.info(kv("relay-malformed", peer=peer, offset=offset))
-                return
-            try:
-                _, new = self.mempool.add(body[offset + 4 : offset + 4 + size], now, relayed=True)
-            except MempoolError as exc:
-                log.debug(kv("relay-refused", peer=peer, code=exc.code))
-            else:
-                if new:
-                    self._schedule_proposal()
-            offset += 4 + size
-
-    def wait_committed(self, tx_id: bytes) -> asyncio.Future[Committed]:
-        """A future resolved with the block that commits ``tx_id``."""
-        future: asyncio.Future[Committed] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(tx_id, []).append(future)
-        return future
 
     def _on_frame(self, peer: int, data: bytes) -> None:
         if self.failure is not None:
             return
         tag, body = data[:1], data[1:]
         if tag == TAG_TX:
-            self._admit_relayed(peer, body)
+            self.gossip.admit_frame(peer, body)
         elif tag == TAG_CONSENSUS:
             try:
                 msg = decode_message(body)
@@ -508,10 +336,6 @@ class Node:
             return False
         log.info(kv("committed", height=action.seq, txs=len(committed.block.txs), ms=round((time.perf_counter() - started) * 1000, 1)))
         self._last_block_ms = now_ms()
-        for tx in committed.block.txs:
-            for future in self._waiters.pop(tx.id, ()):
-                if not future.done():
-                    future.set_result(committed)
         for callback in self.on_commit:
             callback(committed)
         self._schedule_proposal()
@@ -524,7 +348,7 @@ class Node:
         tx = self.mempool.get(action.request)
         if tx is not None:
             log.info(kv("forward", tx=tx.id_hex[:16], primary=action.primary))
-            self._relay([tx])
+            self.gossip.relay([tx])
 
     def _serve_state(self, action: ServeState) -> None:
         entries: list[StateEntry] = []

@@ -22,13 +22,15 @@ from node.kernel import codec
 from node.kernel.chain import SignedTx
 from node.ledger import queries
 from node.logs import kv
-from node.mempool.pool import RETRY_CODES, MempoolError
+from node.factory import build_node
+from node.mempool.pool import ALREADY_COMMITTED, RETRY_CODES, MempoolError
 from node.metrics import Metrics, NodeSample, PeerSample
 from node.node import Node, replica_in_sync
 from node.p2p.handshake import Refusal as HandshakeRefusal
 from node.rpc.api import DEFAULT_PAGE, VERSION, ApiError, ErrorCode, NodeStatus
 from node.rpc.methods import page
 from node.rpc.server import RpcLimits, RpcServer
+from node.waiters import CommitWaiters, TxExpired
 
 __all__ = ["NodeService", "run_node", "event_routing", "rpc_limits"]
 
@@ -46,8 +48,10 @@ class NodeService:
         self.node = node
         self.metrics = metrics
         self.rpc: RpcServer | None = None
+        self.waiters = CommitWaiters()
         node.on_commit.append(self._on_commit)
         metrics.watch(self.metrics_sample)
+        node.mempool.on_expired.append(self.waiters.expired)
 
     # -- events and metrics ---------------------------------------------------------------------
 
@@ -74,6 +78,7 @@ class NodeService:
         )
 
     def _on_commit(self, committed: Committed) -> None:
+        self.waiters.committed(committed)
         block = committed.block
         metrics = self.metrics
         metrics.txs_committed += len(block.txs)
@@ -85,14 +90,11 @@ class NodeService:
         events: list[dict[str, Any]] = (
             [{**e, "height": block.height} for e in committed.outcome.housekeeping] if routed else []
         )
-        for tx, raw in zip(block.txs, committed.outcome.results):
-            if raw.endswith(b'"ok":true}') and not routed:
-                continue  # the common case, without decoding the result
-            result: dict[str, Any] = codec.decode(raw)
-            if not result["ok"]:
-                metrics.txs_rejected[result["code"]] += 1
+        for tx, result in zip(block.txs, committed.outcome.tx_results):
+            if not result.ok:
+                metrics.txs_rejected[result.code] += 1
             elif routed:
-                for event in result.get("events", ()):
+                for event in result.events:
                     events.append({**event, "tx": tx.id_hex, "height": block.height})
         if self.rpc is not None:
             summary = {
@@ -125,22 +127,26 @@ class NodeService:
             raise ApiError(ErrorCode.NOT_READY, f"{what}{message}", reason=reason)
 
     async def submit_tx(self, tx: SignedTx) -> None:
-        if self.node.store.has_tx(tx.id):
-            return  # already committed: a retry by a client that missed the answer
-        self._refuse_if_not_ready()
         try:
-            self.node.submit(tx)
+            self.node.submit(tx, ready=self._refuse_if_not_ready)
         except MempoolError as exc:
+            if exc.code == ALREADY_COMMITTED:
+                return  # a retry by a client that missed the answer
             self.metrics.txs_rejected[exc.code] += 1
             code = ErrorCode.BUSY if exc.code in RETRY_CODES else ErrorCode.TX_REJECTED
             raise ApiError(code, exc.message, reason=exc.code) from None
 
     async def wait_tx(self, tx_id: str) -> Json:
-        tx_bytes = bytes.fromhex(tx_id)
         found = self._lookup_tx(tx_id)
-        if found is not None and found["status"] == "committed":
-            return found
-        await self.node.wait_committed(tx_bytes)
+        try:
+            if found is None:  # submitted, but neither pending nor committed by now: it expired
+                raise TxExpired(tx_id, None)
+            if found["status"] == "committed":
+                return found
+            await self.waiters.wait(bytes.fromhex(tx_id))
+        except TxExpired as exc:
+            raise ApiError(ErrorCode.TX_REJECTED, str(exc), reason="TX_EXPIRED",
+                           data={"id": tx_id, "status": "expired"}) from None
         result = self._lookup_tx(tx_id)
         assert result is not None
         return result
@@ -249,7 +255,7 @@ def rpc_limits(config: NodeConfig) -> RpcLimits:
 async def run_node(config: NodeConfig) -> int:
     """Run a node and its RPC until SIGINT/SIGTERM (exit 0) or a halt (exit 3)."""
     try:
-        node = Node(config)
+        node = build_node(config)
     except StoreError as exc:
         log.error(kv("startup-failed", error=exc))
         print(f"warrantd: {exc}", file=sys.stderr)
@@ -275,6 +281,7 @@ async def run_node(config: NodeConfig) -> int:
     waiter = asyncio.create_task(node.stopped())
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    service.waiters.cancel_all()  # no commit will answer them here any more
     await rpc.stop()
     if node.failure is None:
         await node.stop()

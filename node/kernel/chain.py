@@ -317,12 +317,14 @@ class Certificate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     @classmethod
     def from_consensus(cls, cert: consensus_messages.Certificate) -> Certificate:
+        """The stored form (hex, canonical JSON) of what the replica delivered."""
         return cls(
             height=cert.seq, view=cert.view, block_hash=cert.digest.hex(),
             signatures=[(index, sig.hex()) for index, sig in cert.signatures],
         )
 
     def to_consensus(self) -> consensus_messages.Certificate:
+        """The replica's form, e.g. to serve a stored block to a lagging peer (state transfer)."""
         return consensus_messages.Certificate(
             self.view, self.height, bytes.fromhex(self.block_hash),
             tuple((index, bytes.fromhex(sig)) for index, sig in self.signatures),

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from node.ledger.codes import Code, LedgerError, number_of
 from node.ledger.context import BlockContext
-from node.ledger.dispatch import HANDLERS, BlockOutcome, TxResult, apply, check_envelope, execute_block
+from node.ledger.dispatch import HANDLERS, BlockOutcome, TxResult, apply, execute_block
+from node.ledger.envelope import check_envelope
 from node.ledger.housekeeping import next_due
 from node.ledger.initial import genesis_state
 from node.ledger.payloads import PAYLOADS, check_payload

@@ -15,17 +15,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from node import fmt
 from node.kernel import codec, merkle
 from node.kernel.chain import SignedTx
 from node.ledger import accounts, credit, documents, financing, model, regulation, settlement, warrants
 from node.ledger.codes import Code, LedgerError
 from node.ledger.context import BlockContext, Exec
+from node.ledger.envelope import check_envelope
 from node.ledger.housekeeping import run_housekeeping
 from node.ledger.payloads import check_payload
 from node.ledger.state import Overlay, StateReaderLike
 
-__all__ = ["HANDLERS", "BlockOutcome", "TxResult", "apply", "check_envelope", "execute_block"]
+__all__ = ["HANDLERS", "BlockOutcome", "TxResult", "apply", "execute_block"]
 
 HANDLERS: dict[str, Callable[[Exec, Any], None]] = {
     "register_account": accounts.handle_register_account,
@@ -72,29 +72,16 @@ class TxResult:
 
 @dataclass
 class BlockOutcome:
-    """What the daemon hands to ``Store.commit_block`` (plus housekeeping events for subscribers)."""
+    """What the daemon hands to ``Store.commit_block``, plus for subscribers and metrics the
+    housekeeping events and each transaction's result as a value (``tx_results[i]`` is what
+    ``results[i]`` encodes), so nobody decodes what was just encoded."""
 
     results: list[bytes]
     writes: dict[bytes, bytes | None]
     state_root: bytes
     results_root: bytes
     housekeeping: list[dict[str, Any]] = field(default_factory=list)
-
-
-def check_envelope(tx: SignedTx, ctx: BlockContext) -> None:
-    """Deterministic checks on the envelope: chain id and expiry window (LedgerError if refused)."""
-    body = tx.body
-    if body.chain_id != ctx.chain_id:
-        raise LedgerError(Code.WRONG_CHAIN, f"transaction is for chain {body.chain_id!r}, this is {ctx.chain_id!r}")
-    if ctx.time_ms > body.expires:
-        raise LedgerError(Code.TX_EXPIRED, f"transaction expired at {fmt.when(body.expires, ctx.time_ms)}; "
-                          f"block time is {fmt.when(ctx.time_ms)}; sign it again")
-    if body.expires - ctx.time_ms > ctx.params.max_tx_ttl_ms:
-        raise LedgerError(
-            Code.TX_TTL_TOO_LONG,
-            f"expires {fmt.when(body.expires, ctx.time_ms)}, more than {ctx.params.max_tx_ttl_ms // 1000:,} seconds "
-            f"after the block time {fmt.when(ctx.time_ms)}",
-        )
+    tx_results: list[TxResult] = field(default_factory=list)
 
 
 def apply(state: Overlay, tx: SignedTx, ctx: BlockContext) -> TxResult:
@@ -106,7 +93,7 @@ def apply(state: Overlay, tx: SignedTx, ctx: BlockContext) -> TxResult:
     ex = Exec(state, tx.id, body.sender, ctx)
     state.savepoint()
     try:
-        check_envelope(tx, ctx)
+        check_envelope(body, ctx.chain_id, ctx.time_ms, ctx.params.max_tx_ttl_ms)
         payload = check_payload(body.type, body.payload)
         HANDLERS[body.type](ex, payload)
     except LedgerError as error:
@@ -123,6 +110,7 @@ def execute_block(reader: StateReaderLike, txs: Sequence[SignedTx], ctx: BlockCo
     """Run block-start housekeeping, then every transaction in order, on top of committed state."""
     state = Overlay(reader)
     housekeeping = run_housekeeping(state, ctx)
-    results = [apply(state, tx, ctx).encode() for tx in txs]
+    tx_results = [apply(state, tx, ctx) for tx in txs]
+    results = [result.encode() for result in tx_results]
     writes, state_root = state.finish()
-    return BlockOutcome(results, writes, state_root, merkle.merkle_root(results), housekeeping)
+    return BlockOutcome(results, writes, state_root, merkle.merkle_root(results), housekeeping, tx_results)

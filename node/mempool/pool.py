@@ -1,9 +1,11 @@
 """The mempool: admitted transactions waiting for a block, and the cache of verified signatures.
 
-Admission decodes, checks size, chain id, expiry, that the sender is a registered account (or an
-alliance admin), the sender's share of the pool, payload schema and signature, and refuses
-duplicates and transactions already committed. The cheap checks come first, so a flood from a key
-that is no account costs a decode and one state read per transaction, never a signature check.
+Admission decodes, tells replays (pending here, or already committed), checks the envelope (chain
+id, expiry window: node.ledger.envelope, the very check execution applies), that the sender is a
+registered account (or an alliance admin), the sender's share of the pool, payload schema and
+signature. The cheap checks come first, so a flood from a key that is no account costs a decode
+and two reads (the committed-ids index, the account) per transaction, never a signature check.
+A transaction that expires here is dropped and reported to ``on_expired``.
 Every transaction's signature is verified once per node: the result is remembered (by id and
 signature), so validating a proposed block that holds transactions this node already admitted
 costs no second verification.
@@ -25,15 +27,17 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from node import fmt
 from node.errors import ChainError, WarrantChainError
 from node.kernel.chain import SignedTx, decode_tx
+from node.ledger.codes import LedgerError
+from node.ledger.envelope import NODE_CLOCK, check_envelope
 
-__all__ = ["RETRY_CODES", "MempoolError", "Mempool", "VerifiedCache"]
+__all__ = ["ALREADY_COMMITTED", "RETRY_CODES", "MempoolError", "Mempool", "VerifiedCache"]
 
 _RELAY_HEADROOM = 2
 # Refusals that say "not now" rather than "never": the RPC answers them BUSY, and clients retry.
 RETRY_CODES = frozenset({"MEMPOOL_FULL", "SENDER_PENDING_LIMIT"})
+ALREADY_COMMITTED = "TX_ALREADY_COMMITTED"  # a replay: the RPC answers a client's retry as a success
 
 
 class MempoolError(WarrantChainError):
@@ -95,6 +99,8 @@ class Mempool:
         self._queues: dict[str, collections.OrderedDict[bytes, None]] = {}
         self._per_sender: collections.Counter[str] = collections.Counter()
         self._bytes = 0
+        self.on_expired: list[Callable[[list[SignedTx]], None]] = []
+        """Called with what expiry dropped (never committed, never will be as it is)."""
 
     def __len__(self) -> int:
         return len(self._txs)
@@ -110,12 +116,20 @@ class Mempool:
         """How many of ``sender``'s transactions this mempool holds (in flight included)."""
         return self._per_sender[sender]
 
-    def add(self, data: bytes | SignedTx, now_ms: int, relayed: bool = False) -> tuple[SignedTx, bool]:
+    def add(
+        self, data: bytes | SignedTx, now_ms: int, relayed: bool = False, ready: Callable[[], None] | None = None
+    ) -> tuple[SignedTx, bool]:
         """Admit a transaction; returns it and whether it is new. Raises MempoolError otherwise.
 
         A transaction relayed by a peer was admitted by that peer already; it gets headroom above
         the limits clients see, so that the primary does not turn away what its peers accepted
         (a client's dependent transactions would then commit out of order).
+
+        This is the one place that tells a replay: what is pending here is returned (not new), what
+        is committed already is refused as ``TX_ALREADY_COMMITTED`` (the RPC answers a client's
+        retry of it as a success). Only then is ``ready`` called, if given: a client's submission
+        passes the node's readiness check there (it raises to refuse), so a retry is answered
+        whatever state the node is in.
         """
         try:
             tx = data if isinstance(data, SignedTx) else decode_tx(data)
@@ -124,19 +138,15 @@ class Mempool:
         existing = self._txs.get(tx.id)
         if existing is not None:
             return existing, False
+        if self._is_committed(tx.id):  # before anything that may have changed since it committed
+            raise MempoolError(ALREADY_COMMITTED, f"transaction {tx.id_hex} is already committed (replay)")
+        if ready is not None:
+            ready()
         body = tx.body
-        if body.chain_id != self.chain_id:
-            raise MempoolError(
-                "WRONG_CHAIN", f"transaction is for chain {body.chain_id!r}; this node serves {self.chain_id!r}"
-            )
-        if body.expires < now_ms:
-            raise MempoolError("TX_EXPIRED", f"transaction expired at {fmt.when(body.expires, now_ms)}; sign it again")
-        if body.expires - now_ms > self.max_ttl_ms:
-            raise MempoolError(
-                "TX_TTL_TOO_LONG",
-                f"expires {fmt.when(body.expires, now_ms)}, more than {self.max_ttl_ms // 1000:,} seconds ahead; "
-                "choose an earlier expiry",
-            )
+        try:
+            check_envelope(body, self.chain_id, now_ms, self.max_ttl_ms, NODE_CLOCK)
+        except LedgerError as exc:
+            raise MempoolError(exc.code.value, exc.message) from None
         if not self._is_registered(body.sender):
             raise MempoolError(
                 "UNKNOWN_SENDER",
@@ -154,8 +164,6 @@ class Mempool:
             self._check_payload(body.type, body.payload)
         except WarrantChainError as exc:
             raise MempoolError(getattr(exc, "code", "INVALID_PAYLOAD"), str(exc)) from None
-        if self._is_committed(tx.id):
-            raise MempoolError("TX_ALREADY_COMMITTED", f"transaction {tx.id_hex} is already committed (replay)")
         if len(self._txs) >= self.max_txs * headroom or self._bytes + len(tx.raw) > self.max_bytes * headroom:
             raise MempoolError("MEMPOOL_FULL", "mempool is full; retry after the next blocks commit")
         try:
@@ -192,7 +200,7 @@ class Mempool:
                 found = tx
                 break
             expired.append(tx_id)
-        self.remove(expired)
+        self._expire(expired)
         return found
 
     def take(self, max_txs: int, max_bytes: int, now_ms: int) -> list[SignedTx]:
@@ -236,7 +244,7 @@ class Mempool:
                 self._queues[sender] = queue
         for sender in [s for s, q in self._queues.items() if not q]:
             del self._queues[sender]
-        self.remove(expired)
+        self._expire(expired)
         self._in_flight.update(tx.id for tx in batch)
         batch.sort(key=lambda tx: self._arrival[tx.id])
         return batch
@@ -262,6 +270,15 @@ class Mempool:
         for tx_id, tx in self._txs.items():  # arrival order
             if tx_id not in self._in_flight:
                 self._queue(tx.body.sender)[tx_id] = None
+
+    def _expire(self, tx_ids: list[bytes]) -> None:
+        """Drop what expired before a block included it, and tell ``on_expired`` (commit waiters)."""
+        if not tx_ids:
+            return
+        txs = [self._txs[tx_id] for tx_id in tx_ids if tx_id in self._txs]
+        self.remove(tx_ids)
+        for listener in self.on_expired:
+            listener(txs)
 
     def remove(self, tx_ids: Iterable[bytes]) -> None:
         """Drop transactions (committed, or expired)."""

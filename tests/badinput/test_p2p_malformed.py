@@ -32,7 +32,8 @@ from consensus.messages import (
 from node.config import DEFAULT_MAX_FRAME
 from node.kernel import crypto
 from node.kernel.genesis import load_genesis
-from node.node import TAG_CONSENSUS, TAG_TX
+from node.mempool.gossip import TAG_TX
+from node.node import TAG_CONSENSUS
 from node.p2p.handshake import encode_message as encode_handshake
 from node.p2p.handshake import make_hello
 from node.p2p.mesh import Mesh

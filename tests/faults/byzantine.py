@@ -49,7 +49,9 @@ from consensus.messages import (
 )
 from node.config import load_config
 from node.kernel import chain
-from node.node import TAG_CONSENSUS, TAG_TX, Node
+from node.factory import build_node
+from node.mempool.gossip import TAG_TX
+from node.node import TAG_CONSENSUS
 from node.p2p.mesh import Mesh
 from node.sdk.localnet import LocalNet
 
@@ -85,7 +87,7 @@ class Byzantine:
         self.net = net
         self.rng = rng
         self.index = index
-        self.node = Node(load_config(net.directory / f"v{index}.toml"))
+        self.node = build_node(load_config(net.directory / f"v{index}.toml"))
         self.domain = self.node.genesis.chain_id.encode()
         self.node.mesh = TamperingMesh(self.node.mesh, self)  # type: ignore[assignment]
         self.mesh: TamperingMesh = self.node.mesh  # type: ignore[assignment]

@@ -17,7 +17,7 @@ import pytest
 
 from node.config import load_config
 from node.kernel import crypto
-from node.node import Node
+from node.factory import build_node
 from node.sdk.client import RpcCallError, Wallet
 from node.sdk.localnet import LocalNet
 
@@ -39,7 +39,7 @@ async def test_censoring_primary_is_replaced_and_the_censored_transaction_commit
     net = idle_net
     for index in BACKUPS:
         net.start(index)
-    censor = Node(load_config(net.directory / "v0.toml"))
+    censor = build_node(load_config(net.directory / "v0.toml"))
     victims: set[bytes] = set()
     censor.mempool.take = _censoring(censor.mempool.take, victims)  # type: ignore[method-assign]
     await censor.start()

@@ -21,6 +21,7 @@ import pytest
 
 from consensus.messages import Commit, MalformedMessage, decode_message
 from node.config import load_config
+from node.factory import build_node
 from node.kernel import crypto
 from node.node import TAG_CONSENSUS, Node
 from node.p2p.mesh import Mesh
@@ -72,9 +73,6 @@ class CuttableMesh:
 class IsolableNode(Node):
     cut = False
 
-    def _make_mesh(self) -> Mesh:
-        return CuttableMesh(super()._make_mesh(), self)  # type: ignore[return-value]
-
     def _on_frame(self, peer: int, data: bytes) -> None:
         if not self.cut:
             super()._on_frame(peer, data)
@@ -103,7 +101,9 @@ async def test_cut_off_backup_rejoins_the_view_and_a_later_pause_costs_nothing(i
     net = idle_net
     for index in (0, 1, 2):
         net.start(index)
-    node = IsolableNode(load_config(net.directory / f"v{CUT}.toml"))
+    node = build_node(load_config(net.directory / f"v{CUT}.toml"), IsolableNode)
+    assert isinstance(node, IsolableNode)
+    node.mesh = CuttableMesh(node.mesh, node)  # type: ignore[assignment]
     mesh: CuttableMesh = node.mesh  # type: ignore[assignment]
     await node.start()
     paused: set[int] = set()

@@ -87,6 +87,52 @@ def test_replay_of_a_committed_transaction(key) -> None:
     assert refused.value.code == "TX_ALREADY_COMMITTED"
 
 
+def test_a_replay_is_told_before_any_other_check_and_before_readiness(key) -> None:
+    """One home for "already committed": a client's retry of a committed (even since expired,
+    or from a sender no longer registered) transaction is a replay, whatever the node's state;
+    ``ready`` is asked only for a transaction that is neither pending nor committed."""
+    tx = _tx(key, expires=NOW + 1)
+    asked: list[bytes] = []
+
+    def not_ready() -> None:
+        asked.append(tx.id)
+        raise MempoolError("NOT_READY", "not now")
+
+    pool = _pool(committed={tx.id}, registered=set())
+    with pytest.raises(MempoolError) as refused:
+        pool.add(tx, NOW + 10, ready=not_ready)
+    assert refused.value.code == "TX_ALREADY_COMMITTED" and asked == []
+    other = _tx(key, nonce=2)
+    with pytest.raises(MempoolError, match="not now"):
+        _pool().add(other, NOW, ready=not_ready)
+    assert asked == [tx.id]
+    pool = _pool()
+    pool.add(other, NOW)
+    _, new = pool.add(other, NOW, ready=not_ready)  # pending here: answered, not refused
+    assert not new and asked == [tx.id]
+
+
+def test_the_envelope_check_is_the_ledgers_against_the_node_clock(key) -> None:
+    with pytest.raises(MempoolError) as refused:
+        _pool().add(_tx(key, expires=NOW - 1), NOW)
+    assert refused.value.code == "TX_EXPIRED" and "node clock is" in refused.value.message
+    with pytest.raises(MempoolError) as refused:
+        _pool().add(_tx(key, expires=NOW + 25 * HOUR), NOW)
+    assert refused.value.code == "TX_TTL_TOO_LONG" and "86,400 seconds after the node clock" in refused.value.message
+
+
+def test_what_expires_is_reported_once_to_the_expiry_listeners(key) -> None:
+    pool = _pool()
+    soon, later = _tx(key, nonce=1, expires=NOW + 10), _tx(key, nonce=2)
+    pool.add(soon, NOW)
+    pool.add(later, NOW)
+    told: list[list[bytes]] = []
+    pool.on_expired.append(lambda txs: told.append([tx.id for tx in txs]))
+    assert pool.oldest(NOW + 11) is later
+    assert pool.take(10, 1 << 20, NOW + 12) == [later]
+    assert told == [[soon.id]] and soon.id not in pool
+
+
 def test_full_for_clients_with_headroom_for_relays(key) -> None:
     pool = _pool(max_txs=3)
     for nonce in range(3):

@@ -16,7 +16,9 @@ from node.cli.warrantd import write_localnet
 from node.config import load_config
 from node.kernel import chain, crypto
 from node.mempool.relay import Relay
-from node.node import TAG_CONSENSUS, TAG_TX, Node
+from node.factory import build_node
+from node.mempool.gossip import TAG_TX
+from node.node import TAG_CONSENSUS, Node
 
 CHAIN = "warrant-local"
 
@@ -98,7 +100,7 @@ class FakeMesh:
 @pytest.fixture()
 async def node(tmp_path: Path) -> AsyncIterator[tuple[Node, FakeMesh]]:
     write_localnet(tmp_path, 4, 41000)
-    node = Node(load_config(tmp_path / "v1.toml"))
+    node = build_node(load_config(tmp_path / "v1.toml"))
     mesh = FakeMesh()
     node.mesh = mesh  # type: ignore[assignment]
     try:

@@ -37,6 +37,14 @@ class _Validators(list[Any]):
         return self
 
 
+class _Pool(list[Any]):
+    """An empty mempool: its length, and the expiry listeners NodeService registers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_expired: list[Any] = []
+
+
 def _node(replica: _Replica) -> Any:
     meta = SimpleNamespace(chain_id="wc-test", height=0, block_hash="00" * 32, state_root="11" * 32)
     linked = {1, 2, 3}
@@ -44,7 +52,7 @@ def _node(replica: _Replica) -> Any:
                            queued=lambda peer: (0, 0), stats=Counter())
     return SimpleNamespace(
         on_commit=[], store=SimpleNamespace(meta=meta), replica=replica, failure=None, index=0, mesh=mesh,
-        validators=_Validators(SimpleNamespace(name=f"v{i}") for i in range(4)), mempool=[], readiness=lambda: None,
+        validators=_Validators(SimpleNamespace(name=f"v{i}") for i in range(4)), mempool=_Pool(), readiness=lambda: None,
         app=SimpleNamespace(refused=Counter()),
     )
 

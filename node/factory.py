@@ -1,0 +1,186 @@
+"""Building a Node from its config: genesis, key, data directory, and the parts Node wires.
+
+``build_node(config)`` checks everything that can be refused from the config alone (genesis, key,
+the key being a validator's, peers, TLS) before it touches the data directory; a data directory
+this start created is removed again if anything after it fails, so a bad start leaves no
+half-initialised chain behind. Each refusal is a :class:`StartupError` saying what to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import ssl
+from collections.abc import Callable
+
+from consensus.params import Config as ConsensusConfig
+from consensus.interfaces import Validate
+from consensus.persist import PersistedState
+from consensus.replica import Replica
+from node.app import Application, sender_registered
+from node.cli import passphrase
+from node.config import ConfigError, NodeConfig, parse_listen, tls_contexts
+from node.errors import ChainError, CryptoError, WarrantChainError
+from node.kernel import crypto
+from node.kernel.genesis import Genesis, load_genesis
+from node.ledger.initial import genesis_state
+from node.ledger.payloads import check_payload
+from node.mempool.pool import Mempool
+from node.node import MeshMaker, Node, Parts, ReplicaMaker
+from node.p2p.mesh import Mesh
+from node.store.leveldb import Store
+
+__all__ = ["StartupError", "build_node"]
+
+
+class StartupError(WarrantChainError):
+    """The node cannot start: a missing or wrong key, genesis, data directory or config."""
+
+
+def build_node(config: NodeConfig, node_type: type[Node] = Node) -> Node:
+    """A Node for ``config``, not started (``await node.start()``). Raises StartupError (or the
+    StoreError of a data directory that can't be opened).
+
+    ``node_type`` lets a test run a Node subclass built the same way.
+    """
+    genesis = _load_genesis(config)
+    key = _load_key(config)
+    validators = genesis.validator_set()
+    index = validators.index_of(key.address)
+    if index is None:
+        raise StartupError(
+            f"key {config.node.key_file} ({key.address}) is not a validator in genesis {config.node.genesis}"
+        )
+    # Everything that can be refused from the config alone (peers, TLS) is checked before the
+    # data directory is touched, and a directory this start created is removed if it fails.
+    mesh = _mesh_maker(config, genesis, key, index)
+    data_dir = config.path(config.node.data_dir)
+    fresh = not data_dir.exists()
+    store = _open_store(config, genesis)
+    try:
+        mempool = Mempool(
+            chain_id=genesis.chain_id,
+            max_txs=config.mempool.max_txs,
+            max_bytes=config.mempool.max_bytes,
+            max_ttl_ms=genesis.params.max_tx_ttl_ms,
+            is_committed=store.has_tx,
+            check_payload=check_payload,
+            is_registered=lambda address: sender_registered(store.state, address),
+            max_per_sender=config.mempool.max_per_sender,
+        )
+        app = Application(store, genesis, mempool)
+        parts = Parts(
+            config=config, genesis=genesis, key=key, index=index, store=store, mempool=mempool, app=app,
+            replica=_replica_maker(config, genesis, store, key, index, app), mesh=mesh,
+        )
+        return node_type(parts)
+    except BaseException:
+        store.close()
+        if fresh:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+
+
+def _load_genesis(config: NodeConfig) -> Genesis:
+    try:
+        return load_genesis(config.path(config.node.genesis))
+    except ChainError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def _load_key(config: NodeConfig) -> crypto.SigningKey:
+    try:
+        return crypto.load_key(config.path(config.node.key_file), passphrase.from_env(config.node.key_passphrase_env))
+    except CryptoError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def _open_store(config: NodeConfig, genesis: Genesis) -> Store:
+    data_dir = config.path(config.node.data_dir)
+    fresh = not data_dir.exists()
+    store = Store(data_dir)
+    genesis_hash = genesis.hash()
+    try:
+        if store.initialized:
+            store.check_chain(genesis.chain_id, genesis_hash)
+        else:
+            writes, root = genesis_state(genesis)
+            store.init_genesis(genesis.chain_id, genesis_hash, writes, root, root)
+    except WarrantChainError:
+        store.close()
+        if fresh:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+    return store
+
+
+class _Signer:
+    def __init__(self, key: crypto.SigningKey) -> None:
+        self._key = key
+
+    def sign(self, data: bytes) -> bytes:
+        return self._key.sign(data)
+
+
+
+
+def _replica_maker(
+    config: NodeConfig, genesis: Genesis, store: Store, key: crypto.SigningKey, index: int, app: Application
+) -> ReplicaMaker:
+    """The replica, restarted from the store's consensus records, once Node hands it its validator."""
+    timing = config.consensus
+    meta = store.meta
+    cert = store.certificate(meta.height) if meta.height else None
+    validators = genesis.validator_set()
+    consensus = ConsensusConfig(
+        n=len(validators),
+        checkpoint_interval=genesis.params.checkpoint_interval,
+        window=max(timing.window, genesis.params.checkpoint_interval),
+        view_change_timeout_ticks=max(2, timing.view_change_timeout_ms // timing.tick_ms),
+        status_interval_ticks=max(1, 1000 // timing.tick_ms),
+        state_request_timeout_ticks=max(2, 2000 // timing.tick_ms),
+    )
+    persisted = PersistedState.from_items(dict(store.consensus_records()))
+
+    def make(validate: Validate) -> Replica:
+        return Replica(
+            consensus, index, _Signer(key), validators, validate, app.digest,
+            genesis.chain_id.encode(), persisted=persisted, app_height=meta.height,
+            app_digest=bytes.fromhex(cert.block_hash) if cert else b"",
+        )
+
+    return make
+
+
+def _mesh_maker(config: NodeConfig, genesis: Genesis, key: crypto.SigningKey, index: int) -> MeshMaker:
+    """The mesh, once Node hands it where frames and link changes go; peers and TLS checked now."""
+    p2p = config.p2p
+    host, port = parse_listen(p2p.listen)
+    validators = genesis.validator_set()
+    names = {v.name: i for i, v in enumerate(validators.validators)}
+    peers: dict[int, str] = {}
+    for name, url in p2p.peers.items():
+        if name not in names:
+            raise StartupError(f"p2p.peers names {name!r}, which is not a validator in genesis")
+        if names[name] != index:
+            peers[names[name]] = url
+    ssl_server: ssl.SSLContext | None = None
+    ssl_client: ssl.SSLContext | None = None
+    if p2p.tls is not None:
+        try:
+            ssl_server, ssl_client = tls_contexts(config)
+        except ConfigError as exc:
+            raise StartupError(str(exc)) from None
+
+    def make(on_message: Callable[[int, bytes], None], on_peer_change: Callable[[int, bool], None]) -> Mesh:
+        return Mesh(
+            index=index, key=key, validators=validators, chain_id=genesis.chain_id,
+            genesis_hash=genesis.hash(), listen_host=host, listen_port=port, peers=peers,
+            on_message=on_message, on_peer_change=on_peer_change, max_frame=p2p.max_frame,
+            queue_limit=p2p.queue_limit, queue_bytes=2 * p2p.max_frame,
+            handshake_timeout=p2p.handshake_timeout_ms / 1000, max_pending=p2p.max_pending_handshakes,
+            max_pending_per_host=p2p.max_pending_per_host, ssl_server=ssl_server, ssl_client=ssl_client,
+            log=logging.getLogger("warrantd.p2p"),
+        )
+
+    return make
