@@ -46,7 +46,7 @@ async def service(tmp_path: Path) -> AsyncIterator[NodeService]:
     node = build_node(load_config(tmp_path / "v1.toml"))
     node.mesh = _Unlinked()  # type: ignore[assignment]
     try:
-        yield NodeService(node, Metrics())
+        yield NodeService(node, Metrics(protocol_version="test"))
     finally:
         node.gossip.close()
         node.store.close()
