@@ -24,7 +24,10 @@ import asyncio
 import collections
 import json
 import os
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +42,7 @@ from node.ledger.keys import document_id
 from node.ledger.model import warrant_id
 from node.localnet import LocalNet
 from node.mempool import RETRY_CODES
+from scripts import stages
 
 CHAIN_ID = "warrant-local"
 BIG = 10**15  # fen: enough for any run
@@ -189,6 +193,31 @@ def crypto_bound(validators: int, seconds: float = 1.0) -> tuple[float, float]:
         count += 100
     per_core = count / (time.perf_counter() - start)
     return per_core, per_core * (os.cpu_count() or 1) / validators
+
+
+def start_profilers(pids: list[int], directory: Path, duration: float) -> list[subprocess.Popen[bytes]]:
+    """py-spy on every validator for the load (non-blocking sampling: the nodes are not paused)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    directory.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [spy, "record", "--nonblocking", "--rate", "97", "--format", "raw", "--duration", str(int(duration)),
+             "-o", str(directory / f"node-{index}.txt"), "--pid", str(pid)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        for index, pid in enumerate(pids)
+    ]
+
+
+def stop_profilers(profilers: list[subprocess.Popen[bytes]]) -> None:
+    for proc in profilers:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+    for proc in profilers:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -432,8 +461,12 @@ async def main_async(args: argparse.Namespace) -> int:
                 await asyncio.sleep(1)
 
         sampler = asyncio.create_task(sample_rss())
+        profilers = start_profilers(pids, Path(args.profile), args.duration) if args.profile else []
         run = Run(urls, plan, args.rate, args.batch, args.duration)
-        await run.run()
+        try:
+            await run.run()
+        finally:
+            stop_profilers(profilers)
         sampler.cancel()
         cpu = {
             "nodes": sum(proc_cpu_seconds(pid) - before for pid, before in cpu_before.items()),
@@ -441,9 +474,16 @@ async def main_async(args: argparse.Namespace) -> int:
         }
         landed = await collect_results(run, urls[0])
         result = report(args, run, landed, cpu, rss_max, plan, bound)
+        if args.profile:
+            counts = stages.read(sorted(Path(args.profile).glob("node-*.txt")))
+            rows = stages.table(counts, result["cpu_s_per_committed_tx"]["nodes"])
+            result["stages_us_per_tx"] = {stage: round(us or 0.0, 1) for stage, _, us in rows}
         print(f"\nWarrantChain benchmark ({result['validators']} validators, {args.duration:.0f} s, "
               f"rate {result['target_rate']}, {args.concurrency} clients, batch {args.batch})")
         print_table(result)
+        if args.profile:
+            print("\nnode CPU per committed tx by stage (py-spy samples of every validator, all together):")
+            stages.print_table(rows)
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         print(f"\nresult written to {args.out}")
         return 0
@@ -469,6 +509,9 @@ def main() -> int:
     parser.add_argument("--dir", help="keep the network's keys, data and logs here (default: a temp dir)")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--out", default="bench-results.json")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="sample every validator with py-spy during the load, keep the samples in DIR "
+                             "and print the CPU per committed tx by stage (scripts/stages.py)")
     args = parser.parse_args()
     return asyncio.run(main_async(args))
 
