@@ -28,15 +28,15 @@ import time
 from pathlib import Path
 
 from consensus.messages import Certificate as ConsensusCertificate
-from node import chain, crypto
-from node.application import Application, sender_registered
-from node.genesis import ChainParams, Genesis, GenesisAccount, GenesisAdmin
+from node.kernel import chain, crypto
+from node.app import Application, sender_registered
+from node.kernel.genesis import ChainParams, Genesis, GenesisAccount, GenesisAdmin
 from node.ledger import genesis_state
 from node.ledger.keys import document_id
 from node.ledger.model import warrant_id
 from node.ledger.payloads import check_payload
-from node.mempool import Mempool
-from node.store import Store
+from node.mempool.pool import Mempool
+from node.store.leveldb import Store
 
 CHAIN = "wc-pipeline"
 DAY = 86_400_000

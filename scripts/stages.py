@@ -24,7 +24,7 @@ from pathlib import Path
 # (stage, regex over one frame "func (file:line)"); the innermost matching frame decides; where
 # two rules match the same frame, the first.
 RULES: list[tuple[str, str]] = [
-    ("verify tx signatures", r"^(verify|PublicKey\.verify|SignedTx\.verify|SignedTx\.check_sender|_signature_to_der) \("),
+    ("verify tx signatures", r"^(verify|PublicKey\.verify|SignedTx\.verify|SignedTx\.check_sender|_signature_to_der|_parse_public_key) \("),
     ("consensus signatures", r"^(_Verifier\.verify|_Signer\.sign|SigningKey\.sign|Checker\.signed) \("),
     ("state root", r"^(element|root_of|full_accumulator|Overlay\.finish) \("),
     ("payload schema", r"^check_payload \("),
@@ -40,18 +40,18 @@ RULES: list[tuple[str, str]] = [
     ("relay decode (admit relayed)", r"^Node\._admit_relayed \("),
     ("relay framing (send)", r"^(Node\._flush_relay|frame_txs|Relay\.) "),
     ("consensus (replica)", r"\(consensus/"),
-    ("mesh (p2p shell)", r"\(node/(p2p|p2p/mesh)\.py"),
+    ("mesh (p2p shell)", r"\(node/p2p/"),
     ("websockets", r"\(websockets/"),
-    ("rpc methods / service", r"\(node/(rpc_methods|service|rpc/methods|rpc/server)\.py|\(node/rpc\.py"),
-    ("json-rpc envelope", r"\(node/(jsonrpc|rpc/jsonrpc)\.py"),
+    ("rpc methods / service", r"\(node/(service|rpc/methods|rpc/api|rpc/params|rpc/server|rpc/guard)\.py"),
+    ("json-rpc envelope", r"\(node/rpc/jsonrpc\.py"),
     ("aiohttp", r"\(aiohttp/|\(multidict/|\(yarl/"),
-    ("daemon (pump, ticks)", r"\(node/(daemon|node|application|app)\.py"),
+    ("daemon (pump, ticks)", r"\(node/(node|app)\.py"),
     ("logging", r"\(logging/|\(node/logs\.py"),
 ]
 # Generic layers, used only when no frame of a stack matches a rule above: the codec's and
 # msgspec's work counts for its caller's stage, the event loop for what it runs.
 GENERIC: list[tuple[str, str]] = [
-    ("codec (callers unknown)", r"\(node/(codec|chain/codec)\.py|\(msgspec/"),
+    ("codec (callers unknown)", r"\(node/kernel/codec\.py|\(msgspec/"),
     ("asyncio loop", r"\(asyncio/|\(uvloop/|selectors\.py|\(<frozen"),
 ]
 _COMPILED = [(stage, re.compile(rule)) for stage, rule in RULES]

@@ -1,4 +1,4 @@
-"""Proof bundles across PBFT null blocks, on a chain committed in-process through node.application
+"""Proof bundles across PBFT null blocks, on a chain committed in-process through node.app
 (real ledger, store and certificates signed by the validators' keys; no network)."""
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ import pytest
 
 from consensus.messages import Certificate as ConsensusCertificate
 from consensus.messages import commit_signing_bytes
-from node import chain, codec, crypto
-from node.application import NULL_DIGEST, Application
-from node.cli_daemon import build_genesis
-from node.client import Wallet
-from node.genesis import ChainParams, Genesis, parse_genesis
-from node.ledger.genesis import genesis_state
+from node.app import NULL_DIGEST, Application
+from node.bundles import build_proof, verify_bundle
+from node.cli.warrantd import build_genesis
+from node.kernel import chain, codec, crypto
+from node.kernel.genesis import ChainParams, Genesis, parse_genesis
+from node.ledger.initial import genesis_state
 from node.ledger.payloads import check_payload
-from node.mempool import Mempool
-from node.proofs import build_proof, verify_bundle
-from node.store import Store
+from node.mempool.pool import Mempool
+from node.sdk.client import Wallet
+from node.store.leveldb import Store
 
 CHAIN_ID = "proof-null"
 
