@@ -107,7 +107,7 @@ def apply(state: Overlay, tx: SignedTx, ctx: BlockContext) -> TxResult:
     state.savepoint()
     try:
         check_envelope(tx, ctx)
-        payload = check_payload(body.type, body.payload)
+        payload = tx.typed if tx.typed is not None else check_payload(body.type, body.payload)
         HANDLERS[body.type](ex, payload)
     except LedgerError as error:
         state.rollback()

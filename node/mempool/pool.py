@@ -32,6 +32,7 @@ from node.kernel.chain import SignedTx, decode_tx
 __all__ = ["RETRY_CODES", "MempoolError", "Mempool", "VerifiedCache"]
 
 _RELAY_HEADROOM = 2
+_REGISTERED_MEMO = 100_000  # senders known to be registered (then forgotten all at once)
 # Refusals that say "not now" rather than "never": the RPC answers them BUSY, and clients retry.
 RETRY_CODES = frozenset({"MEMPOOL_FULL", "SENDER_PENDING_LIMIT"})
 
@@ -95,6 +96,7 @@ class Mempool:
         self._queues: dict[str, collections.OrderedDict[bytes, None]] = {}
         self._per_sender: collections.Counter[str] = collections.Counter()
         self._bytes = 0
+        self._registered: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._txs)
@@ -137,7 +139,7 @@ class Mempool:
                 f"expires {fmt.when(body.expires, now_ms)}, more than {self.max_ttl_ms // 1000:,} seconds ahead; "
                 "choose an earlier expiry",
             )
-        if not self._is_registered(body.sender):
+        if body.sender not in self._registered and not self._note_registered(body.sender):
             raise MempoolError(
                 "UNKNOWN_SENDER",
                 f"sender {body.sender} is not a registered account; an alliance admin must register it, "
@@ -151,7 +153,7 @@ class Mempool:
                 f"(the limit is {self.max_per_sender}); retry after the next blocks commit",
             )
         try:
-            self._check_payload(body.type, body.payload)
+            tx.typed = self._check_payload(body.type, body.payload)
         except WarrantChainError as exc:
             raise MempoolError(getattr(exc, "code", "INVALID_PAYLOAD"), str(exc)) from None
         if self._is_committed(tx.id):
@@ -168,6 +170,16 @@ class Mempool:
         self._queue(body.sender)[tx.id] = None
         self._bytes += len(tx.raw)
         return tx, True
+
+    def _note_registered(self, sender: str) -> bool:
+        """Ask committed state once per sender: no ledger operation removes an account or an
+        admin, so a yes stays true (a no is asked again: the registration may commit next)."""
+        if not self._is_registered(sender):
+            return False
+        if len(self._registered) >= _REGISTERED_MEMO:
+            self._registered.clear()
+        self._registered.add(sender)
+        return True
 
     def _queue(self, sender: str) -> collections.OrderedDict[bytes, None]:
         queue = self._queues.get(sender)
