@@ -58,9 +58,9 @@ def _canonical(value: Any, depth: int) -> bool:
         return False
     kind = type(value)
     if kind is str:
-        return value.isascii() or _utf8(value)
+        return bool(value.isascii() or _utf8(value))
     if kind is int:
-        return INT64_MIN <= value <= INT64_MAX
+        return bool(INT64_MIN <= value <= INT64_MAX)
     if kind is dict:
         for key, item in value.items():
             if type(key) is not str or not (key.isascii() or _utf8(key)) or not _canonical(item, depth + 1):
