@@ -104,13 +104,17 @@ class Application:
         if token in self._decoded:
             return self._decoded[token]
         try:
-            block: Block | None = chain.decode_block(payload)
+            # Transactions this node admitted are taken from the mempool, not decoded again.
+            block: Block | None = chain.decode_block(payload, self.mempool.get)
         except ChainError:
             block = None
+        self._remember(token, block)
+        return block
+
+    def _remember(self, token: bytes, block: Block | None) -> None:
         self._decoded[token] = block
         if len(self._decoded) > _DECODED_CACHE:
             self._decoded.popitem(last=False)
-        return block
 
     def tip_header(self) -> BlockHeader | None:
         """Header of the last committed block (None at genesis)."""
@@ -172,6 +176,7 @@ class Application:
             self.mempool.give_back(txs[keep:])
             txs = txs[:keep]
             block = build(txs)
+        self._remember(hashlib.sha256(block.raw).digest(), block)  # the replica asks for its digest next
         return block
 
     def limits_error(self, size: int, tx_count: int) -> str | None:

@@ -24,7 +24,10 @@ import asyncio
 import collections
 import json
 import os
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +42,7 @@ from node.ledger.model import warrant_id
 from node.mempool.pool import RETRY_CODES
 from node.sdk.client import Client, RpcCallError, Wallet
 from node.sdk.localnet import LocalNet
+from scripts import stages
 
 CHAIN_ID = "warrant-local"
 BIG = 10**15  # fen: enough for any run
@@ -169,6 +173,14 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def main_thread_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process's main thread (where the node's Python runs); the rest of
+    its CPU is other threads', mostly LevelDB's background compaction."""
+    with open(f"/proc/{pid}/task/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def proc_rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as handle:
         for line in handle:
@@ -189,6 +201,31 @@ def crypto_bound(validators: int, seconds: float = 1.0) -> tuple[float, float]:
         count += 100
     per_core = count / (time.perf_counter() - start)
     return per_core, per_core * (os.cpu_count() or 1) / validators
+
+
+def start_profilers(pids: list[int], directory: Path, duration: float) -> list[subprocess.Popen[bytes]]:
+    """py-spy on every validator for the load (non-blocking sampling: the nodes are not paused)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    directory.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [spy, "record", "--nonblocking", "--rate", "97", "--format", "raw", "--duration", str(int(duration)),
+             "-o", str(directory / f"node-{index}.txt"), "--pid", str(pid)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        for index, pid in enumerate(pids)
+    ]
+
+
+def stop_profilers(profilers: list[subprocess.Popen[bytes]]) -> None:
+    for proc in profilers:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+    for proc in profilers:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -421,6 +458,7 @@ async def main_async(args: argparse.Namespace) -> int:
         bound = crypto_bound(args.validators)
         pids = [p.pid for p in net.procs.values()] if net else []
         cpu_before = {pid: proc_cpu_seconds(pid) for pid in pids}
+        main_before = {pid: main_thread_cpu_seconds(pid) for pid in pids}
         own_before = time.process_time()
         rss_max = 0.0
 
@@ -432,18 +470,37 @@ async def main_async(args: argparse.Namespace) -> int:
                 await asyncio.sleep(1)
 
         sampler = asyncio.create_task(sample_rss())
+        profilers = start_profilers(pids, Path(args.profile), args.duration) if args.profile else []
         run = Run(urls, plan, args.rate, args.batch, args.duration)
-        await run.run()
+        try:
+            await run.run()
+        finally:
+            stop_profilers(profilers)
         sampler.cancel()
         cpu = {
             "nodes": sum(proc_cpu_seconds(pid) - before for pid, before in cpu_before.items()),
+            "nodes_main_thread": sum(main_thread_cpu_seconds(pid) - before for pid, before in main_before.items()),
             "load_generator": time.process_time() - own_before,
         }
         landed = await collect_results(run, urls[0])
         result = report(args, run, landed, cpu, rss_max, plan, bound)
+        if args.profile:
+            counts = stages.read(sorted(Path(args.profile).glob("node-*.txt")))
+            # py-spy sees the Python (main) thread only: its stages share that thread's CPU, and
+            # the other threads' (LevelDB's compaction) is a stage of its own.
+            per_tx = result["cpu_s_per_committed_tx"]
+            rows = stages.table(counts, per_tx["nodes_main_thread"])
+            other = per_tx["nodes"] - per_tx["nodes_main_thread"]
+            rows.append(("other threads (LevelDB bg)", 0.0, other * 1000))
+            total_us = max(1e-9, per_tx["nodes"] * 1000)
+            rows = sorted(((stage, (us or 0.0) / total_us, us) for stage, _, us in rows), key=lambda row: -(row[2] or 0.0))
+            result["stages_us_per_tx"] = {stage: round(us or 0.0, 1) for stage, _, us in rows}
         print(f"\nWarrantChain benchmark ({result['validators']} validators, {args.duration:.0f} s, "
               f"rate {result['target_rate']}, {args.concurrency} clients, batch {args.batch})")
         print_table(result)
+        if args.profile:
+            print("\nnode CPU per committed tx by stage (py-spy samples of every validator, all together):")
+            stages.print_table(rows)
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
         print(f"\nresult written to {args.out}")
         return 0
@@ -469,6 +526,9 @@ def main() -> int:
     parser.add_argument("--dir", help="keep the network's keys, data and logs here (default: a temp dir)")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--out", default="bench-results.json")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="sample every validator with py-spy during the load, keep the samples in DIR "
+                             "and print the CPU per committed tx by stage (scripts/stages.py)")
     args = parser.parse_args()
     return asyncio.run(main_async(args))
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from node import chain, crypto  # noqa: E402
+from node.kernel import chain, crypto  # noqa: E402
 from node.kernel.chain import Certificate  # noqa: E402
 from node.kernel.genesis import ChainParams, Genesis, GenesisAccount, GenesisAdmin  # noqa: E402
 from node.ledger import BlockContext, execute_block, genesis_state  # noqa: E402

@@ -17,7 +17,7 @@ Wire and hashing formats (docs/PROTOCOL.md has them with test vectors):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any
 
 import msgspec
@@ -87,7 +87,9 @@ class SignedTx:
 
     # The signed bytes are not kept: a node holds thousands of these, and re-encoding the body for
     # the one verification each gets costs about a microsecond.
-    __slots__ = ("body", "id", "pubkey", "sig", "raw")
+    # ``typed`` is the schema-checked payload (node.ledger.payloads.check_payload), kept by the
+    # first check (admission) so that execution does not convert it again.
+    __slots__ = ("body", "id", "pubkey", "sig", "raw", "typed")
 
     def __init__(self, body: TxBody, pubkey: bytes, sig: bytes) -> None:
         codec.check_value(body.payload, "$.body.payload")
@@ -96,6 +98,7 @@ class SignedTx:
         self.pubkey = pubkey
         self.sig = sig
         self.raw: bytes = codec.encode(self.envelope())
+        self.typed: Any = None
 
     @property
     def id_hex(self) -> str:
@@ -177,7 +180,13 @@ class BlockHeader(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class _BlockWire(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     header: BlockHeader
-    txs: list[TxEnvelope]
+    txs: list[msgspec.Raw]  # each decoded on its own, unless the caller already holds it
+
+
+# A canonical envelope is {"body":<canonical body>,"pubkey":"<66 hex>","sig":"<128 hex>"}
+# (keys sorted): its body is a fixed slice, so its id is one hash away, without decoding.
+_BODY_START = len(b'{"body":')
+_BODY_TAIL = len(b',"pubkey":"') + 66 + len(b'","sig":"') + 128 + len(b'"}')
 
 
 class Block:
@@ -236,11 +245,23 @@ def make_block(
     return Block(header, txs)
 
 
-def decode_block(data: bytes) -> Block:
-    """Decode a block and check that its transactions match the header's count and root."""
+def _block_tx(raw: bytes, known: Callable[[bytes], SignedTx | None] | None) -> SignedTx:
+    if known is not None and len(raw) > _BODY_START + _BODY_TAIL:
+        held = known(hashlib.sha256(raw[_BODY_START:-_BODY_TAIL]).digest())
+        if held is not None and held.raw == raw:
+            return held
+    return tx_from_envelope(codec.decode(raw, TxEnvelope))
+
+
+def decode_block(data: bytes, known: Callable[[bytes], SignedTx | None] | None = None) -> Block:
+    """Decode a block and check that its transactions match the header's count and root.
+
+    ``known(tx_id)`` may return a transaction the caller holds already (its mempool): one whose
+    canonical bytes are exactly those in the block is used as it is instead of decoded again.
+    """
     try:
         wire: _BlockWire = codec.decode(data, _BlockWire)
-        txs = [tx_from_envelope(envelope) for envelope in wire.txs]
+        txs = [_block_tx(bytes(raw), known) for raw in wire.txs]
     except EncodingError as exc:
         raise ChainError(f"malformed block: {exc}") from None
     header = wire.header

@@ -46,6 +46,44 @@ _decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 
 def check_value(value: Any, path: str = "$", depth: int = 0) -> None:
     """Raise EncodingError unless ``value`` is made only of canonical JSON types."""
+    # Every transaction's payload passes here: the common case walks without building the path
+    # of each field, which only a refusal needs.
+    if not _canonical(value, depth):
+        _explain(value, path, depth)
+        raise EncodingError(f"value at {path} has no canonical encoding")  # not reached: _explain says where
+
+
+def _canonical(value: Any, depth: int) -> bool:
+    if depth > MAX_DEPTH:
+        return False
+    kind = type(value)
+    if kind is str:
+        return bool(value.isascii() or _utf8(value))
+    if kind is int:
+        return bool(INT64_MIN <= value <= INT64_MAX)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not (key.isascii() or _utf8(key)) or not _canonical(item, depth + 1):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        for item in value:
+            if not _canonical(item, depth + 1):
+                return False
+        return True
+    return value is None or kind is bool
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _explain(value: Any, path: str, depth: int) -> None:
+    """Raise EncodingError naming where ``value`` is not canonical (the slow walk, with paths)."""
     if depth > MAX_DEPTH:
         raise EncodingError(f"value nested deeper than {MAX_DEPTH} levels at {path}")
     kind = type(value)
@@ -59,10 +97,10 @@ def check_value(value: Any, path: str = "$", depth: int = 0) -> None:
             if type(key) is not str:
                 raise EncodingError(f"object key at {path} must be a string, not {type(key).__name__}")
             _check_text(key, path)
-            check_value(item, f"{path}.{key}", depth + 1)
+            _explain(item, f"{path}.{key}", depth + 1)
     elif kind is list or kind is tuple:
         for index, item in enumerate(value):
-            check_value(item, f"{path}[{index}]", depth + 1)
+            _explain(item, f"{path}[{index}]", depth + 1)
     elif value is None or kind is bool:
         pass
     elif kind is float:
@@ -72,11 +110,8 @@ def check_value(value: Any, path: str = "$", depth: int = 0) -> None:
 
 
 def _check_text(text: str, path: str) -> None:
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise EncodingError(f"text at {path} is not valid Unicode (lone surrogate)") from None
+    if not (text.isascii() or _utf8(text)):
+        raise EncodingError(f"text at {path} is not valid Unicode (lone surrogate)")
 
 
 def canonical(value: Any) -> bytes:

@@ -94,7 +94,7 @@ def apply(state: Overlay, tx: SignedTx, ctx: BlockContext) -> TxResult:
     state.savepoint()
     try:
         check_envelope(body, ctx.chain_id, ctx.time_ms, ctx.params.max_tx_ttl_ms)
-        payload = check_payload(body.type, body.payload)
+        payload = tx.typed if tx.typed is not None else check_payload(body.type, body.payload)
         HANDLERS[body.type](ex, payload)
     except LedgerError as error:
         state.rollback()

@@ -35,6 +35,7 @@ from node.ledger.envelope import NODE_CLOCK, check_envelope
 __all__ = ["ALREADY_COMMITTED", "RETRY_CODES", "MempoolError", "Mempool", "VerifiedCache"]
 
 _RELAY_HEADROOM = 2
+_REGISTERED_MEMO = 100_000  # senders known to be registered (then forgotten all at once)
 # Refusals that say "not now" rather than "never": the RPC answers them BUSY, and clients retry.
 RETRY_CODES = frozenset({"MEMPOOL_FULL", "SENDER_PENDING_LIMIT"})
 ALREADY_COMMITTED = "TX_ALREADY_COMMITTED"  # a replay: the RPC answers a client's retry as a success
@@ -101,6 +102,7 @@ class Mempool:
         self._bytes = 0
         self.on_expired: list[Callable[[list[SignedTx]], None]] = []
         """Called with what expiry dropped (never committed, never will be as it is)."""
+        self._registered: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._txs)
@@ -147,7 +149,7 @@ class Mempool:
             check_envelope(body, self.chain_id, now_ms, self.max_ttl_ms, NODE_CLOCK)
         except LedgerError as exc:
             raise MempoolError(exc.code.value, exc.message) from None
-        if not self._is_registered(body.sender):
+        if body.sender not in self._registered and not self._note_registered(body.sender):
             raise MempoolError(
                 "UNKNOWN_SENDER",
                 f"sender {body.sender} is not a registered account; an alliance admin must register it, "
@@ -161,7 +163,7 @@ class Mempool:
                 f"(the limit is {self.max_per_sender}); retry after the next blocks commit",
             )
         try:
-            self._check_payload(body.type, body.payload)
+            tx.typed = self._check_payload(body.type, body.payload)
         except WarrantChainError as exc:
             raise MempoolError(getattr(exc, "code", "INVALID_PAYLOAD"), str(exc)) from None
         if len(self._txs) >= self.max_txs * headroom or self._bytes + len(tx.raw) > self.max_bytes * headroom:
@@ -176,6 +178,16 @@ class Mempool:
         self._queue(body.sender)[tx.id] = None
         self._bytes += len(tx.raw)
         return tx, True
+
+    def _note_registered(self, sender: str) -> bool:
+        """Ask committed state once per sender: no ledger operation removes an account or an
+        admin, so a yes stays true (a no is asked again: the registration may commit next)."""
+        if not self._is_registered(sender):
+            return False
+        if len(self._registered) >= _REGISTERED_MEMO:
+            self._registered.clear()
+        self._registered.add(sender)
+        return True
 
     def _queue(self, sender: str) -> collections.OrderedDict[bytes, None]:
         queue = self._queues.get(sender)

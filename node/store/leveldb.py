@@ -93,9 +93,12 @@ class Store:
         try:
             os.makedirs(self.path, exist_ok=True)
             # The bloom filter makes "is this transaction id committed?" cheap when it is not
-            # (every admission asks); the block cache keeps hot state in memory.
+            # (every admission asks); the block cache keeps hot state in memory. No compression:
+            # what is stored is mostly hex and signatures, which Snappy hardly shrinks, and
+            # compressing every table again at each compaction was the largest CPU cost of a
+            # loaded node (LevelDB's background thread, ~40% of its CPU; docs/PERFORMANCE.md).
             self._db = plyvel.DB(
-                self.path, create_if_missing=True, bloom_filter_bits=10, lru_cache_size=16 << 20
+                self.path, create_if_missing=True, bloom_filter_bits=10, lru_cache_size=16 << 20, compression=None
             )
         except plyvel.IOError as exc:
             reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)

@@ -190,3 +190,24 @@ def test_validator_set_checks(validator_keys) -> None:
         chain.ValidatorSet([])
     with pytest.raises(ChainError, match="not a valid P-256 point"):
         chain.ValidatorSet([chain.Validator(name="x", pubkey="02" + "ff" * 32, address=good[0].address)])
+
+
+def test_decode_block_takes_held_transactions_only_when_their_bytes_match(key: crypto.SigningKey) -> None:
+    block = _block(key, 4)
+    held = {tx.id: tx for tx in block.txs}
+    back = chain.decode_block(block.raw, held.get)
+    assert all(mine is theirs for mine, theirs in zip(back.txs, block.txs))  # no second decode
+    assert back.hash == block.hash and back.raw == block.raw
+    # The same body with the other valid signature (s -> n - s) has the same id: the block's own
+    # bytes must win over what the caller holds under that id.
+    first = block.txs[0]
+    s = int.from_bytes(first.sig[32:], "big")
+    other = chain.SignedTx(first.body, first.pubkey, first.sig[:32] + (crypto._N - s).to_bytes(32, "big"))
+    assert other.id == first.id and other.raw != first.raw
+    swapped = chain.make_block(
+        chain_id=CHAIN_ID, height=1, time_ms=1_700_000_000_000, parent=b"\x11" * 32, proposer=0,
+        txs=[other, *block.txs[1:]], state_root=b"\x22" * 32, results_root=b"\x33" * 32,
+    )
+    decoded = chain.decode_block(swapped.raw, held.get)
+    assert decoded.txs[0] is not first and decoded.txs[0].sig == other.sig
+    assert all(mine is theirs for mine, theirs in zip(decoded.txs[1:], block.txs[1:]))

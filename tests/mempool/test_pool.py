@@ -254,3 +254,29 @@ def test_give_back_returns_transactions_in_arrival_order(key) -> None:
     pool.give_back(batch[2:])
     assert pool.pending() == 2
     assert [t.id for t in pool.take(4, 1 << 20, NOW)] == [t.id for t in txs[2:]]
+
+
+def test_registered_senders_are_asked_once_and_strangers_every_time(key) -> None:
+    asked: list[str] = []
+    members: set[str] = set()
+
+    def registered(address: str) -> bool:
+        asked.append(address)
+        return address in members
+
+    pool = Mempool(
+        chain_id=CHAIN, max_txs=10, max_bytes=1 << 20, max_ttl_ms=24 * HOUR, is_committed=lambda _: False,
+        check_payload=check_payload, is_registered=registered, max_per_sender=1000,
+    )
+    for nonce in (1, 2):
+        with pytest.raises(MempoolError):
+            pool.add(_tx(key, nonce), NOW)
+    members.add(key.address)  # its registration commits: the next submission is admitted
+    for nonce in (3, 4, 5):
+        pool.add(_tx(key, nonce), NOW)
+    assert asked == [key.address] * 3 and len(pool) == 3
+
+
+def test_admission_keeps_the_typed_payload_for_execution(key) -> None:
+    tx, _ = _pool().add(_tx(key), NOW)
+    assert tx.typed == check_payload("split", tx.body.payload)
