@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from node import codec
-from node.chain import SignedTx, ValidatorSet
 from node.errors import ChainError, EncodingError
-from node.genesis import Genesis
+from node.kernel import codec
+from node.kernel.chain import SignedTx, ValidatorSet
+from node.kernel.genesis import Genesis
 from node.ledger.epochs import EpochRecord, check_succession, epoch_of, genesis_epoch, record_hash, validator_set_of
 
 __all__ = ["GOVERNANCE_TXS", "EpochChange", "enacting_index", "epochs_to_prove", "establish_epochs", "scheduled_record"]

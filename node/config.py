@@ -13,8 +13,8 @@ from typing import Annotated
 
 import msgspec
 
-from node import codec
 from node.errors import EncodingError, WarrantChainError
+from node.kernel import codec
 
 __all__ = ["DEFAULT_MAX_FRAME", "ConfigError", "NodeConfig", "listen_problem", "load_config", "parse_listen", "read_config",
            "tls_contexts"]
@@ -51,7 +51,7 @@ class P2PSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_frame: _Positive = DEFAULT_MAX_FRAME
     queue_limit: _Positive = 4096
     # Inbound connections that have not proved a validator key yet: each must finish within
-    # handshake_timeout_ms, and until then its frames may be at most a few KiB (node.p2p).
+    # handshake_timeout_ms, and until then its frames may be at most a few KiB (node.p2p.mesh).
     handshake_timeout_ms: _Positive = 5000
     max_pending_handshakes: _Positive = 64  # from all hosts together
     max_pending_per_host: _Positive = 8

@@ -3,7 +3,7 @@
 Written here instead of depending on prometheus_client: the node needs counters, gauges and one
 kind of histogram, all updated from a single event loop (so no locks), and the format is small
 (https://prometheus.io/docs/instrumenting/exposition_formats/). The daemon updates the metrics
-in :class:`Metrics`; node.rpc serves :meth:`Registry.render` at ``GET /metrics``.
+in :class:`Metrics`; node.rpc.server serves :meth:`Registry.render` at ``GET /metrics``.
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ class Registry:
 
 
 class Metrics:
-    """The node's metrics. The daemon sets the chain ones; node.rpc counts its own requests."""
+    """The node's metrics. The daemon sets the chain ones; node.rpc.server counts its own requests."""
 
     def __init__(self) -> None:
         r = self.registry = Registry()

@@ -14,18 +14,19 @@ import sys
 import time
 from typing import Any
 
-from node import codec
-from node.application import Committed
-from node.chain import SignedTx
+from node.app import Committed
 from node.config import NodeConfig, parse_listen
-from node.daemon import Node, replica_in_sync
 from node.errors import StoreError
+from node.kernel import codec
+from node.kernel.chain import SignedTx
 from node.ledger import queries
 from node.logs import kv
-from node.mempool import RETRY_CODES, MempoolError
+from node.mempool.pool import RETRY_CODES, MempoolError
 from node.metrics import Metrics
-from node.rpc import RpcLimits, RpcServer
-from node.rpc_methods import DEFAULT_PAGE, ApiError, ErrorCode, NodeStatus, page
+from node.node import Node, replica_in_sync
+from node.rpc.api import DEFAULT_PAGE, ApiError, ErrorCode, NodeStatus
+from node.rpc.methods import page
+from node.rpc.server import RpcLimits, RpcServer
 
 __all__ = ["NodeService", "run_node", "event_routing", "rpc_limits"]
 
@@ -34,7 +35,7 @@ Json = dict[str, Any]
 
 
 class NodeService:
-    """Implements node.rpc_methods.NodeAPI over a running Node."""
+    """Implements node.rpc.methods.NodeAPI over a running Node."""
 
     def __init__(self, node: Node, metrics: Metrics) -> None:
         self.node = node
@@ -59,7 +60,7 @@ class NodeService:
             metrics.commit_latency.observe(max(0.0, time.time() - block.header.time_ms / 1000))
         routed = self.rpc is not None and self.rpc.wants_events
         # Each ledger event declares the "accounts" and "warrants" it concerns (Exec.emit);
-        # subscriptions are routed by those lists alone (rpc_methods.event_matches).
+        # subscriptions are routed by those lists alone (node.rpc.methods.event_matches).
         events: list[dict[str, Any]] = (
             [{**e, "height": block.height} for e in committed.outcome.housekeeping] if routed else []
         )
@@ -188,7 +189,7 @@ class NodeService:
         return queries.lineage(self.node.store.state, warrant_id)
 
     async def warrant_proof(self, warrant_id: str) -> Json | None:
-        from node.proofs import build_proof
+        from node.bundles import build_proof
 
         return build_proof(self.node.store, self.node.genesis, warrant_id)
 

@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from node import codec, crypto
-from node.chain import SignedTx
-from node.client import Client, RpcCallError, Wallet
+from node.kernel import codec, crypto
+from node.kernel.chain import SignedTx
 from node.ledger.keys import document_id
 from node.ledger.model import warrant_id
-from node.localnet import LocalNet
-from node.mempool import RETRY_CODES
+from node.mempool.pool import RETRY_CODES
+from node.sdk.client import Client, RpcCallError, Wallet
+from node.sdk.localnet import LocalNet
 
 CHAIN_ID = "warrant-local"
 BIG = 10**15  # fen: enough for any run

@@ -23,7 +23,7 @@ except ImportError:
     msgpack = orjson = None
 
 from node import chain, codec, crypto  # noqa: E402
-from node.store import Store  # noqa: E402
+from node.store.leveldb import Store  # noqa: E402
 
 
 def rate(fn, seconds: float) -> float:

@@ -22,12 +22,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from node import chain, crypto  # noqa: E402
-from node.chain import Certificate  # noqa: E402
-from node.genesis import ChainParams, Genesis, GenesisAccount, GenesisAdmin  # noqa: E402
+from node.kernel.chain import Certificate  # noqa: E402
+from node.kernel.genesis import ChainParams, Genesis, GenesisAccount, GenesisAdmin  # noqa: E402
 from node.ledger import BlockContext, execute_block, genesis_state  # noqa: E402
 from node.ledger.keys import document_id  # noqa: E402
 from node.ledger.model import warrant_id  # noqa: E402
-from node.store import Store  # noqa: E402
+from node.store.leveldb import Store  # noqa: E402
 
 CHAIN = "wc-bench"
 T0 = 1_700_000_000_000

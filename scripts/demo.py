@@ -8,7 +8,7 @@ are refused; the regulator freezes and
 unfreezes a warrant; at maturity the core enterprise settles and every holder is paid. Then the
 lineage prints as a tree and tier 3's proof bundle is verified offline against the genesis file.
 
-Every party signs with its own key (node.client.Wallet) and talks to "its" member's node.
+Every party signs with its own key (node.sdk.client.Wallet) and talks to "its" member's node.
 
 Usage::
 
@@ -32,11 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from node import codec, crypto, fmt
-from node.client import Client, RpcCallError, Wallet
-from node.genesis import Genesis, load_genesis
+from node import fmt
+from node.kernel import codec, crypto
+from node.kernel.genesis import Genesis, load_genesis
 from node.ledger.keys import document_id, uscc_check_char
-from node.localnet import LocalNet
+from node.sdk.client import Client, RpcCallError, Wallet
+from node.sdk.localnet import LocalNet
 
 __all__ = ["Story", "StoryError", "explorer_url", "tell_story", "tell_story_at", "yuan"]
 
@@ -315,7 +316,7 @@ class Story:
         try:
             from node import proofs  # being written alongside this script
         except ImportError:
-            self.say("NOTE: node/proofs.py is not in this checkout yet, so the proof step is skipped.")
+            self.say("NOTE: node/bundles.py is not in this checkout yet, so the proof step is skipped.")
             return
         try:
             bundle = await tier3.client.call("warrant_proof", id=wid)

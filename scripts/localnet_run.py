@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from node.localnet import LocalNet
+from node.sdk.localnet import LocalNet
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -1,5 +1,5 @@
 // Proof bundles verified in the browser, trusting only the genesis file: the same checks, in the
-// same order, as node/proofs.py verify_bundle (docs/PROTOCOL.md section 10), so the two agree on
+// same order, as node/bundles.py verify_bundle (docs/PROTOCOL.md section 10), so the two agree on
 // every bundle, altered or not (tests/explorer/test_proof_page.py compares them).
 //
 // Bytes in, verdict out. The file is parsed here rather than with JSON.parse because a bundle's
@@ -182,7 +182,7 @@ export function canonical(v) {
   return utf8.encode(encodeText(v));
 }
 
-// ---- schemas (the msgspec Structs of node/chain.py, node/proofs.py, node/ledger/payloads.py) -------
+// ---- schemas (the msgspec Structs of node/kernel/chain.py, node/bundles.py, node/ledger/payloads.py) -------
 
 const U63 = { int: [0n, INT64_MAX] };
 const AMOUNT = { int: [1n, INT64_MAX] };
@@ -334,7 +334,7 @@ const NULL_DIGEST_HEX = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991
 async function leafHash(data) { return sha256(concat(Uint8Array.of(0), data)); }
 async function nodeHash(l, r) { return sha256(concat(Uint8Array.of(1), l, r)); }
 
-/** node.merkle.verify_proof */
+/** node.kernel.merkle.verify_proof */
 export async function verifyMerkle(item, index, size, proof, root) {
   if (!(index >= 0n && index < size)) return false;
   let node = await leafHash(item);
@@ -406,7 +406,7 @@ const PARAM_DEFAULTS = {
 };
 const POSITIVE = { int: [1n, INT64_MAX] };
 const GENESIS_ACCOUNT = struct({ name: NAME, address: ADDRESS, pubkey: PUBKEY, role: ROLE }, { role: 'supplier' });
-// Admins have no role (node.genesis refuses a file that gives them one).
+// Admins have no role (node.kernel.genesis refuses a file that gives them one).
 const GENESIS_ADMIN = struct({ name: NAME, address: ADDRESS, pubkey: PUBKEY });
 const GENESIS = struct({
   chain_id: { str: /^[a-z0-9][a-z0-9-]{0,62}$/ }, genesis_time_ms: U63,

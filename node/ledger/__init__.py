@@ -12,11 +12,11 @@ Entry points for the daemon and RPC (docs/LEDGER.md):
 
 from __future__ import annotations
 
+from node.ledger.codes import Code, LedgerError, number_of
 from node.ledger.context import BlockContext
 from node.ledger.dispatch import HANDLERS, BlockOutcome, TxResult, apply, check_envelope, execute_block
-from node.ledger.errors import Code, LedgerError, number_of
-from node.ledger.genesis import genesis_state
 from node.ledger.housekeeping import next_due
+from node.ledger.initial import genesis_state
 from node.ledger.payloads import PAYLOADS, check_payload
 from node.ledger.state import DictReader, Overlay
 

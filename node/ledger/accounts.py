@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from node.ledger import model, payloads
+from node.ledger.codes import Code
 from node.ledger.context import Exec
-from node.ledger.errors import Code
 from node.ledger.model import Account
 from node.ledger.rules import fail, get_account, require_admin
 

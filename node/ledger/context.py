@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from node.genesis import ChainParams
+from node.kernel.genesis import ChainParams
 from node.ledger.state import Overlay
 
 __all__ = ["BlockContext", "Exec"]

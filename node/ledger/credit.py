@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from node import fmt
 from node.ledger import model, payloads
+from node.ledger.codes import Code
 from node.ledger.context import Exec
-from node.ledger.errors import Code
 from node.ledger.model import CreditLine
 from node.ledger.rules import fail, require_account, require_sender
 

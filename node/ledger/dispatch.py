@@ -15,11 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from node import codec, fmt, merkle
-from node.chain import SignedTx
+from node import fmt
+from node.kernel import codec, merkle
+from node.kernel.chain import SignedTx
 from node.ledger import accounts, credit, documents, financing, governance, model, regulation, settlement, warrants
+from node.ledger.codes import Code, LedgerError
 from node.ledger.context import BlockContext, Exec
-from node.ledger.errors import Code, LedgerError
 from node.ledger.housekeeping import run_housekeeping
 from node.ledger.payloads import check_payload
 from node.ledger.state import Overlay, StateReaderLike

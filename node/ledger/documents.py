@@ -20,8 +20,8 @@ from collections.abc import Sequence
 
 from node import fmt
 from node.ledger import model, payloads
+from node.ledger.codes import Code
 from node.ledger.context import Exec
-from node.ledger.errors import Code
 from node.ledger.model import Allocation, Dispute, DocEntry, Document
 from node.ledger.rules import fail, require_account, require_sender
 

@@ -31,9 +31,9 @@ from typing import Annotated, Any, Protocol
 
 import msgspec
 
-from node import codec
-from node.chain import Validator, ValidatorSet
 from node.errors import ChainError
+from node.kernel import codec
+from node.kernel.chain import Validator, ValidatorSet
 from node.ledger.state import StateReaderLike
 
 __all__ = [

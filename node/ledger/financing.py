@@ -12,7 +12,7 @@ from __future__ import annotations
 from node import fmt
 from node.ledger import payloads
 from node.ledger.context import Exec
-from node.ledger.errors import Code
+from node.ledger.codes import Code
 from node.ledger.model import Financing, Warrant
 from node.ledger.rules import (
     fail,

@@ -25,6 +25,7 @@ import msgspec
 from node import fmt
 from node.errors import ChainError
 from node.ledger import model, payloads
+from node.ledger.codes import Code
 from node.ledger.context import BlockContext, Exec
 from node.ledger.epochs import (
     EpochRecord,
@@ -36,7 +37,6 @@ from node.ledger.epochs import (
     next_first_height,
     record_hash,
 )
-from node.ledger.errors import Code
 from node.ledger.rules import fail, require_admin
 from node.ledger.state import Overlay, StateReaderLike
 

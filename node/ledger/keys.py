@@ -31,8 +31,8 @@ import re
 import unicodedata
 from typing import NamedTuple
 
-from node import codec
-from node.ledger.errors import Code, LedgerError
+from node.kernel import codec
+from node.ledger.codes import Code, LedgerError
 
 __all__ = [
     "DOC_TYPES",

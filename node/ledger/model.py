@@ -29,7 +29,7 @@ from typing import Any
 
 import msgspec
 
-from node import codec
+from node.kernel import codec
 
 __all__ = [
     "CONFIRMED",

@@ -15,9 +15,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from node import codec, crypto
 from node.errors import CryptoError, EncodingError
-from node.ledger.errors import Code, LedgerError
+from node.kernel import codec, crypto
+from node.ledger.codes import Code, LedgerError
 from node.ledger.keys import BusinessKey, document_key
 
 __all__ = ["PAYLOADS", "Amount", "address_of_key", "business_key", "check_payload", "check_validator_change"]

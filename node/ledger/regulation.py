@@ -8,8 +8,8 @@ expiry, and an offer whose time passed meanwhile expires at the next block's hou
 from __future__ import annotations
 
 from node.ledger import model, payloads
+from node.ledger.codes import Code
 from node.ledger.context import Exec
-from node.ledger.errors import Code
 from node.ledger.model import Freeze
 from node.ledger.rules import fail, load_warrant, record, require_live, require_sender, save_warrant
 

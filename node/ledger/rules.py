@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from node import fmt
 from node.ledger import model
+from node.ledger.codes import Code, LedgerError
 from node.ledger.context import Exec
-from node.ledger.errors import Code, LedgerError
 from node.ledger.model import Account, HistoryEntry, Warrant
 from node.ledger.state import Overlay
 

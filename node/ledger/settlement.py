@@ -15,7 +15,7 @@ from node import fmt
 from node.ledger import model, payloads
 from node.ledger.context import Exec
 from node.ledger.credit import restore_credit
-from node.ledger.errors import Code
+from node.ledger.codes import Code
 from node.ledger.model import Warrant
 from node.ledger.rules import (
     close_offer,

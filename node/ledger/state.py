@@ -42,7 +42,7 @@ _MISSING = object()
 
 
 class StateReaderLike(Protocol):
-    """What the ledger needs from committed state (node.store.StateReader has it)."""
+    """What the ledger needs from committed state (node.store.leveldb.StateReader has it)."""
 
     def get(self, key: bytes) -> bytes | None: ...
 

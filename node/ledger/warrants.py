@@ -20,7 +20,7 @@ from node.ledger import model, payloads
 from node.ledger.context import Exec
 from node.ledger.credit import restore_credit, use_credit
 from node.ledger.documents import allocate, release
-from node.ledger.errors import Code
+from node.ledger.codes import Code
 from node.ledger.model import Warrant
 from node.ledger.rules import (
     close_offer,

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from node import crypto
-from node.client import Wallet
-from node.localnet import LocalNet
+from node.kernel import crypto
+from node.sdk.client import Wallet
+from node.sdk.localnet import LocalNet
 
 RUNNING = [0, 1, 2]
 

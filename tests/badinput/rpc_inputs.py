@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from node.ledger.payloads import PAYLOADS
-from node.rpc_methods import METHODS, WS_METHODS
+from node.rpc.methods import METHODS, WS_METHODS
 
 PARSE, INVALID, NO_METHOD, PARAMS = -32700, -32600, -32601, -32602
 INTERNAL = -32603

@@ -29,14 +29,14 @@ from consensus.messages import (
     encode_message,
     signing_bytes,
 )
-from node import crypto
 from node.config import DEFAULT_MAX_FRAME
-from node.daemon import TAG_CONSENSUS, TAG_TX
-from node.genesis import load_genesis
-from node.handshake import encode_message as encode_handshake
-from node.handshake import make_hello
-from node.localnet import LocalNet
-from node.p2p import Mesh
+from node.kernel import crypto
+from node.kernel.genesis import load_genesis
+from node.node import TAG_CONSENSUS, TAG_TX
+from node.p2p.handshake import encode_message as encode_handshake
+from node.p2p.handshake import make_hello
+from node.p2p.mesh import Mesh
+from node.sdk.localnet import LocalNet
 
 from .conftest import RUNNING, commit_one, committed_view
 from .rpc_inputs import json_value

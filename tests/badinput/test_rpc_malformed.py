@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node.localnet import LocalNet
+from node.sdk.localnet import LocalNet
 
 from .conftest import RUNNING, commit_one, committed_view
 from .rpc_inputs import HAND_WRITTEN, Answer, error_codes, json_value, post, rpc_request

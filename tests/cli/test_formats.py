@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from node import crypto
-from node.cli_client import (
+from node.kernel import crypto
+from node.cli.warrant import (
     CliError,
     format_amount,
     main,
@@ -89,7 +89,7 @@ def test_exit_statuses_without_a_node(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_proof_verify_of_a_file_that_is_not_a_bundle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from node.cli_daemon import write_localnet
+    from node.cli.warrantd import write_localnet
 
     write_localnet(tmp_path / "net", 1, 41000)
     junk = tmp_path / "junk.json"
@@ -126,8 +126,8 @@ COMMANDS = {
 def test_every_operation_signs_its_transaction_type(command: str, tmp_path: Path) -> None:
     import asyncio
 
-    from node.cli_client import build_parser
-    from node.client import Wallet
+    from node.cli.warrant import build_parser
+    from node.sdk.client import Wallet
 
     args = build_parser().parse_args([command, "--key", str(tmp_path / "unused.pem"), *COMMANDS[command]])
     wallet = Wallet(crypto.generate_key(), "warrant-local")

@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 
-from node import codec, crypto
-from node.chain import SignedTx
-from node.cli_client import main
+from node.cli.warrant import main
+from node.kernel import codec, crypto
+from node.kernel.chain import SignedTx
 from node.ledger import queries
 from node.metrics import Metrics
-from node.rpc import RpcLimits, RpcServer
-from node.rpc_methods import NodeStatus
+from node.rpc.api import NodeStatus
+from node.rpc.server import RpcLimits, RpcServer
 from tests.ledger.world import CHAIN_ID, REG_ID, World
 from tests.readable import assert_readable
 
@@ -34,7 +34,7 @@ Json = dict[str, Any]
 
 
 class LedgerNode:
-    """node.rpc_methods.NodeAPI over a World; block time is this machine's clock plus ``offset_ms``."""
+    """node.rpc.methods.NodeAPI over a World; block time is this machine's clock plus ``offset_ms``."""
 
     def __init__(self) -> None:
         self.world = World()
@@ -231,7 +231,7 @@ def test_every_command_reads_as_text_and_parses_as_json(served: tuple[LedgerNode
     verified = both("proof", "verify", str(tmp_path / "p.json"), "--genesis", str(genesis), expect=1)
     assert verified["valid"] is False and verified["reason"]
 
-    from node.cli_client import build_parser
+    from node.cli.warrant import build_parser
 
     commands = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     assert seen >= (commands - {"proof"}) | {"proof export", "proof verify"}, commands - seen

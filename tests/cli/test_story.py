@@ -1,6 +1,6 @@
 """The `warrant` command line drives a whole warrant story against a local 4-validator cluster.
 
-Every step is a separate `python -m node.cli_client` process signing with its own key file, as an
+Every step is a separate `python -m node.cli.warrant` process signing with its own key file, as an
 enterprise would run it; nothing is signed in the test process.
 """
 
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from node.localnet import ROOT, LocalNet
+from node.sdk.localnet import ROOT, LocalNet
 from tests.integration.conftest import net  # noqa: F401  (the fixture)
 from tests.readable import assert_readable
 
@@ -28,7 +28,7 @@ class Cli:
         self.keys = keys
 
     def run(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "node.cli_client", "--rpc", self.rpc, *args],
+        proc = subprocess.run([sys.executable, "-m", "node.cli.warrant", "--rpc", self.rpc, *args],
                               capture_output=True, text=True, cwd=ROOT, timeout=90, check=False)
         assert proc.returncode == expect, f"warrant {' '.join(args)} -> {proc.returncode}\n{proc.stdout}{proc.stderr}"
         return proc

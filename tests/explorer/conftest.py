@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from node import crypto
-from node.client import Wallet
-from node.localnet import ROOT, LocalNet
+from node.kernel import crypto
+from node.sdk.client import Wallet
+from node.sdk.localnet import ROOT, LocalNet
 from scripts.demo import Story, tell_story
 
 MARKUP_NAME = "<img src=x onerror=alert(1)>"

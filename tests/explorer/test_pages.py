@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from node import crypto
-from node.genesis import load_genesis, parse_genesis
-from node.localnet import ROOT
-from node.proofs import verify_bundle
-from node.rpc_methods import METHODS
+from node.bundles import verify_bundle
+from node.kernel import crypto
+from node.kernel.genesis import load_genesis, parse_genesis
+from node.rpc.methods import METHODS
+from node.sdk.localnet import ROOT
 
 from .conftest import FREEZE_REASON, MARKUP_NAME, SMALL_BATCH_NODE, Network, run
 
@@ -218,7 +218,7 @@ def test_risk_view_figures(page: Any, network: Network, shots: Path) -> None:
 def exported(network: Network, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The story's proof bundle as `warrant proof export` writes it, and the genesis file."""
     out = tmp_path_factory.mktemp("proof") / "proof.json"
-    done = subprocess.run([sys.executable, "-m", "node.cli_client", "--rpc", network.net.rpc_url(3), "proof", "export",
+    done = subprocess.run([sys.executable, "-m", "node.cli.warrant", "--rpc", network.net.rpc_url(3), "proof", "export",
                            network.story.proof_warrant, "--out", str(out)], capture_output=True, text=True, cwd=ROOT,
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
@@ -226,7 +226,7 @@ def exported(network: Network, tmp_path_factory: pytest.TempPathFactory) -> tupl
 
 
 def cli_verify(bundle: Path, genesis: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "node.cli_client", "proof", "verify", str(bundle), "--genesis", str(genesis)],
+    return subprocess.run([sys.executable, "-m", "node.cli.warrant", "proof", "verify", str(bundle), "--genesis", str(genesis)],
                           capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
 
 
@@ -273,7 +273,7 @@ def test_proof_page_offers_the_nodes_bundle_as_the_cli_exports_it(page: Any, net
     # From the node that served the page (each node keeps the certificates it collected), and now:
     # the chain moved on since `exported`.
     again = bundle.with_name("again.json")
-    done = subprocess.run([sys.executable, "-m", "node.cli_client", "--rpc", network.net.rpc_url(0), "proof", "export",
+    done = subprocess.run([sys.executable, "-m", "node.cli.warrant", "--rpc", network.net.rpc_url(0), "proof", "export",
                            network.story.proof_warrant, "--out", str(again)], capture_output=True, text=True, cwd=ROOT,
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
@@ -303,7 +303,7 @@ _VERIFY_ALL = """async ([files, genesis]) => {
 
 
 def _python_verdict(data: bytes, genesis: Any) -> Json:
-    """What `warrant proof verify` decides (node/cli_client.py: json.loads, then verify_bundle)."""
+    """What `warrant proof verify` decides (node/cli/warrant.py: json.loads, then verify_bundle)."""
     try:
         report = verify_bundle(json.loads(data), genesis)
     except (UnicodeDecodeError, json.JSONDecodeError):

@@ -13,7 +13,7 @@ import pytest
 
 from node.config import load_config
 from node.metrics import Metrics
-from node.rpc import EXPLORER_DIR, RpcServer
+from node.rpc.server import EXPLORER_DIR, RpcServer
 from tests.rpc.conftest import FakeNode
 
 

@@ -1,4 +1,4 @@
-"""A byzantine validator for fault tests: the real daemon (node.daemon.Node) run inside the test
+"""A byzantine validator for fault tests: the real daemon (node.node.Node) run inside the test
 process with a validator's genesis key (v3 unless told), whose mesh is wrapped so that what it sends can be
 tampered with, plus an injector of replays, conflicting votes and garbage.
 
@@ -47,11 +47,11 @@ from consensus.messages import (
     encode_message,
     signing_bytes,
 )
-from node import chain
 from node.config import load_config
-from node.daemon import TAG_CONSENSUS, TAG_TX, Node
-from node.localnet import LocalNet
-from node.p2p import Mesh
+from node.kernel import chain
+from node.node import TAG_CONSENSUS, TAG_TX, Node
+from node.p2p.mesh import Mesh
+from node.sdk.localnet import LocalNet
 
 INDEX = 3
 

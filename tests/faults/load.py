@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from node import crypto
-from node.client import RpcCallError, Wallet
-from node.localnet import LocalNet
+from node.kernel import crypto
+from node.sdk.client import RpcCallError, Wallet
+from node.sdk.localnet import LocalNet
 
 NOT_READY = 1005
 

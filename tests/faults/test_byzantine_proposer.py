@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from node import crypto
-from node.client import Client, Wallet
-from node.genesis import load_genesis
+from node.bundles import verify_bundle
+from node.kernel import crypto
+from node.kernel.genesis import load_genesis
 from node.ledger.keys import document_id
-from node.localnet import LocalNet
-from node.proofs import verify_bundle
+from node.sdk.client import Client, Wallet
+from node.sdk.localnet import LocalNet
 
 from .byzantine import Byzantine
 from .conftest import CHAIN_ID

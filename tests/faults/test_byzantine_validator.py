@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from node import crypto
-from node.client import Wallet
-from node.localnet import LocalNet
+from node.kernel import crypto
+from node.sdk.client import Wallet
+from node.sdk.localnet import LocalNet
 from tests.integration.helpers import assert_same_chain
 
 from .byzantine import INDEX, Byzantine

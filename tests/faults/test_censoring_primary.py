@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from node import crypto
-from node.client import RpcCallError, Wallet
 from node.config import load_config
-from node.daemon import Node
-from node.localnet import LocalNet
+from node.kernel import crypto
+from node.node import Node
+from node.sdk.client import RpcCallError, Wallet
+from node.sdk.localnet import LocalNet
 
 from .load import Load
 

@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from node.client import Wallet
-from node.localnet import LocalNet
+from node.sdk.client import Wallet
+from node.sdk.localnet import LocalNet
 from tests.integration.helpers import assert_same_chain
 
 from .load import Load, assert_all_found, wait_converged

@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 
 from consensus.messages import Commit, MalformedMessage, decode_message
-from node import crypto
-from node.client import RpcCallError, Wallet
 from node.config import load_config
-from node.daemon import TAG_CONSENSUS, Node
-from node.localnet import LocalNet
-from node.p2p import Mesh
+from node.kernel import crypto
+from node.node import TAG_CONSENSUS, Node
+from node.p2p.mesh import Mesh
+from node.sdk.client import RpcCallError, Wallet
+from node.sdk.localnet import LocalNet
 
 from .load import Load
 

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from node import crypto
-from node.client import RpcCallError, Wallet
-from node.localnet import LocalNet
+from node.kernel import crypto
+from node.sdk.client import RpcCallError, Wallet
+from node.sdk.localnet import LocalNet
 from tests.integration.helpers import assert_same_chain, register_accounts
 
 # The one place a bounded wait is itself the assertion: "never commits" can't be observed, only

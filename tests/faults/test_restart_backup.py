@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from node import crypto
-from node.client import RpcCallError, Wallet
-from node.localnet import LocalNet
+from node.kernel import crypto
+from node.sdk.client import RpcCallError, Wallet
+from node.sdk.localnet import LocalNet
 
 from .load import NOT_READY, Load
 

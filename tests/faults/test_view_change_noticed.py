@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from node.client import Wallet
-from node.localnet import LocalNet
+from node.sdk.client import Wallet
+from node.sdk.localnet import LocalNet
 from tests.integration.helpers import register_accounts
 
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from node.client import Wallet
-from node.localnet import LocalNet
+from node.sdk.client import Wallet
+from node.sdk.localnet import LocalNet
 from tests.integration.helpers import assert_same_chain, register_accounts
 
 

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from node import crypto
-from node.client import Wallet
-from node.localnet import LocalNet
+from node.kernel import crypto
+from node.sdk.client import Wallet
+from node.sdk.localnet import LocalNet
 
 CHAIN_ID = "warrant-local"
 

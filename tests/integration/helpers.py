@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from node import crypto
-from node.client import Wallet
-from node.localnet import LocalNet
+from node.kernel import crypto
+from node.sdk.client import Wallet
+from node.sdk.localnet import LocalNet
 
 
 async def register_accounts(net: LocalNet, admin: Wallet, count: int, via: list[int] | None = None, wait: bool = True) -> list[dict[str, Any]]:

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from node import codec, crypto
-from node.chain import SignedTx
-from node.client import Client, RpcCallError, Wallet
-from node.localnet import LocalNet
+from node.kernel import codec, crypto
+from node.kernel.chain import SignedTx
+from node.sdk.client import Client, RpcCallError, Wallet
+from node.sdk.localnet import LocalNet
 
 from .conftest import CHAIN_ID
 
@@ -131,7 +131,7 @@ async def test_floods_are_refused_at_admission_and_cannot_starve_other_accounts(
     print(f"busy account's flood: {dict(outcome)}; the other account's transactions committed "
           f"(blocks after submission, seconds): {[(b, round(s, 2)) for b, s in latencies]}")
     # Whether the cap is reached depends on how fast blocks drain the flood on this machine
-    # (tests/node/test_mempool.py shows the cap itself); what is refused is refused for it.
+    # (tests/mempool/test_pool.py shows the cap itself); what is refused is refused for it.
     outcome.pop("RATE_LIMITED", None)
     assert outcome["ok"] >= 1_000 and set(outcome) <= {"ok", "SENDER_PENDING_LIMIT"}, outcome
     assert max(blocks for blocks, _ in latencies) <= 3, latencies

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from node import crypto
-from node.client import Wallet
-from node.localnet import LocalNet
+from node.kernel import crypto
+from node.sdk.client import Wallet
+from node.sdk.localnet import LocalNet
 
 
 async def test_block_and_account_subscriptions_see_a_commit(net: LocalNet, admin: Wallet) -> None:

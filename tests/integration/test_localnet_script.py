@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from node.localnet import ROOT
+from node.sdk.localnet import ROOT
 
 
 def _pids_of(directory: Path) -> list[str]:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from node import crypto
-from node.cli_daemon import main, write_localnet
-from node.genesis import load_genesis
-from node.localnet import free_base_port
+from node.cli.warrantd import main, write_localnet
+from node.kernel import crypto
+from node.kernel.genesis import load_genesis
+from node.sdk.localnet import free_base_port
 
 
 @pytest.fixture()
@@ -107,7 +107,7 @@ def test_pubkey_reprints_what_keygen_printed(tmp_path: Path, capsys: pytest.Capt
 @pytest.mark.parametrize("argv", [["warrantd", "keygen"], ["warrantd", "pubkey"], ["warrant", "keygen"]])
 def test_a_passphrase_on_the_command_line_is_refused(argv: list[str], tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    from node import cli_client
+    from node.cli import warrant as cli_client
 
     run = main if argv[0] == "warrantd" else cli_client.main
     option = "--key" if argv[1] == "pubkey" else "--out"
@@ -146,7 +146,7 @@ def test_genesis_takes_every_chain_parameter_and_writes_pretty_canonical_json(
 
 def test_an_encrypted_key_without_its_passphrase_says_how_to_give_it(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    from node import cli_client
+    from node.cli import warrant as cli_client
 
     crypto.save_key(tmp_path / "k.pem", crypto.generate_key(), b"secret")
     monkeypatch.delenv("WARRANT_PASSPHRASE", raising=False)

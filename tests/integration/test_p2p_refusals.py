@@ -8,11 +8,11 @@ import contextlib
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from node import crypto
-from node.client import Wallet
-from node.genesis import load_genesis
-from node.handshake import Role, decode_message, encode_message, make_hello, make_proof
-from node.localnet import LocalNet
+from node.kernel import crypto
+from node.kernel.genesis import load_genesis
+from node.p2p.handshake import Role, decode_message, encode_message, make_hello, make_proof
+from node.sdk.client import Wallet
+from node.sdk.localnet import LocalNet
 
 from .helpers import register_accounts
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from node.client import Wallet
-from node.localnet import LocalNet
+from node.sdk.client import Wallet
+from node.sdk.localnet import LocalNet
 
 from .helpers import assert_same_chain, register_accounts
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from node.localnet import ROOT
+from node.sdk.localnet import ROOT
 
 
 def _example() -> str:
@@ -25,7 +25,7 @@ def _example() -> str:
 
 def test_the_plugin_is_registered_by_its_entry_point() -> None:
     plugins = {e.name: e.value for e in entry_points(group="pytest11")}
-    assert plugins.get("warrantchain") == "node.pytest_plugin", "reinstall the package (scripts/setup-venv)"
+    assert plugins.get("warrantchain") == "node.sdk.pytest_plugin", "reinstall the package (scripts/setup-venv)"
     assert (ROOT / "node" / "py.typed").exists()
 
 

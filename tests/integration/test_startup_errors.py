@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from node import crypto
-from node.cli_daemon import write_localnet
-from node.localnet import ROOT, free_base_port
+from node.cli.warrantd import write_localnet
+from node.kernel import crypto
+from node.sdk.localnet import ROOT, free_base_port
 
 
 def _start(config: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "node.cli_daemon", "start", "--config", str(config)],
+        [sys.executable, "-m", "node.cli.warrantd", "start", "--config", str(config)],
         capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL,
     )
 
@@ -65,10 +65,10 @@ def test_data_directory_of_another_chain(network: Path, tmp_path_factory: pytest
     other = tmp_path_factory.mktemp("other")
     write_localnet(other, 4, free_base_port(4), chain_id="another-chain")
     # Give v0 of the first network the data directory of a node of the other chain.
-    from node.cli_daemon import main  # noqa: F401  (the package must import cleanly)
-    from node.genesis import load_genesis
-    from node.ledger.genesis import genesis_state
-    from node.store import Store
+    from node.cli.warrantd import main  # noqa: F401  (the package must import cleanly)
+    from node.kernel.genesis import load_genesis
+    from node.ledger.initial import genesis_state
+    from node.store.leveldb import Store
 
     genesis = load_genesis(other / "genesis.json")
     with Store(network / "data" / "v0") as store:
@@ -89,11 +89,11 @@ def test_listen_address_in_use(network: Path) -> None:
 def test_inspect_genesis_prints_the_hash_members_compare(network: Path) -> None:
     import json
 
-    from node.genesis import load_genesis
+    from node.kernel.genesis import load_genesis
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
-        [sys.executable, "-m", "node.cli_daemon", "inspect-genesis", str(network / "genesis.json")],
+        [sys.executable, "-m", "node.cli.warrantd", "inspect-genesis", str(network / "genesis.json")],
         capture_output=True, text=True, timeout=30, env=env,
     )
     assert result.returncode == 0, result.stderr
@@ -102,7 +102,7 @@ def test_inspect_genesis_prints_the_hash_members_compare(network: Path) -> None:
     assert shown["validators"] == ["v0", "v1", "v2", "v3"] and shown["tolerates_faulty"] == 1
     (network / "genesis.json").write_text("{}")
     broken = subprocess.run(
-        [sys.executable, "-m", "node.cli_daemon", "inspect-genesis", str(network / "genesis.json")],
+        [sys.executable, "-m", "node.cli.warrantd", "inspect-genesis", str(network / "genesis.json")],
         capture_output=True, text=True, timeout=30, env=env,
     )
     _assert_refused(broken, "chain_id: required field missing")
@@ -116,7 +116,7 @@ def test_a_refused_start_leaves_no_data_directory(network: Path) -> None:
 
 
 def test_a_second_copy_on_the_same_data_directory_is_told_so(network: Path) -> None:
-    from node.store import Store
+    from node.store.leveldb import Store
 
     with Store(network / "data" / "v0"):  # the first copy holds LevelDB's lock
         result = _start(network / "v0.toml")

@@ -10,9 +10,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from node import crypto
-from node.client import Wallet
-from node.localnet import LocalNet
+from node.kernel import crypto
+from node.sdk.client import Wallet
+from node.sdk.localnet import LocalNet
 
 from .helpers import assert_same_chain, register_accounts
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from node import chain, crypto
+from node.kernel import chain, crypto
 
 CHAIN_ID = "wc-test"
 

@@ -1,4 +1,4 @@
-"""node.chain: transactions, blocks and certificates: ids, signatures, roots, and refusal of bad input."""
+"""node.kernel.chain: transactions, blocks and certificates: ids, signatures, roots, and refusal of bad input."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import hashlib
 import pytest
 
 from consensus.messages import commit_signing_bytes
-from node import chain, codec, crypto, merkle
 from node.errors import ChainError
+from node.kernel import chain, codec, crypto, merkle
 
 from .conftest import CHAIN_ID, tx_body
 

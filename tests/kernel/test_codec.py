@@ -1,4 +1,4 @@
-"""node.codec: canonical bytes are deterministic, order-independent, round-trip, and refuse what can't be canonical."""
+"""node.kernel.codec: canonical bytes are deterministic, order-independent, round-trip, and refuse what can't be canonical."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node import codec
 from node.errors import EncodingError
+from node.kernel import codec
 
 int64 = st.integers(min_value=codec.INT64_MIN, max_value=codec.INT64_MAX)
 text = st.text()  # hypothesis text never contains lone surrogates
@@ -127,7 +127,7 @@ def test_deep_nesting_is_an_encoding_error_at_any_depth(depth: int, opening: byt
 
 
 def test_deep_nesting_inside_a_transaction_or_block_is_a_chain_error() -> None:
-    from node.chain import decode_block, decode_tx
+    from node.kernel.chain import decode_block, decode_tx
     from node.errors import ChainError
 
     deep = b"[" * 5_000 + b"]" * 5_000

@@ -1,4 +1,4 @@
-"""node.crypto: keys, signatures, addresses, key files; cross-checked with the independent `ecdsa` package."""
+"""node.kernel.crypto: keys, signatures, addresses, key files; cross-checked with the independent `ecdsa` package."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import ecdsa
 import pytest
 from ecdsa.util import sigdecode_string, sigencode_string
 
-from node import crypto
 from node.errors import CryptoError
+from node.kernel import crypto
 
 
 def test_sign_and_verify_roundtrip() -> None:
@@ -44,7 +44,7 @@ def test_signature_from_ecdsa_package_verifies_in_node() -> None:
 
 def test_signature_from_node_verifies_in_ecdsa_package() -> None:
     key = crypto.generate_key()
-    message = b"signed by node.crypto"
+    message = b"signed by node.kernel.crypto"
     sig = key.sign(message)
     vk = ecdsa.VerifyingKey.from_string(key.public_key.raw, curve=ecdsa.NIST256p, hashfunc=hashlib.sha256)
     assert vk.verify(sig, message, hashfunc=hashlib.sha256, sigdecode=sigdecode_string)

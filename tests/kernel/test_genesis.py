@@ -1,12 +1,12 @@
-"""node.genesis: the genesis file is checked and hashed canonically."""
+"""node.kernel.genesis: the genesis file is checked and hashed canonically."""
 
 from __future__ import annotations
 
 import pytest
 
-from node import codec, crypto
 from node.errors import ChainError
-from node.genesis import load_genesis, parse_genesis
+from node.kernel import codec, crypto
+from node.kernel.genesis import load_genesis, parse_genesis
 
 
 def _account(key: crypto.SigningKey, name: str, role: str = "supplier") -> dict:
@@ -73,7 +73,7 @@ def test_unreadable_genesis(tmp_path) -> None:
 
 
 def test_warrantd_genesis_gives_admins_no_role(tmp_path) -> None:
-    from node.cli_daemon import main
+    from node.cli.warrantd import main
 
     admin, validator = crypto.generate_key(), crypto.generate_key()
     out = tmp_path / "genesis.json"

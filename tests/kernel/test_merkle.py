@@ -1,4 +1,4 @@
-"""node.merkle: RFC 6962 trees; every proof verifies and any alteration fails."""
+"""node.kernel.merkle: RFC 6962 trees; every proof verifies and any alteration fails."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node import merkle
 from node.errors import ChainError
+from node.kernel import merkle
 
 leaves = st.lists(st.binary(max_size=40), min_size=1, max_size=70)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from node import codec, merkle
 from node.errors import EncodingError
+from node.kernel import codec, merkle
 from node.ledger import PAYLOADS, Code, LedgerError, check_payload, number_of
-from node.ledger.errors import _NUMBERS
+from node.ledger.codes import _NUMBERS
 from tests.ledger.world import HOUR, World
 
 

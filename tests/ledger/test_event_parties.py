@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from node.rpc_methods import SubscribeParams, event_matches
+from node.rpc.methods import event_matches
+from node.rpc.params import SubscribeParams
 from tests.ledger.world import DAY, World
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from node import chain
+from node.kernel import chain
 from node.ledger import DictReader, genesis_state
 from node.ledger.epochs import (
     check_succession,

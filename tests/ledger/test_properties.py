@@ -22,7 +22,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node import codec
+from node.kernel import codec
 from node.ledger import Code, model
 from node.ledger.keys import document_id
 from node.ledger.state import ACC_KEY, full_accumulator, root_of

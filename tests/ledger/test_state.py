@@ -7,11 +7,11 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node import chain, crypto
-from node.chain import Certificate
+from node.kernel import chain, crypto
+from node.kernel.chain import Certificate
 from node.ledger import BlockContext, DictReader, Overlay, execute_block, genesis_state, queries
 from node.ledger.state import ACC_KEY, element, full_accumulator, root_of
-from node.store import Store
+from node.store.leveldb import Store
 from tests.ledger.world import CHAIN_ID, World
 
 keys = st.binary(min_size=1, max_size=8).filter(lambda k: k != ACC_KEY)  # the accumulator's own key is reserved

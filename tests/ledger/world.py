@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from node import chain, codec, crypto
-from node.genesis import ChainParams, Genesis, GenesisAccount, GenesisAdmin
+from node.kernel import chain, codec, crypto
+from node.kernel.genesis import ChainParams, Genesis, GenesisAccount, GenesisAdmin
 from node.ledger import BlockContext, DictReader, execute_block, genesis_state, queries
 from node.ledger.model import key_tx
 from node.ledger.state import ACC_KEY

@@ -22,9 +22,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from node import crypto
-from node.client import Wallet
-from node.localnet import LocalNet
+from node.kernel import crypto
+from node.sdk.client import Wallet
+from node.sdk.localnet import LocalNet
 
 CHAIN_ID = "warrant-local"
 NOFILE = 1024

@@ -5,10 +5,10 @@ on request."""
 
 from __future__ import annotations
 
-from node import codec, crypto
-from node.chain import TxEnvelope, tx_from_envelope
-from node.client import Wallet
-from node.localnet import LocalNet
+from node.kernel import codec, crypto
+from node.kernel.chain import TxEnvelope, tx_from_envelope
+from node.sdk.client import Wallet
+from node.sdk.localnet import LocalNet
 
 from .conftest import reset_peak, rpc_from, status_kb
 

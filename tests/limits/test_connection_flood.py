@@ -10,8 +10,8 @@ import collections
 import contextlib
 import time
 
-from node.client import Wallet
-from node.localnet import LocalNet
+from node.sdk.client import Wallet
+from node.sdk.localnet import LocalNet
 
 from .conftest import NOFILE, commit_one, open_files, rpc_from, tcp_peers
 

@@ -13,8 +13,8 @@ import struct
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from node.client import Wallet
-from node.localnet import LocalNet
+from node.sdk.client import Wallet
+from node.sdk.localnet import LocalNet
 
 from .conftest import commit_one, reset_peak, status_kb
 

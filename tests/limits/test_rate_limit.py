@@ -8,7 +8,7 @@ import asyncio
 
 import aiohttp
 
-from node.localnet import LocalNet
+from node.sdk.localnet import LocalNet
 
 from .conftest import rpc_from
 

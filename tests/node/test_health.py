@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from node.metrics import Metrics
-from node.rpc import RpcLimits, RpcServer
+from node.rpc.server import RpcLimits, RpcServer
 from node.service import NodeService
 
 

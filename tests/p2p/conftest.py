@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from node.chain import Validator, ValidatorSet
-from node.crypto import SigningKey, generate_key
-from node.handshake import Handshake, Role
-from node.p2p import Mesh
+from node.kernel.chain import Validator, ValidatorSet
+from node.kernel.crypto import SigningKey, generate_key
+from node.p2p.handshake import Handshake, Role
+from node.p2p.mesh import Mesh
 
 CHAIN_ID = "wc-test"
 GENESIS_HASH = hashlib.sha256(b"p2p test genesis").digest()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from node.p2p import Mesh
+from node.p2p.mesh import Mesh
 from tests.p2p.conftest import Cluster, Node, authenticate, eventually, raw_peer, running_mesh
 
 QUEUE_LIMIT = 8

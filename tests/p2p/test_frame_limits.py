@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from node.handshake import Handshake, Role
-from node.p2p import PRE_HANDSHAKE_MAX_FRAME
+from node.p2p.handshake import Handshake, Role
+from node.p2p.mesh import PRE_HANDSHAKE_MAX_FRAME
 
 from .conftest import CHAIN_ID, GENESIS_HASH, Cluster, Node, closed_code, eventually, raw_peer, running_mesh
 

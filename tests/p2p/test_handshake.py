@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from node.crypto import generate_key
-from node.handshake import (
+from node.kernel.crypto import generate_key
+from node.p2p.handshake import (
     DOMAIN,
     Handshake,
     HandshakeError,

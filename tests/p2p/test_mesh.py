@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from node.p2p import Mesh, P2PError, backoff_delay
+from node.p2p.mesh import Mesh, P2PError, backoff_delay
 from tests.p2p.conftest import CHAIN_ID, GENESIS_HASH, Cluster, eventually, make_node, running_mesh
 
 

@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from node.crypto import generate_key
-from node.handshake import Handshake, Reason, Role, encode_message, make_hello
-from node.p2p import MAX_PENDING_PER_HOST
+from node.kernel.crypto import generate_key
+from node.p2p.handshake import Handshake, Reason, Role, encode_message, make_hello
+from node.p2p.mesh import MAX_PENDING_PER_HOST
 from tests.p2p.conftest import (
     CHAIN_ID,
     GENESIS_HASH,

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from node import crypto
-from node.client import Wallet
-from node.localnet import LocalNet
+from node.kernel import crypto
+from node.sdk.client import Wallet
+from node.sdk.localnet import LocalNet
 
 CHAIN_ID = "warrant-local"
 

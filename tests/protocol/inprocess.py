@@ -1,4 +1,4 @@
-"""A chain committed in-process through node.application: real ledger, store and certificates
+"""A chain committed in-process through node.app: real ledger, store and certificates
 signed by the validators' keys, as consensus would make them; no network. Proof bundle tests
 build their histories with it."""
 
@@ -12,16 +12,16 @@ import msgspec
 
 from consensus.messages import Certificate as ConsensusCertificate
 from consensus.messages import commit_signing_bytes
-from node import chain, codec, crypto
-from node.application import NULL_DIGEST, Application
-from node.cli_daemon import build_genesis
-from node.client import Wallet
-from node.genesis import ChainParams, Genesis, parse_genesis
+from node.app import NULL_DIGEST, Application
+from node.cli.warrantd import build_genesis
+from node.kernel import chain, codec, crypto
+from node.kernel.genesis import ChainParams, Genesis, parse_genesis
 from node.ledger.epochs import validator_set_at
-from node.ledger.genesis import genesis_state
+from node.ledger.initial import genesis_state
 from node.ledger.payloads import check_payload
-from node.mempool import Mempool
-from node.store import Store
+from node.mempool.pool import Mempool
+from node.sdk.client import Wallet
+from node.store.leveldb import Store
 
 
 class Chain:

@@ -1,7 +1,7 @@
 """A client written from docs/PROTOCOL.md alone: `ecdsa`, `hashlib`, `json` and `urllib` only.
 
-Nothing here imports the project's signing or encoding code (node.crypto, node.codec, node.chain,
-node.client); only the cluster harness (the `cluster` fixture) is the project's. If this client's
+Nothing here imports the project's signing or encoding code (node.kernel.crypto, node.kernel.codec, node.kernel.chain,
+node.sdk.client); only the cluster harness (the `cluster` fixture) is the project's. If this client's
 transactions are accepted and committed, the document is precise enough for another team, and
 the format is plain standard ECDSA.
 """
@@ -18,7 +18,7 @@ from typing import Any
 import ecdsa
 from ecdsa.util import sigencode_string, sigencode_string_canonize
 
-from node.localnet import LocalNet
+from node.sdk.localnet import LocalNet
 
 CHAIN_ID = "warrant-local"  # PROTOCOL.md: chain_id comes from chain_status (or the genesis file)
 

@@ -12,12 +12,12 @@ import asyncio
 import time
 from typing import Any
 
-from node import crypto
-from node.client import Wallet
-from node.genesis import load_genesis
+from node.bundles import verify_bundle
+from node.kernel import crypto
+from node.kernel.genesis import load_genesis
 from node.ledger.keys import document_id
-from node.localnet import LocalNet
-from node.proofs import verify_bundle
+from node.sdk.client import Wallet
+from node.sdk.localnet import LocalNet
 
 from .conftest import CHAIN_ID
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from node.cli_daemon import write_localnet
-from node.client import Client
-from node.genesis import Genesis, load_genesis
-from node.localnet import ROOT, LocalNet
-from node.proofs import verify_bundle
+from node.bundles import verify_bundle
+from node.cli.warrantd import write_localnet
+from node.kernel.genesis import Genesis, load_genesis
+from node.sdk.client import Client
+from node.sdk.localnet import ROOT, LocalNet
 
 from .conftest import Story
 
@@ -41,7 +41,7 @@ def genesis(cluster: LocalNet) -> Genesis:
 
 
 def warrant_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "node.cli_client", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "node.cli.warrant", *args], capture_output=True, text=True,
                           cwd=ROOT, timeout=60, check=False)
 
 

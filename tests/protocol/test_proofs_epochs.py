@@ -13,12 +13,12 @@ from typing import Any
 import msgspec
 import pytest
 
-from node import codec, crypto
-from node.client import Wallet
-from node.genesis import ChainParams, Genesis, parse_genesis
+from node.bundles import EPOCHS_VERSION, build_proof, verify_bundle
 from node.errors import EncodingError
+from node.kernel import codec, crypto
+from node.kernel.genesis import ChainParams, Genesis, parse_genesis
 from node.ledger.epochs import EpochRecord, epoch_history, record_hash
-from node.proofs import EPOCHS_VERSION, build_proof, verify_bundle
+from node.sdk.client import Wallet
 from tests.protocol.inprocess import Chain
 
 CHAIN_ID = "proof-epochs"

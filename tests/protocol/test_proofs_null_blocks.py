@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from node import crypto
-from node.application import NULL_DIGEST
-from node.client import Wallet
-from node.proofs import build_proof, verify_bundle
+from node.app import NULL_DIGEST
+from node.bundles import build_proof, verify_bundle
+from node.kernel import crypto
+from node.sdk.client import Wallet
 from tests.protocol.inprocess import Chain
 
 CHAIN_ID = "proof-null"

@@ -7,11 +7,11 @@ import hashlib
 
 import pytest
 
-from node import codec, crypto
-from node.chain import Certificate
-from node.client import Client, RpcCallError, Wallet
-from node.genesis import load_genesis
-from node.localnet import LocalNet
+from node.kernel import codec, crypto
+from node.kernel.chain import Certificate
+from node.kernel.genesis import load_genesis
+from node.sdk.client import Client, RpcCallError, Wallet
+from node.sdk.localnet import LocalNet
 
 from .conftest import CHAIN_ID, REG_ID, Story
 

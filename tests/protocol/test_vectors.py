@@ -15,15 +15,15 @@ import pytest
 from ecdsa.util import sigdecode_string, sigencode_string_canonize
 
 from consensus.messages import commit_signing_bytes
-from node import codec, crypto, merkle
-from node.chain import SignedTx, TxBody, decode_tx, sign_tx
-from node.genesis import parse_genesis
+from node.kernel import codec, crypto, merkle
+from node.kernel.chain import SignedTx, TxBody, decode_tx, sign_tx
+from node.kernel.genesis import parse_genesis
 from node.ledger import Code, LedgerError
 from node.ledger.keys import canonical_reg_id, document_id, lei_valid, uscc_check_char
 from node.ledger.epochs import EpochRecord, check_succession, genesis_epoch, next_first_height, record_hash
 from node.ledger.model import warrant_id
 from node.ledger.payloads import check_payload
-from node.rpc_methods import VERSION
+from node.rpc.api import VERSION
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md"
 _BLOCK = re.compile(r"^```(\w+) vector:([\w-]+)\n(.*?)\n```$", re.DOTALL | re.MULTILINE)

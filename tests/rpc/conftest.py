@@ -10,12 +10,12 @@ import aiohttp
 import msgspec
 import pytest
 
-from node import chain, crypto
-from node.chain import SignedTx
+from node.kernel import chain, crypto
+from node.kernel.chain import SignedTx
 from node.ledger.keys import document_id
 from node.metrics import Metrics
-from node.rpc import RpcLimits, RpcServer
-from node.rpc_methods import ApiError, ErrorCode, NodeAPI, NodeStatus
+from node.rpc.api import ApiError, ErrorCode, NodeAPI, NodeStatus
+from node.rpc.server import RpcLimits, RpcServer
 
 CHAIN_ID = "wc-test"
 ALICE = "wc" + "a1" * 20

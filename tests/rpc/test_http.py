@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from node.metrics import Metrics
-from node.rpc import RpcServer
+from node.rpc.server import RpcServer
 from tests.rpc.conftest import SMALL, Client, FakeNode, signed_tx, tx_json
 
 

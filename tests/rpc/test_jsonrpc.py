@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node import jsonrpc
-from node.jsonrpc import Limits, Request, RpcError
+from node.rpc import jsonrpc
+from node.rpc.jsonrpc import Limits, Request, RpcError
 
 LIMITS = Limits(max_batch=5, max_depth=10)
 

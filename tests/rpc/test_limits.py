@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from node import jsonrpc
 from node.logs import FloodFilter, Throttle
 from node.metrics import Metrics
-from node.rpc import RpcLimits, RpcServer
-from node.rpc_guard import TokenBuckets, TrustedProxies, client_address
+from node.rpc import jsonrpc
+from node.rpc.guard import TokenBuckets, TrustedProxies, client_address
+from node.rpc.server import RpcLimits, RpcServer
 from tests.rpc.conftest import DOC_ID, FakeNode
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from node.rpc_methods import ApiError, ErrorCode
-from node.ledger.errors import Code, LedgerError
+from node.ledger.codes import Code, LedgerError
+from node.rpc.api import ApiError, ErrorCode
 from tests.rpc.conftest import ALICE, BANK, CORE, DOC_ID, REG_ID, Client, FakeNode, signed_tx, tx_json
 
 

@@ -9,7 +9,7 @@ import aiohttp
 import msgspec
 
 from node.metrics import Metrics
-from node.rpc import RpcServer
+from node.rpc.server import RpcServer
 from tests.rpc.conftest import ALICE, BANK, Client
 
 BLOCK = {"height": 6, "hash": "ef" * 32, "tx_count": 2}

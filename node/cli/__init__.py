@@ -1,0 +1,1 @@
+"""The `warrantd` and `warrant` commands and what only they need."""

@@ -1,0 +1,1 @@
+"""Admitted transactions waiting for a block, and what each peer still lacks of them."""

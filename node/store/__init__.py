@@ -1,0 +1,1 @@
+"""Durable storage: the only user of plyvel."""

@@ -1,0 +1,306 @@
+"""The node's LevelDB store: the only module that imports plyvel.
+
+Key layout (one LevelDB per node; heights are 8-byte big-endian so they sort numerically):
+
+====================  ==============================================================
+``m``                 chain metadata (ChainMeta, canonical JSON)
+``b`` + height        block bytes (node.kernel.chain wire format)
+``h`` + block hash    height
+``c`` + height        commit certificate
+``t`` + tx id         ``{"height", "index", "result"}`` of a committed transaction
+``s`` + key           ledger state (read through the StateView methods)
+``x`` + key           the consensus replica's write-ahead record
+====================  ==============================================================
+
+Everything a block changes (block, certificate, transaction index and results, state writes,
+metadata) goes in one write batch with ``sync=True``: after a crash the store holds a whole prefix
+of blocks and metadata that agrees with them, never half a block.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Annotated
+
+import msgspec
+import plyvel
+
+from node.errors import ChainError, EncodingError, StoreError
+from node.kernel import codec
+from node.kernel.chain import Block, Certificate, decode_block
+
+__all__ = ["ChainMeta", "TxLocation", "Store", "StateReader"]
+
+_META = b"m"
+_BLOCK = b"b"
+_HASH = b"h"
+_CERT = b"c"
+_TX = b"t"
+_STATE = b"s"
+_CONSENSUS = b"x"
+_DECODED_BLOCKS = 2
+_Hex32 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+
+
+class ChainMeta(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What the store holds: the last committed block and the state after executing it."""
+
+    chain_id: str
+    genesis_hash: _Hex32
+    height: int
+    block_hash: _Hex32  # the genesis hash at height 0
+    state_root: _Hex32
+    results_root: _Hex32
+
+
+class TxLocation(msgspec.Struct, frozen=True):
+    height: int
+    index: int
+    result: msgspec.Raw  # the ledger's result, canonical JSON, stored as given
+
+
+def _h(height: int) -> bytes:
+    return height.to_bytes(8, "big")
+
+
+class StateReader:
+    """Read-only view of committed ledger state: the interface the ledger reads through."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: plyvel.DB) -> None:
+        self._db = db
+
+    def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self._db.get(_STATE + key)
+        return value
+
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Keys (without the store's prefix) and values under ``prefix``, in key order."""
+        cut = len(_STATE)
+        for key, value in self._db.iterator(prefix=_STATE + prefix):
+            yield key[cut:], value
+
+
+class Store:
+    """A node's chain, state and consensus record in one LevelDB directory."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        try:
+            os.makedirs(self.path, exist_ok=True)
+            # The bloom filter makes "is this transaction id committed?" cheap when it is not
+            # (every admission asks); the block cache keeps hot state in memory.
+            self._db = plyvel.DB(
+                self.path, create_if_missing=True, bloom_filter_bits=10, lru_cache_size=16 << 20
+            )
+        except plyvel.IOError as exc:
+            reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+            if "lock" in reason.lower():  # LevelDB's LOCK file: one process per directory
+                raise StoreError(
+                    f"cannot open the store at {self.path}: the data directory is in use by another process "
+                    "(is this node already running?); stop that one first, or give this node its own node.data_dir"
+                ) from None
+            raise StoreError(f"cannot open the store at {self.path}: {reason}") from None
+        except (plyvel.Error, OSError) as exc:
+            raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
+        self.state = StateReader(self._db)
+        self._blocks: collections.OrderedDict[int, Block] = collections.OrderedDict()
+        raw = self._db.get(_META)
+        self._meta: ChainMeta | None = None if raw is None else self._decode_meta(raw)
+
+    def _decode_meta(self, raw: bytes) -> ChainMeta:
+        try:
+            return codec.decode(raw, ChainMeta)
+        except EncodingError as exc:
+            raise StoreError(f"store at {self.path} has unreadable metadata: {exc}") from None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def meta(self) -> ChainMeta:
+        if self._meta is None:
+            raise StoreError(f"store at {self.path} has no chain yet (genesis not written)")
+        return self._meta
+
+    @property
+    def initialized(self) -> bool:
+        return self._meta is not None
+
+    def check_chain(self, chain_id: str, genesis_hash: bytes) -> None:
+        """Refuse a data directory that belongs to another chain."""
+        meta = self.meta
+        if meta.chain_id != chain_id or meta.genesis_hash != genesis_hash.hex():
+            raise StoreError(
+                f"data directory {self.path} belongs to chain {meta.chain_id!r} (genesis "
+                f"{meta.genesis_hash[:16]}), not to {chain_id!r} (genesis {genesis_hash.hex()[:16]}); "
+                "use another data directory or the matching genesis file"
+            )
+
+    def init_genesis(
+        self, chain_id: str, genesis_hash: bytes, state_writes: Mapping[bytes, bytes | None], state_root: bytes,
+        results_root: bytes,
+    ) -> ChainMeta:
+        """Write the genesis state and metadata (height 0) in one batch; idempotent per chain."""
+        if self._meta is not None:
+            self.check_chain(chain_id, genesis_hash)
+            return self._meta
+        meta = ChainMeta(
+            chain_id=chain_id,
+            genesis_hash=genesis_hash.hex(),
+            height=0,
+            block_hash=genesis_hash.hex(),
+            state_root=state_root.hex(),
+            results_root=results_root.hex(),
+        )
+        with self._db.write_batch(sync=True) as batch:
+            self._put_state(batch, state_writes)
+            batch.put(_META, codec.encode(meta))
+        self._meta = meta
+        return meta
+
+    def close(self) -> None:
+        if not self._db.closed:
+            self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing a block -----------------------------------------------------------------------
+
+    def commit_block(
+        self,
+        block: Block,
+        certificate: Certificate,
+        results: Sequence[bytes],
+        state_writes: Mapping[bytes, bytes | None],
+        state_root: bytes,
+        results_root: bytes,
+    ) -> ChainMeta:
+        """Append ``block`` with everything it changed, atomically and synced to disk.
+
+        ``results`` are the ledger's canonical result bytes, one per transaction; ``state_writes``
+        maps state keys to new values (None deletes); the roots are those after executing it.
+        """
+        meta = self.meta
+        height = block.header.height
+        if height != meta.height + 1:
+            raise StoreError(f"cannot append block {height}: the store is at height {meta.height}")
+        if block.header.parent != meta.block_hash:
+            raise StoreError(f"block {height} does not extend the stored chain (parent mismatch)")
+        if len(results) != len(block.txs):
+            raise StoreError(f"block {height} has {len(block.txs)} transactions but {len(results)} results")
+        self._refuse_overwrite(block)
+        new_meta = msgspec.structs.replace(
+            meta, height=height, block_hash=block.hash.hex(), state_root=state_root.hex(),
+            results_root=results_root.hex(),
+        )
+        key = _h(height)
+        prefix = b'{"height":' + str(height).encode() + b',"index":'
+        with self._writing(f"block {height}"), self._db.write_batch(sync=True) as batch:
+            batch.put(_BLOCK + key, block.raw)
+            batch.put(_HASH + block.hash, key)
+            batch.put(_CERT + key, certificate.encode())
+            for index, (tx, result) in enumerate(zip(block.txs, results)):
+                batch.put(_TX + tx.id, prefix + str(index).encode() + b',"result":' + result + b"}")
+            self._put_state(batch, state_writes)
+            batch.put(_META, codec.encode(new_meta))
+        self._meta = new_meta
+        return new_meta
+
+    def _refuse_overwrite(self, block: Block) -> None:
+        """A transaction's location is written once: a block that includes an id already committed
+        (or one id twice) was certified by a faulty quorum or this node diverged; never overwrite
+        the original, stop instead."""
+        seen: set[bytes] = set()
+        for tx in block.txs:
+            earlier = self._db.get(_TX + tx.id)
+            if earlier is not None or tx.id in seen:
+                where = "earlier in the same block" if earlier is None else \
+                    f"at height {codec.decode(earlier, TxLocation).height}"
+                raise StoreError(
+                    f"block {block.header.height} includes transaction {tx.id_hex}, already committed {where}: "
+                    "refusing to overwrite its location; this node's chain diverged from a correct quorum "
+                    "(halt: keep the data directory for investigation, see docs/OPERATIONS.md)"
+                )
+            seen.add(tx.id)
+
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """Turn LevelDB's write failures (disk full, I/O error) into a StoreError naming ``what``."""
+        try:
+            yield
+        except plyvel.Error as exc:
+            raise StoreError(f"cannot write {what} to {self.path}: {exc}") from None
+
+    @staticmethod
+    def _put_state(batch: plyvel.WriteBatch, writes: Mapping[bytes, bytes | None]) -> None:
+        for key, value in writes.items():
+            if value is None:
+                batch.delete(_STATE + key)
+            else:
+                batch.put(_STATE + key, value)
+
+    # -- reading the chain ---------------------------------------------------------------------
+
+    def block_bytes(self, height: int) -> bytes | None:
+        return self._db.get(_BLOCK + _h(height)) if 0 < height <= self.meta.height else None
+
+    def block(self, height: int) -> Block | None:
+        """The decoded block at ``height``; the last few are kept, since queries about the
+        transactions of one block come in runs and a block of 2,000 decodes in tens of ms."""
+        cached = self._blocks.get(height)
+        if cached is not None:
+            return cached
+        raw = self.block_bytes(height)
+        if raw is None:
+            return None
+        try:
+            block = decode_block(raw)
+        except ChainError as exc:
+            raise StoreError(f"stored block {height} is corrupt: {exc}") from None
+        self._blocks[height] = block
+        if len(self._blocks) > _DECODED_BLOCKS:
+            self._blocks.popitem(last=False)
+        return block
+
+    def height_of(self, block_hash: bytes) -> int | None:
+        raw = self._db.get(_HASH + block_hash)
+        return None if raw is None else int.from_bytes(raw, "big")
+
+    def certificate(self, height: int) -> Certificate | None:
+        raw = self._db.get(_CERT + _h(height))
+        return None if raw is None else Certificate.decode(raw)
+
+    def certificate_bytes(self, height: int) -> bytes | None:
+        value: bytes | None = self._db.get(_CERT + _h(height))
+        return value
+
+    def tx_location(self, tx_id: bytes) -> TxLocation | None:
+        raw = self._db.get(_TX + tx_id)
+        return None if raw is None else codec.decode(raw, TxLocation)
+
+    def has_tx(self, tx_id: bytes) -> bool:
+        return self._db.get(_TX + tx_id) is not None
+
+    # -- the consensus write-ahead record ------------------------------------------------------
+
+    def put_consensus(self, records: Mapping[bytes, bytes | None]) -> None:
+        """Durably apply the replica's Persist records (before its messages are sent)."""
+        with self._writing("the consensus record"), self._db.write_batch(sync=True) as batch:
+            for key, value in records.items():
+                if value is None:
+                    batch.delete(_CONSENSUS + key)
+                else:
+                    batch.put(_CONSENSUS + key, value)
+
+    def consensus_records(self) -> Iterator[tuple[bytes, bytes]]:
+        cut = len(_CONSENSUS)
+        for key, value in self._db.iterator(prefix=_CONSENSUS):
+            yield key[cut:], value
