@@ -25,10 +25,10 @@ from node.kernel.chain import SignedTx, ValidatorSet
 from node.kernel.genesis import Genesis
 from node.ledger.epochs import EpochRecord, check_succession, epoch_of, genesis_epoch, record_hash, validator_set_of
 
-__all__ = ["GOVERNANCE_TXS", "EpochChange", "enacting_index", "epochs_to_prove", "establish_epochs", "scheduled_record"]
+__all__ = ["GOVERNANCE_TXS", "EpochChange", "certifying_heights", "enacting_index", "epochs_to_prove", "establish_epochs", "scheduled_record"]
 
 GOVERNANCE_TXS = frozenset({"propose_validator_change", "approve_validator_change"})
-EpochChange = tuple[int, SignedTx, Mapping[str, Any]]  # (height, enacting transaction, its proven result)
+EpochChange = tuple[int, SignedTx, Mapping[str, Any] | None]  # (height, enacting tx, its proven result)
 
 
 def epochs_to_prove(records: Sequence[EpochRecord], top_height: int) -> list[EpochRecord]:
@@ -66,6 +66,19 @@ def scheduled_record(result: Mapping[str, Any]) -> EpochRecord:
     return record
 
 
+def certifying_heights(headers: Mapping[int, tuple[Any, bytes]], height: int, null_digest: bytes) -> list[int]:
+    """``height`` and the headers after it up to the first certified by its own hash (headers maps
+    a height to (entry, the digest its certificate signs))."""
+    out = [height]
+    while True:
+        found = headers.get(out[-1] + 1)
+        if found is None:  # the bundle's shape checks refuse a null block without a linked successor
+            return out
+        out.append(out[-1] + 1)
+        if found[1] != null_digest:
+            return out
+
+
 def establish_epochs(
     changes: Sequence[EpochChange],
     genesis: Genesis,
@@ -86,6 +99,8 @@ def establish_epochs(
     interval = genesis.params.checkpoint_interval
     for height, tx, result in changes:
         what = f"epoch change at height {height} (transaction {tx.id_hex})"
+        if result is None:
+            raise ChainError(f"{what} carries no proven result")
         if tx.body.type not in GOVERNANCE_TXS:
             raise ChainError(f"{what} is a {tx.body.type!r}, not a governance transaction")
         if tx.body.sender not in admins:

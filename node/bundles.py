@@ -33,7 +33,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from node.bundle_epochs import enacting_index, epochs_to_prove, establish_epochs
+from node.bundle_epochs import certifying_heights, enacting_index, epochs_to_prove, establish_epochs
 from node.kernel import codec, merkle
 from node.kernel.chain import (
     Block,
@@ -336,8 +336,8 @@ def _verify(raw: Any, genesis: Genesis) -> VerifyReport:
         report.signatures += len(entry.certificate.signatures)
 
     records, done = establish_epochs(
-        [(v.height, tx, _proven_result(entry)) for (v, tx), entry in zip(changes, bundle.epochs, strict=True)],
-        genesis, lambda height: _certifying_heights(headers, height), verify_header)
+        [(v.height, tx, entry.result) for (v, tx), entry in zip(changes, bundle.epochs, strict=True)],
+        genesis, lambda height: certifying_heights(headers, height, NULL_DIGEST), verify_header)
     sets = [validator_set_of(record) for record in records]
     for height in sorted(set(headers) - done):
         verify_header(height, sets[epoch_of(records, height).epoch])
@@ -345,24 +345,6 @@ def _verify(raw: Any, genesis: Genesis) -> VerifyReport:
         tx.verify()
     report.epochs = len(records) - 1
     return report
-
-
-def _proven_result(entry: _TxEntry) -> Json:
-    if entry.result is None:
-        raise ProofError(f"epoch change at height {entry.height} carries no proven result")
-    return entry.result
-
-
-def _certifying_heights(headers: dict[int, tuple[_HeaderEntry, bytes]], height: int) -> list[int]:
-    """``height`` and the headers up to the first one after it certified by its own hash."""
-    out = [height]
-    while True:
-        out.append(out[-1] + 1)
-        found = headers.get(out[-1])
-        if found is None:  # _check_headers refused a null block without a linked successor
-            return out[:-1]
-        if found[1] != NULL_DIGEST:
-            return out
 
 
 def _check_headers(entries: list[_HeaderEntry], chain_id: str) -> dict[int, tuple[_HeaderEntry, bytes]]:

@@ -153,7 +153,7 @@ def test_the_epoch_takes_effect_at_the_boundary_and_chains_to_its_predecessor() 
     assert pending_epoch(w.reader, w.height) == first
     assert addresses(w, 4) == genesis_addresses(w)  # the old set certifies up to the checkpoint
     assert addresses(w, 5) == [*genesis_addresses(w), w.addr("v-new")]
-    assert validator_set_at(w.reader, 5).f == 1 and validator_set_at(w.reader, 5).quorum == 3
+    assert validator_set_at(w.reader, 5).f == 1 and validator_set_at(w.reader, 5).quorum == 4  # of 5
 
     # A second change approved while the first is pending gets the next boundary, its own epoch.
     w.ok("admin", "propose_validator_change", action="remove", address=w.addr("v0"), expires=w.time + DAY)
@@ -223,7 +223,7 @@ def test_validator_queries_show_the_set_at_a_height_and_the_history() -> None:
     assert now["epoch"]["epoch"] == 0 and now["epoch"]["n"] == 4 and now["epoch"]["quorum"] == 3
     assert now["pending"]["epoch"] == 1 and now["pending"]["first_height"] == 5
     later = validator_set_query(w.reader, 5, w.height)["epoch"]
-    assert (later["epoch"], later["n"], later["f"], later["quorum"]) == (1, 5, 1, 3)
+    assert (later["epoch"], later["n"], later["f"], later["quorum"]) == (1, 5, 1, 4)
     assert later["previous"] == now["epoch"]["hash"]
     assert [e["status"] for e in validator_history_query(w.reader, w.height)["epochs"]] == ["active", "pending"]
     assert [e["status"] for e in validator_history_query(w.reader, 4)["epochs"]] == ["past", "active"]
