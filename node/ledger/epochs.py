@@ -227,11 +227,14 @@ def describe_epoch(record: EpochRecord) -> dict[str, Any]:
     return out
 
 
-def validator_set_query(reader: StateReaderLike, height: int, executed: int) -> dict[str, Any]:
-    """``validator_set``: the epoch in force at ``height``; ``pending`` is the epoch scheduled
-    after ``executed`` (the node's committed height), if any."""
-    pending = pending_epoch(reader, executed)
-    return {"height": height, "epoch": describe_epoch(epoch_at(reader, height)),
+def validator_set_query(reader: StateReaderLike, height: int, executed: int, checkpoint_interval: int) -> dict[str, Any]:
+    """``validator_set``: the epoch in force at ``height`` as state executed to ``executed`` knows
+    it; ``final`` is False if a block after ``executed`` could still schedule an epoch that starts
+    at or below ``height``; ``pending`` is the epoch scheduled after ``executed``, if any."""
+    latest = latest_epoch(reader)
+    pending = latest if latest.first_height > executed else None
+    earliest_change = next_first_height(latest, executed + 1, checkpoint_interval)
+    return {"height": height, "epoch": describe_epoch(epoch_at(reader, height)), "final": height < earliest_change,
             "pending": None if pending is None else describe_epoch(pending)}
 
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 import pytest
 
-from node.kernel import chain
-from node.ledger import DictReader, genesis_state
 from node.ledger.epochs import (
     check_succession,
     epoch_history,
@@ -21,29 +18,7 @@ from node.ledger.epochs import (
 )
 from node.ledger.governance import MAX_OPEN_PROPOSALS, get_proposal, list_proposals
 from node.ledger.housekeeping import next_due
-from tests.ledger.world import DAY, HOUR, World, key_of
-
-ADMINS = ("admin", "admin2", "admin3")
-
-
-def gov_world(quorum: int | None = 2, validators: int = 4, interval: int = 10) -> World:
-    """A world with three alliance admins, ``quorum`` of them needed, and ``validators`` validators."""
-    w = World()
-    for name in [*ADMINS[1:], *(f"v{i}" for i in range(validators)), "v-new", "v-rotated"]:
-        w.keys[name] = key_of(name)
-    params = msgspec.structs.replace(w.params, checkpoint_interval=interval)
-    if quorum is not None:
-        params = msgspec.structs.replace(params, governance_quorum=quorum)
-    admins = [msgspec.structs.replace(w.genesis.admins[0], name=n, address=w.addr(n),
-                                      pubkey=w.keys[n].public_key.hex()) for n in ADMINS]
-    members = [chain.Validator(name=f"v{i}", pubkey=w.keys[f"v{i}"].public_key.hex(), address=w.addr(f"v{i}"))
-               for i in range(validators)]
-    w.params = params
-    w.genesis = msgspec.structs.replace(w.genesis, admins=admins, validators=members, params=params)
-    writes, w.root = genesis_state(w.genesis)
-    w.reader = DictReader(dict(writes))
-    return w
-
+from tests.ledger.world import DAY, HOUR, World, governed_world
 
 def add(w: World, name: str = "v-new", **extra: Any) -> dict[str, Any]:
     payload = {"action": "add", "address": w.addr(name), "pubkey": w.keys[name].public_key.hex(), "name": name,
@@ -61,7 +36,7 @@ def genesis_addresses(w: World) -> list[str]:
 
 
 def test_fewer_approvals_than_the_quorum_change_nothing() -> None:
-    w = gov_world(quorum=2)
+    w = governed_world(quorum=2)
     before = epoch_history(w.reader)
     events = w.ok("admin", "propose_validator_change", **add(w))
     proposal = w.last_tx
@@ -79,7 +54,7 @@ def test_fewer_approvals_than_the_quorum_change_nothing() -> None:
 
 
 def test_a_non_admins_proposal_or_approval_is_refused() -> None:
-    w = gov_world(quorum=2)
+    w = governed_world(quorum=2)
     for outsider in ("core", "reg", "v0", "stranger"):  # a member, the regulator, a validator's own key, nobody
         w.fails("NOT_ADMIN", outsider, "propose_validator_change", **add(w))
     w.ok("admin", "propose_validator_change", **add(w))
@@ -91,7 +66,7 @@ def test_a_non_admins_proposal_or_approval_is_refused() -> None:
 
 
 def test_an_admin_approves_once() -> None:
-    w = gov_world(quorum=3)
+    w = governed_world(quorum=3)
     w.ok("admin", "propose_validator_change", **add(w))
     proposal = w.last_tx
     message = w.fails("ALREADY_APPROVED", "admin", "approve_validator_change", proposal=proposal)  # the proposer
@@ -106,7 +81,7 @@ def test_an_admin_approves_once() -> None:
 
 
 def test_a_proposal_expires_and_then_changes_nothing() -> None:
-    w = gov_world(quorum=2)
+    w = governed_world(quorum=2)
     w.ok("admin", "propose_validator_change", **add(w, expires=w.time + HOUR))
     proposal = w.last_tx
     assert next_due(w.reader) == w.time + HOUR  # an idle chain makes the block that closes it
@@ -143,7 +118,7 @@ def test_the_boundary_is_the_block_after_the_first_checkpoint_above_the_approval
 
 
 def test_the_epoch_takes_effect_at_the_boundary_and_chains_to_its_predecessor() -> None:
-    w = gov_world(quorum=2, interval=4)
+    w = governed_world(quorum=2, interval=4)
     w.ok("admin", "propose_validator_change", **add(w))
     w.ok("admin2", "approve_validator_change", proposal=w.last_tx)  # height 2: boundary 5
     genesis, first = epoch_history(w.reader)
@@ -169,7 +144,7 @@ def test_the_epoch_takes_effect_at_the_boundary_and_chains_to_its_predecessor() 
 
 
 def test_rotation_keeps_the_validators_place() -> None:
-    w = gov_world(quorum=1)
+    w = governed_world(quorum=1)
     new_key = w.keys["v-rotated"].public_key.hex()
     w.ok("admin", "propose_validator_change", action="rotate", address=w.addr("v2"), pubkey=new_key,
          expires=w.time + DAY)
@@ -179,7 +154,7 @@ def test_rotation_keeps_the_validators_place() -> None:
 
 
 def test_changes_that_can_not_apply_are_refused() -> None:
-    w = gov_world(quorum=2, validators=1)
+    w = governed_world(quorum=2, validators=1)
     w.fails("VALIDATOR_EXISTS", "admin", "propose_validator_change", **add(w, name="v0"))
     w.fails("NOT_A_VALIDATOR", "admin", "propose_validator_change", action="remove", address=w.addr("v-new"),
             expires=w.time + DAY)
@@ -194,7 +169,7 @@ def test_changes_that_can_not_apply_are_refused() -> None:
 
 
 def test_a_change_is_checked_again_when_the_quorum_is_reached() -> None:
-    w = gov_world(quorum=2, validators=4)
+    w = governed_world(quorum=2, validators=4)
     w.ok("admin", "propose_validator_change", action="remove", address=w.addr("v3"), expires=w.time + DAY)
     remove = w.last_tx
     w.ok("admin", "propose_validator_change", action="rotate", address=w.addr("v3"),
@@ -205,7 +180,7 @@ def test_a_change_is_checked_again_when_the_quorum_is_reached() -> None:
 
 
 def test_open_proposals_are_capped() -> None:
-    w = gov_world(quorum=3)
+    w = governed_world(quorum=3)
     txs = [w.tx("admin", "propose_validator_change", add(w, expires=w.time + DAY + i))
            for i in range(MAX_OPEN_PROPOSALS + 1)]
     results = w.block(txs)
@@ -217,12 +192,15 @@ def test_open_proposals_are_capped() -> None:
 
 
 def test_validator_queries_show_the_set_at_a_height_and_the_history() -> None:
-    w = gov_world(quorum=1, interval=4)
+    w = governed_world(quorum=1, interval=4)
     w.ok("admin", "propose_validator_change", **add(w))  # height 1: epoch 1 from height 5
-    now = validator_set_query(w.reader, w.height, w.height)
+    now = validator_set_query(w.reader, w.height, w.height, 4)
     assert now["epoch"]["epoch"] == 0 and now["epoch"]["n"] == 4 and now["epoch"]["quorum"] == 3
     assert now["pending"]["epoch"] == 1 and now["pending"]["first_height"] == 5
-    later = validator_set_query(w.reader, 5, w.height)["epoch"]
+    assert now["final"] and validator_set_query(w.reader, 8, w.height, 4)["final"]
+    # A change approved in the next block could start at 9 (after epoch 1's boundary): not final.
+    assert not validator_set_query(w.reader, 9, w.height, 4)["final"]
+    later = validator_set_query(w.reader, 5, w.height, 4)["epoch"]
     assert (later["epoch"], later["n"], later["f"], later["quorum"]) == (1, 5, 1, 4)
     assert later["previous"] == now["epoch"]["hash"]
     assert [e["status"] for e in validator_history_query(w.reader, w.height)["epochs"]] == ["active", "pending"]
