@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from node.ledger.epochs import (
     check_succession,
@@ -18,7 +20,7 @@ from node.ledger.epochs import (
 )
 from node.ledger.governance import MAX_OPEN_PROPOSALS, get_proposal, list_proposals
 from node.ledger.housekeeping import next_due
-from tests.ledger.world import DAY, HOUR, World, governed_world
+from tests.ledger.world import ADMINS, DAY, HOUR, World, governed_world, key_of
 
 def add(w: World, name: str = "v-new", **extra: Any) -> dict[str, Any]:
     payload = {"action": "add", "address": w.addr(name), "pubkey": w.keys[name].public_key.hex(), "name": name,
@@ -207,3 +209,46 @@ def test_validator_queries_show_the_set_at_a_height_and_the_history() -> None:
     assert [e["status"] for e in validator_history_query(w.reader, 4)["epochs"]] == ["past", "active"]
     assert [p["status"] for p in list_proposals(w.reader)] == ["enacted"]
     assert list_proposals(w.reader, status="open") == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(steps=st.lists(st.tuples(st.sampled_from(["add", "remove", "rotate", "approve", "approve", "approve", "idle"]),
+                                st.integers(0, 7), st.sampled_from(ADMINS)), min_size=1, max_size=30),
+       interval=st.integers(1, 5))
+def test_any_sequence_of_governance_keeps_the_epoch_chain_well_formed(
+        steps: list[tuple[str, int, str]], interval: int) -> None:
+    """Whatever admins propose, approve or let lapse: epochs are consecutive, hash-chained, start
+    right after a checkpoint and after the block that enacted them plus one, never share a
+    boundary, and the set at every height is valid."""
+    w = governed_world(quorum=2, validators=4, interval=interval)
+    spare = [key_of(f"spare{i}") for i in range(8)]
+    proposals: list[str] = []
+    for action, pick, admin in steps:
+        current = validator_set_at(w.reader, 10**9).validators
+        if action == "idle":
+            w.advance(HOUR)
+            w.block([])
+            continue
+        if action == "approve":
+            if proposals:
+                w.do(admin, "approve_validator_change", proposal=proposals[pick % len(proposals)])
+            continue
+        payload: dict[str, Any] = {"action": action, "expires": w.time + 2 * HOUR}
+        if action == "add":
+            key = spare[pick]
+            payload.update(address=key.address, pubkey=key.public_key.hex(), name=f"s{pick}")
+        else:
+            payload["address"] = current[pick % len(current)].address
+            if action == "rotate":
+                payload["pubkey"] = spare[pick].public_key.hex()
+        if w.do(admin, "propose_validator_change", **payload)["ok"]:
+            proposals.append(w.last_tx)
+    records = epoch_history(w.reader)
+    event(f"{min(len(records) - 1, 3)}+ changes enacted" if len(records) > 3 else f"{len(records) - 1} changes enacted")
+    assert records[0].epoch == 0
+    for previous, record in zip(records, records[1:]):
+        check_succession(previous, record, interval)
+        assert (record.first_height - 1) % interval == 0 and record.first_height >= record.approved_height + 2
+        assert record.first_height > previous.first_height
+    for height in range(1, w.height + 3 * interval + 2):
+        assert len(validator_set_at(w.reader, height)) >= 1
