@@ -50,6 +50,7 @@ __all__ = [
     "epoch_of",
     "epoch_writes",
     "first_height_after",
+    "fixed_through",
     "genesis_epoch",
     "key_epoch",
     "latest_epoch",
@@ -211,6 +212,14 @@ def validator_set_at(reader: StateReaderLike, height: int) -> ValidatorSet:
     return validator_set_of(epoch_at(reader, height))
 
 
+def fixed_through(state: _Getter, executed: int, checkpoint_interval: int) -> int:
+    """The last height whose validator set is already fixed by state executed to block ``executed``:
+    no later block can schedule an epoch that starts at or below it. At least ``executed + 2``
+    (an epoch starts two blocks after its approval at the earliest). A replica may order, and a
+    node may verify certificates of, heights up to this one with :func:`validator_set_at`."""
+    return next_first_height(latest_epoch(state), executed + 1, checkpoint_interval) - 1
+
+
 def pending_epoch(reader: StateReaderLike, height: int) -> EpochRecord | None:
     """The scheduled epoch that starts after ``height`` (the height state was executed to), if any."""
     latest = latest_epoch(reader)
@@ -231,10 +240,9 @@ def validator_set_query(reader: StateReaderLike, height: int, executed: int, che
     """``validator_set``: the epoch in force at ``height`` as state executed to ``executed`` knows
     it; ``final`` is False if a block after ``executed`` could still schedule an epoch that starts
     at or below ``height``; ``pending`` is the epoch scheduled after ``executed``, if any."""
-    latest = latest_epoch(reader)
-    pending = latest if latest.first_height > executed else None
-    earliest_change = next_first_height(latest, executed + 1, checkpoint_interval)
-    return {"height": height, "epoch": describe_epoch(epoch_at(reader, height)), "final": height < earliest_change,
+    pending = pending_epoch(reader, executed)
+    final = height <= fixed_through(reader, executed, checkpoint_interval)
+    return {"height": height, "epoch": describe_epoch(epoch_at(reader, height)), "final": final,
             "pending": None if pending is None else describe_epoch(pending)}
 
 

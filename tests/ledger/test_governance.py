@@ -12,6 +12,7 @@ from node.ledger.epochs import (
     check_succession,
     epoch_history,
     first_height_after,
+    fixed_through,
     pending_epoch,
     record_hash,
     validator_history_query,
@@ -202,6 +203,7 @@ def test_validator_queries_show_the_set_at_a_height_and_the_history() -> None:
     assert now["final"] and validator_set_query(w.reader, 8, w.height, 4)["final"]
     # A change approved in the next block could start at 9 (after epoch 1's boundary): not final.
     assert not validator_set_query(w.reader, 9, w.height, 4)["final"]
+    assert fixed_through(w.reader, w.height, 4) == 8
     later = validator_set_query(w.reader, 5, w.height, 4)["epoch"]
     assert (later["epoch"], later["n"], later["f"], later["quorum"]) == (1, 5, 1, 4)
     assert later["previous"] == now["epoch"]["hash"]
