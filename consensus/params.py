@@ -61,10 +61,13 @@ class Config:
 
     @property
     def quorum(self) -> int:
-        """2f+1 (unless a test overrides it on purpose)."""
+        """ceil((n+f+1)/2), which is 2f+1 for n = 3f+1 (unless a test overrides it on purpose).
+
+        For the other sizes governance can make (5, 6, ...) any two quorums still share more than
+        f validators; node.kernel.chain.ValidatorSet.quorum is the same rule."""
         if self.unsafe_quorum_override is not None:
             return self.unsafe_quorum_override
-        return 2 * self.f + 1
+        return (self.n + self.f + 2) // 2
 
     @property
     def suspect_ttl_ticks(self) -> int:

@@ -33,6 +33,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from node.bundle_epochs import certifying_heights, enacting_index, epochs_to_prove, establish_epochs
 from node.kernel import codec, merkle
 from node.kernel.chain import (
     Block,
@@ -40,19 +41,22 @@ from node.kernel.chain import (
     Certificate,
     SignedTx,
     TxEnvelope,
+    ValidatorSet,
     tx_from_envelope,
 )
 from node.errors import ChainError, EncodingError, WarrantChainError
 from node.kernel.genesis import Genesis
 from node.ledger import model
+from node.ledger.epochs import epoch_history, epoch_of, validator_set_of
 from node.ledger.keys import document_id
 from node.ledger.model import Document, Warrant
 from node.ledger.payloads import check_payload
 from node.store.leveldb import Store
 
-__all__ = ["BUNDLE_VERSION", "ProofError", "VerifiedTx", "VerifyReport", "build_proof", "verify_bundle"]
+__all__ = ["BUNDLE_VERSION", "EPOCHS_VERSION", "ProofError", "VerifiedTx", "VerifyReport", "build_proof", "verify_bundle"]
 
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 1  # a bundle with no epoch changes; one that carries them is EPOCHS_VERSION
+EPOCHS_VERSION = 2
 NULL_DIGEST = hashlib.sha256(b"").digest()
 _Hex32 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
 _U63 = Annotated[int, msgspec.Meta(ge=0, le=codec.INT64_MAX)]
@@ -91,6 +95,7 @@ class _Bundle(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     warrant: _Hex32
     transactions: list[_TxEntry]
     headers: list[_HeaderEntry]
+    epochs: list[_TxEntry] = []  # version 2: the enacting transaction of each epoch change (node.bundle_epochs)
 
 
 # -- building ------------------------------------------------------------------------------------
@@ -203,23 +208,48 @@ def build_proof(store: Store, genesis: Genesis, warrant_id: str) -> Json | None:
         index = next((i for i, tx in enumerate(block.txs) if tx.id == tx_id), None)
         if index is None:
             raise ProofError(f"transaction {tx_hex} is recorded at height {height} but is not in that block")
-        reader.add_header(height)
-        raws = [tx.raw for tx in block.txs]
-        entry: Json = {"height": height, "tx": codec.decode(raws[index]), "tx_proof": _path(raws, index)}
-        results = reader.results(height)
-        if results is not None and reader.certify_results(height):
-            entry["result"] = codec.decode(results[index])
-            entry["result_proof"] = _path(results, index)
-        entries.append(entry)
+        entries.append(_entry(reader, height, index))
     entries.sort(key=lambda e: (e["height"], e["tx_proof"]["index"]))
-    return {
-        "version": BUNDLE_VERSION,
+    epochs = _epoch_entries(reader, max(reader.headers, default=0))
+    bundle: Json = {
+        "version": EPOCHS_VERSION if epochs else BUNDLE_VERSION,
         "chain_id": genesis.chain_id,
         "genesis_hash": genesis.hash().hex(),
         "warrant": warrant_id,
         "transactions": entries,
         "headers": [reader.headers[h] for h in sorted(reader.headers)],
     }
+    if epochs:
+        bundle["epochs"] = epochs
+    return bundle
+
+
+def _entry(reader: _Reader, height: int, index: int) -> Json:
+    """A transaction's entry with its inclusion proof and, once certified, its result's."""
+    reader.add_header(height)
+    raws = [tx.raw for tx in reader.block(height).txs]
+    entry: Json = {"height": height, "tx": codec.decode(raws[index]), "tx_proof": _path(raws, index)}
+    results = reader.results(height)
+    if results is not None and reader.certify_results(height):
+        entry["result"] = codec.decode(results[index])
+        entry["result_proof"] = _path(results, index)
+    return entry
+
+
+def _epoch_entries(reader: _Reader, top: int) -> list[Json]:
+    """The enacting transaction of every epoch change up to ``top``, with its proven result."""
+    out = []
+    for record in epochs_to_prove(epoch_history(reader.store.state), top):
+        height = record.approved_height
+        results = reader.results(height)
+        index = None if results is None else enacting_index(results, record.epoch)
+        if index is None:
+            raise ProofError(f"epoch {record.epoch}: block {height} holds no proven result that schedules it")
+        entry = _entry(reader, height, index)
+        if "result" not in entry:
+            raise ProofError(f"epoch {record.epoch}: the result of block {height} is not certified yet")
+        out.append(entry)
+    return out
 
 
 # -- verifying -----------------------------------------------------------------------------------
@@ -252,6 +282,7 @@ class VerifyReport:
     headers: int = 0
     signatures: int = 0
     unproven: list[str] = field(default_factory=list)  # tx ids whose outcome is not yet certified
+    epochs: int = 0  # validator set changes since genesis the bundle proves
     # backing documents disputed after the bundle's last dispute/undispute: id -> reason
     document_disputes: dict[str, str] = field(default_factory=dict)
 
@@ -281,8 +312,9 @@ def _verify(raw: Any, genesis: Genesis) -> VerifyReport:
         bundle = codec.convert(raw, _Bundle)
     except EncodingError as exc:
         raise ProofError(f"malformed proof bundle: {exc}") from None
-    if bundle.version != BUNDLE_VERSION:
-        raise ProofError(f"bundle version {bundle.version} is not supported (this verifier reads {BUNDLE_VERSION})")
+    if bundle.version != (EPOCHS_VERSION if bundle.epochs else BUNDLE_VERSION):
+        raise ProofError(f"bundle version {bundle.version} is not supported here (this verifier reads {BUNDLE_VERSION} "
+                         f"without epoch changes and {EPOCHS_VERSION} with them)")
     if bundle.genesis_hash != genesis.hash().hex() or bundle.chain_id != genesis.chain_id:
         raise ProofError(
             f"bundle is for chain {bundle.chain_id!r} with genesis {bundle.genesis_hash[:16]}, not for "
@@ -295,13 +327,23 @@ def _verify(raw: Any, genesis: Genesis) -> VerifyReport:
     report.unproven = [v.id for v in report.transactions if v.ok is None]
     report.lineage, report.amount = _check_lineage(bundle.warrant, txs)
     report.document_disputes = _document_disputes(txs)
-    # Signatures last: they are the expensive checks.
-    validators = genesis.validator_set()
-    for height, (entry, certified) in headers.items():
+    changes = _check_transactions(bundle.epochs, headers, genesis.chain_id)
+    # Signatures last: they are the expensive checks. Each epoch change is proven under the set
+    # before it; then every other header under the set of its own height.
+    def verify_header(height: int, validators: ValidatorSet) -> None:
+        entry, certified = headers[height]
         entry.certificate.verify(validators, genesis.chain_id, certified, height)
         report.signatures += len(entry.certificate.signatures)
+
+    records, done = establish_epochs(
+        [(v.height, tx, entry.result) for (v, tx), entry in zip(changes, bundle.epochs, strict=True)],
+        genesis, lambda height: certifying_heights(headers, height, NULL_DIGEST), verify_header)
+    sets = [validator_set_of(record) for record in records]
+    for height in sorted(set(headers) - done):
+        verify_header(height, sets[epoch_of(records, height).epoch])
     for _, tx in txs:
         tx.verify()
+    report.epochs = len(records) - 1
     return report
 
 

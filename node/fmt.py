@@ -212,6 +212,12 @@ def render(value: Any, names: Mapping[str, str] | None = None, now_ms: int | Non
 # -- ledger events in words -------------------------------------------------------------------------
 
 _SKIP = frozenset({"type", "accounts", "warrants", "tx", "height"})
+_PROPOSAL_LINES = {  # governance events (docs/LEDGER.md 10.1)
+    "validator_change_proposed": "proposal {proposal}: {action} validator {who}, {approvals} of {required} approvals, "
+                                 "open until {until}",
+    "validator_change_approved": "proposal {proposal} approved: {approvals} of {required} approvals",
+    "validator_change_expired": "proposal {proposal} expired: {approvals} of {required} approvals",
+}
 
 
 def describe_event(event: Mapping[str, Any], names: Mapping[str, str] | None = None, currency: str = "CNY",
@@ -270,6 +276,12 @@ def describe_event(event: Mapping[str, Any], names: Mapping[str, str] | None = N
         return lines
     if kind == "warrant_overdue":
         return [f"warrant {wid} is overdue: {a('outstanding')} outstanding from {p('issuer')} to {p('holder')}"]
+    if kind in _PROPOSAL_LINES:
+        return [_PROPOSAL_LINES[kind].format_map({**event, "who": p("address"), "until": when(int(event.get("expires", 0)), now_ms)})]
+    if kind == "epoch_scheduled":
+        epoch = event["epoch"]
+        return [f"epoch {epoch['epoch']} scheduled: {len(epoch['validators'])} validators certify blocks from height "
+                f"{epoch['first_height']} (record {short(str(event['hash']), 16)})"]
     if kind in ("warrant_frozen", "warrant_unfrozen"):
         return [f"warrant {wid} {'frozen' if kind == 'warrant_frozen' else 'unfrozen'}: {event.get('reason', '')}"]
     fields = "; ".join(f"{key.replace('_', ' ')} {_scalar(key, value, cur, names, now_ms)}"

@@ -20,7 +20,7 @@ from node.config import NodeConfig, parse_listen
 from node.errors import StoreError
 from node.kernel import codec
 from node.kernel.chain import SignedTx
-from node.ledger import queries
+from node.ledger import epochs, governance, queries
 from node.logs import kv
 from node.factory import build_node
 from node.mempool.pool import ALREADY_COMMITTED, RETRY_CODES, MempoolError
@@ -236,6 +236,18 @@ class NodeService:
 
     async def credit(self, financier: str, core: str) -> Json | None:
         return queries.get_credit_line(self.node.store.state, core, financier)
+
+    async def validator_set(self, height: int | None) -> Json:
+        executed = self.node.store.meta.height
+        return epochs.validator_set_query(self.node.store.state, executed + 1 if height is None else height, executed,
+                                          self.node.genesis.params.checkpoint_interval)
+
+    async def validator_history(self) -> Json:
+        return epochs.validator_history_query(self.node.store.state, self.node.store.meta.height)
+
+    async def governance_proposals(self, status: str | None, limit: int) -> Json:
+        return {"required": self.node.genesis.params.approvals_required,
+                "proposals": governance.list_proposals(self.node.store.state, status, limit)}
 
 
 def rpc_limits(config: NodeConfig) -> RpcLimits:

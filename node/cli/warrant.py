@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from node import fmt
-from node.cli import passphrase
+from node.cli import governance, passphrase
 from node.cli.common import (
     ALLOCATION,
     AMOUNT,
@@ -354,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--financier", required=True)
             p.add_argument("--core", required=True)
         p.set_defaults(func=_query(fetch))
+
+    governance.add_commands(command, _run_tx, _query)
 
     p = command("trace", "print a warrant's lineage as a tree")
     p.add_argument("id")

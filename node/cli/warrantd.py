@@ -88,7 +88,7 @@ def build_genesis(chain_id: str, validators: list[str], admins: list[str], accou
         "validators": [_member(v, "validator") for v in validators],
         "admins": [_member(a, "admin") for a in admins],
         "accounts": [_member(a, "account", with_role=True) for a in accounts],
-        "params": msgspec.structs.asdict(params or ChainParams()),
+        "params": msgspec.to_builtins(params or ChainParams()),  # an unset field stays out of the file
     }
     codec.check_value(document)
     data = (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
@@ -103,13 +103,14 @@ _PARAM_HELP = {
     "max_clock_drift_ms": "how far a proposed block time may lead a backup's clock, ms",
     "overdue_grace_ms": "time after maturity before an unsettled warrant is overdue, ms",
     "checkpoint_interval": "blocks between checkpoints",
+    "governance_quorum": "alliance admins whose approvals enact a validator set change, at most the number of --admin",
 }
 
 
 def _params(args: argparse.Namespace) -> ChainParams:
     given = {f.name: getattr(args, f.name) for f in msgspec.structs.fields(ChainParams) if getattr(args, f.name) is not None}
     try:
-        return codec.convert({**msgspec.structs.asdict(ChainParams()), **given}, ChainParams)
+        return codec.convert({**msgspec.to_builtins(ChainParams()), **given}, ChainParams)
     except WarrantChainError as exc:
         raise WarrantChainError(f"chain parameters: {exc}") from None
 
@@ -238,8 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--account", action="append", default=[], metavar="NAME:ROLE=PUBKEY")
     p.add_argument("--time-ms", type=int, default=0, help="genesis time (default: now)")
     for param in msgspec.structs.fields(ChainParams):
+        shown = 1 if param.default is msgspec.UNSET else param.default  # governance_quorum: unset is 1
         p.add_argument(f"--{param.name.replace('_', '-')}", dest=param.name, type=int, metavar="N",
-                       help=f"{_PARAM_HELP.get(param.name, param.name)} (default {param.default})")
+                       help=f"{_PARAM_HELP.get(param.name, param.name)} (default {shown})")
     p.add_argument("--out", required=True, type=Path)
     p.set_defaults(func=cmd_genesis)
 

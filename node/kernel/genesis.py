@@ -62,6 +62,14 @@ class ChainParams(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Blocks between checkpoints: the replica keeps the payloads of the blocks since the last
     # stable checkpoint in memory, so this bounds its memory (10 blocks of 2,000 txs: ~11 MB).
     checkpoint_interval: _Positive = 10
+    # How many alliance admins must approve a governance proposal (a validator set change) before
+    # it is enacted (node.ledger.governance). Left out (unset) it means 1, and a genesis file
+    # without it keeps the hash it had before governance existed.
+    governance_quorum: _Positive | msgspec.UnsetType = msgspec.UNSET
+
+    @property
+    def approvals_required(self) -> int:
+        return 1 if isinstance(self.governance_quorum, msgspec.UnsetType) else self.governance_quorum
 
 
 class Genesis(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -95,6 +103,9 @@ def parse_genesis(data: bytes | str, source: str = "genesis") -> Genesis:
     genesis.validator_set()  # checks keys against addresses, duplicates
     if not genesis.admins:
         raise ChainError(f"{source}: at least one alliance admin is required")
+    if genesis.params.approvals_required > len(genesis.admins):
+        raise ChainError(f"{source}: governance_quorum {genesis.params.approvals_required} is more than the "
+                         f"{len(genesis.admins)} alliance admins; no proposal could ever be enacted")
     seen: set[str] = set()
     members: list[GenesisAdmin | GenesisAccount] = [*genesis.admins, *genesis.accounts]
     for account in members:

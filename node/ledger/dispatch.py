@@ -17,7 +17,7 @@ from typing import Any
 
 from node.kernel import codec, merkle
 from node.kernel.chain import SignedTx
-from node.ledger import accounts, credit, documents, financing, model, regulation, settlement, warrants
+from node.ledger import accounts, credit, documents, financing, governance, model, regulation, settlement, warrants
 from node.ledger.codes import Code, LedgerError
 from node.ledger.context import BlockContext, Exec
 from node.ledger.envelope import check_envelope
@@ -48,6 +48,8 @@ HANDLERS: dict[str, Callable[[Exec, Any], None]] = {
     "mark_overdue": settlement.handle_mark_overdue,
     "freeze": regulation.handle_freeze,
     "unfreeze": regulation.handle_unfreeze,
+    "propose_validator_change": governance.handle_propose,
+    "approve_validator_change": governance.handle_approve,
 }
 
 

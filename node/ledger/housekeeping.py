@@ -1,4 +1,5 @@
-"""Block-start housekeeping: expire offers, mark issuances overdue. Deterministic, no clock.
+"""Block-start housekeeping: expire offers, mark issuances overdue, close expired governance
+proposals (node.ledger.governance). Deterministic, no clock.
 
 Both walk a time-ordered index (``exp/`` + time, ``due/`` + time) from its start and stop at the
 first entry later than the block time, so the cost follows what expires, not the state's size.
@@ -15,6 +16,7 @@ from typing import Any
 
 from node.ledger import model
 from node.ledger.context import BlockContext, Exec
+from node.ledger.governance import expire_proposals, next_expiry
 from node.ledger.settlement import mark_overdue
 from node.ledger.state import Overlay, StateReaderLike
 from node.ledger.warrants import return_offer
@@ -52,15 +54,19 @@ def run_housekeeping(state: Overlay, ctx: BlockContext) -> list[dict[str, Any]]:
         for warrant in model.walk(state.get, root):
             if warrant.status in (model.ACTIVE, model.PENDING) and warrant.paid < warrant.amount:
                 mark_overdue(ex, warrant)
-    return ex.events
+    return ex.events + expire_proposals(state, ctx)
 
 
 def next_due(reader: StateReaderLike) -> int | None:
     """The earliest block time at which housekeeping has something to do (an offer to expire, an
-    issuance to mark overdue), or None: the first entry of each time-ordered index."""
+    issuance to mark overdue, a governance proposal to close), or None: the first entry of each
+    time-ordered index."""
     times = []
     for prefix in (_EXP, _DUE):
         for key, _ in reader.scan(prefix):
             times.append(int.from_bytes(key[len(prefix):len(prefix) + 8], "big"))
             break
+    proposal = next_expiry(reader)
+    if proposal is not None:
+        times.append(proposal)
     return min(times, default=None)

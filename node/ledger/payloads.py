@@ -15,12 +15,12 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from node.errors import EncodingError
-from node.kernel import codec
+from node.errors import CryptoError, EncodingError
+from node.kernel import codec, crypto
 from node.ledger.codes import Code, LedgerError
 from node.ledger.keys import BusinessKey, document_key
 
-__all__ = ["PAYLOADS", "Amount", "business_key", "check_payload"]
+__all__ = ["PAYLOADS", "Amount", "address_of_key", "business_key", "check_payload", "check_validator_change"]
 
 Amount = Annotated[int, Meta(gt=0, le=codec.INT64_MAX)]
 Limit = Annotated[int, Meta(ge=0, le=codec.INT64_MAX)]
@@ -133,6 +133,28 @@ class Freeze(_Payload, frozen=True):
     reason: Text
 
 
+PubKey = Annotated[str, Meta(pattern="^0[23][0-9a-f]{64}$")]
+# host:port (a DNS name, IPv4, or [IPv6]) where the mesh reaches a validator
+Endpoint = Annotated[str, Meta(pattern=r"^([A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]):[0-9]{1,5}$")]
+
+
+class ProposeValidatorChange(_Payload, frozen=True):
+    """add: ``address``, ``pubkey`` (whose address it is), ``name``, optional ``endpoint``; remove:
+    ``address`` alone; rotate: ``address`` (the current one), ``pubkey`` (the new key), optional
+    ``name`` and ``endpoint``. ``expires``: block time by which the quorum must be reached."""
+
+    action: Literal["add", "remove", "rotate"]
+    address: Address
+    expires: Time
+    pubkey: PubKey | None = None
+    name: Name | None = None
+    endpoint: Endpoint | None = None
+
+
+class ApproveValidatorChange(_Payload, frozen=True):
+    proposal: Hex32  # the proposing transaction's id
+
+
 PAYLOADS: dict[str, type[_Payload]] = {
     "register_account": RegisterAccount,
     "set_role": SetRole,
@@ -154,6 +176,8 @@ PAYLOADS: dict[str, type[_Payload]] = {
     "mark_overdue": WarrantRef,
     "freeze": Freeze,
     "unfreeze": Freeze,
+    "propose_validator_change": ProposeValidatorChange,
+    "approve_validator_change": ApproveValidatorChange,
 }
 
 _AMOUNT_FIELDS = ("amount", "total", "advance", "limit")
@@ -179,7 +203,33 @@ def check_payload(tx_type: str, payload: Any) -> Any:
         raise LedgerError(Code.INVALID_PAYLOAD, f"{tx_type}: {text}") from None
     if isinstance(typed, AnchorDocument):
         business_key(typed)  # a key that can't be canonicalised is refused before the mempool
+    elif isinstance(typed, ProposeValidatorChange):
+        check_validator_change(typed)
     return typed
+
+
+def address_of_key(pubkey: str) -> str:
+    """The address of a compressed P-256 key (hex), or LedgerError if it is not a curve point."""
+    try:
+        return crypto.address_of(bytes.fromhex(pubkey))
+    except CryptoError as exc:
+        raise LedgerError(Code.INVALID_PAYLOAD, f"pubkey {pubkey[:16]}…: {exc}") from None
+
+
+def check_validator_change(p: ProposeValidatorChange) -> None:
+    """The fields each action needs and allows, and that an added validator's key is its address."""
+    needed = {"add": ("pubkey", "name"), "remove": (), "rotate": ("pubkey",)}[p.action]
+    allowed = {"add": ("pubkey", "name", "endpoint"), "remove": (), "rotate": ("pubkey", "name", "endpoint")}[p.action]
+    for name in ("pubkey", "name", "endpoint"):
+        present = getattr(p, name) is not None
+        if name in needed and not present:
+            raise LedgerError(Code.INVALID_PAYLOAD, f"propose_validator_change: action {p.action!r} needs {name!r}")
+        if present and name not in allowed:
+            raise LedgerError(Code.INVALID_PAYLOAD, f"propose_validator_change: action {p.action!r} takes no {name!r}")
+    if p.pubkey is not None:
+        derived = address_of_key(p.pubkey)
+        if p.action == "add" and derived != p.address:
+            raise LedgerError(Code.VALIDATOR_KEY_MISMATCH, f"pubkey {p.pubkey[:16]}… has address {derived}, not {p.address}")
 
 
 def business_key(p: AnchorDocument) -> BusinessKey:

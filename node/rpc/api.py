@@ -153,3 +153,16 @@ class NodeAPI(Protocol):
         ...
 
     async def credit(self, *, financier: str, core: str) -> Json | None: ...
+
+    async def validator_set(self, height: int | None) -> Json:
+        """The epoch in force at ``height`` (None: the next block's) with ``final`` and ``pending``
+        (node.ledger.epochs.validator_set_query)."""
+        ...
+
+    async def validator_history(self) -> Json:
+        """``{"epochs": [...]}``, epoch 0 first, each with its ``status``."""
+        ...
+
+    async def governance_proposals(self, status: str | None, limit: int) -> Json:
+        """``{"proposals": [...], "required": approvals needed}``, newest last."""
+        ...

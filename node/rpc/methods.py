@@ -40,10 +40,12 @@ from node.rpc.params import (
     HoldingsParams,
     NoParams,
     Params,
+    ProposalsParams,
     SubscribeParams,
     TxGetParams,
     TxSubmitParams,
     UnsubscribeParams,
+    ValidatorSetParams,
     WarrantParams,
     convert_params,
 )
@@ -176,6 +178,18 @@ async def _credit_get(api: NodeAPI, p: CreditGetParams) -> Json:
     return _found(line, f"credit line of {p.financier} for {p.core}", "CREDIT_NOT_FOUND")
 
 
+async def _validator_set(api: NodeAPI, p: ValidatorSetParams) -> Json:
+    return await api.validator_set(p.height)
+
+
+async def _validator_history(api: NodeAPI, p: NoParams) -> Json:
+    return await api.validator_history()
+
+
+async def _governance_proposals(api: NodeAPI, p: ProposalsParams) -> Json:
+    return await api.governance_proposals(p.status, p.limit)
+
+
 _NF = (ErrorCode.NOT_FOUND,)
 _OBJ: dict[str, Any] = {"type": "object"}
 
@@ -225,6 +239,21 @@ METHODS: dict[str, Method] = {
                _NF, _OBJ),
         Method("credit_get", CreditGetParams, _credit_get, "The credit line a financier granted a core enterprise.",
                "credit line object", _NF, _OBJ),
+        Method("validator_set", ValidatorSetParams, _validator_set,
+               "The validator set that certifies a block height (default: the next block), from the epoch records "
+               "governance writes; final=false while a later block could still change it.",
+               '{"height", "final", "epoch": {"epoch", "first_height", "validators": [{"name", "pubkey", "address", '
+               '"endpoint"}], "previous", "proposal", "approved_height", "hash", "n", "f", "quorum"}, "pending": epoch or null}',
+               (ErrorCode.NOT_READY,), _OBJ),
+        Method("validator_history", NoParams, _validator_history,
+               "Every validator set since genesis (epochs, each chained to the one before by hash).",
+               '{"epochs": [epoch as in validator_set, plus "status": "past" / "active" / "pending"]}',
+               (ErrorCode.NOT_READY,), _OBJ),
+        Method("governance_proposals", ProposalsParams, _governance_proposals,
+               "Validator set change proposals of the alliance admins, newest last, optionally by status.",
+               '{"required": approvals needed, "proposals": [{"id", "action", "address", "pubkey", "name", "endpoint", '
+               '"proposer", "proposed_height", "expires", "approvals", "status", "closed_height", "epoch"}]}',
+               (), _OBJ),
         Method("rpc_discover", NoParams, None, "This API as an OpenRPC 1.2 document.", "OpenRPC document", (), _OBJ),
     ]
 }

@@ -95,6 +95,15 @@ class CreditGetParams(Params):
     core: Address
 
 
+class ValidatorSetParams(Params):
+    height: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1, description="block height (default: the next block)")] | None = None
+
+
+class ProposalsParams(Params):
+    status: Literal["open", "enacted", "expired"] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 100
+
+
 class SubscribeParams(Params):
     topic: Literal["blocks", "account", "warrant"]
     address: Address | None = None

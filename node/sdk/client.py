@@ -156,6 +156,16 @@ class Wallet:
     def unfreeze(self, warrant: str, reason: str) -> SignedTx:
         return self.build("unfreeze", {"warrant": warrant, "reason": reason})
 
+    def propose_validator_change(self, action: str, address: str, expires: int, *, pubkey: str | None = None,
+                                 name: str | None = None, endpoint: str | None = None) -> SignedTx:
+        """Alliance admins: add (``pubkey``, ``name``, optional ``endpoint``), remove, or rotate
+        (the new ``pubkey``) a validator; open until block time ``expires``. Its id is the proposal's."""
+        return self.build("propose_validator_change", {"action": action, "address": address, "expires": expires,
+                                                       "pubkey": pubkey, "name": name, "endpoint": endpoint})
+
+    def approve_validator_change(self, proposal: str) -> SignedTx:
+        return self.build("approve_validator_change", {"proposal": proposal})
+
 
 class Client:
     """A JSON-RPC connection to one node (``url`` ends in /rpc)."""
@@ -329,3 +339,17 @@ class Client:
 
     async def credit(self, financier: str, core: str) -> CreditLine:
         return await self.call("credit_get", financier=financier, core=core)  # type: ignore[no-any-return]
+
+    async def validator_set(self, height: int | None = None) -> dict[str, Any]:
+        """The epoch that certifies ``height`` (default: the next block), with ``final`` and ``pending``."""
+        params = {} if height is None else {"height": height}
+        return await self.call("validator_set", **params)  # type: ignore[no-any-return]
+
+    async def validator_history(self) -> dict[str, Any]:
+        return await self.call("validator_history")  # type: ignore[no-any-return]
+
+    async def governance_proposals(self, status: str | None = None, limit: int = 100) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit}
+        if status is not None:
+            params["status"] = status
+        return await self.call("governance_proposals", **params)  # type: ignore[no-any-return]

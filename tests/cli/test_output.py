@@ -23,11 +23,11 @@ import pytest
 from node.cli.warrant import main
 from node.kernel import codec, crypto
 from node.kernel.chain import SignedTx
-from node.ledger import queries
+from node.ledger import epochs, governance, queries
 from node.metrics import Metrics
 from node.rpc.api import NodeStatus
 from node.rpc.server import RpcLimits, RpcServer
-from tests.ledger.world import CHAIN_ID, REG_ID, World
+from tests.ledger.world import CHAIN_ID, REG_ID, governed_world
 from tests.readable import assert_readable
 
 Json = dict[str, Any]
@@ -37,7 +37,7 @@ class LedgerNode:
     """node.rpc.methods.NodeAPI over a World; block time is this machine's clock plus ``offset_ms``."""
 
     def __init__(self) -> None:
-        self.world = World()
+        self.world = governed_world(quorum=2)  # three admins, two needed for a validator set change
         self.offset_ms = 0
         self.txs: dict[str, Json] = {}
 
@@ -104,6 +104,18 @@ class LedgerNode:
     async def credit(self, *, financier: str, core: str) -> Json | None:
         return queries.get_credit_line(self.world.reader, core, financier)
 
+    async def validator_set(self, height: int | None) -> Json:
+        w = self.world
+        return epochs.validator_set_query(w.reader, w.height + 1 if height is None else height, w.height,
+                                          w.params.checkpoint_interval)
+
+    async def validator_history(self) -> Json:
+        return epochs.validator_history_query(self.world.reader, self.world.height)
+
+    async def governance_proposals(self, status: str | None, limit: int) -> Json:
+        return {"required": self.world.params.approvals_required,
+                "proposals": governance.list_proposals(self.world.reader, status, limit)}
+
 
 @pytest.fixture
 def served() -> Iterator[tuple[LedgerNode, str]]:
@@ -144,13 +156,13 @@ def test_every_command_reads_as_text_and_parses_as_json(served: tuple[LedgerNode
     w = node.world
     keys = tmp_path / "keys"
     keys.mkdir()
-    for name in ("admin", "core", "sup1", "sup2", "bank", "bank2", "reg"):
+    for name in ("admin", "admin2", "core", "sup1", "sup2", "bank", "bank2", "reg"):
         crypto.save_key(keys / f"{name}.pem", w.keys[name])
     seen: set[str] = set()
 
     def both(*argv: str, expect: int = 0, key: str | None = None) -> Any:
         """Run ``argv`` as text on a copy of the state, then with --json for real; return the JSON."""
-        command = argv[0] if argv[0] != "proof" else f"proof {argv[1]}"
+        command = argv[0] if argv[0] not in ("proof", "governance") else f"{argv[0]} {argv[1]}"
         seen.add(command)
         args = [*argv, "--key", str(keys / f"{key}.pem")] if key else list(argv)
         snap = node.snapshot()
@@ -212,6 +224,24 @@ def test_every_command_reads_as_text_and_parses_as_json(served: tuple[LedgerNode
     assert settled["result"]["events"][0]["amount"] == 123_456_789
     both("mark-overdue", root, expect=1, key="sup1")
 
+    # governance: two of three admins add a validator
+    new_key = w.keys["v-new"].public_key.hex()
+    proposed = both("governance", "propose", "add", "--pubkey", new_key, "--name", "v-new", "--endpoint",
+                    "10.0.0.5:26656", key="admin")
+    assert [e["type"] for e in proposed["result"]["events"]] == ["validator_change_proposed"]
+    assert both("governance", "list", "--status", "open")["proposals"][0]["id"] == proposed["id"]
+    enacted = both("governance", "approve", proposed["id"], key="admin2")
+    assert enacted["result"]["events"][-1]["type"] == "epoch_scheduled"
+    again = both("governance", "approve", proposed["id"], expect=1, key="admin2")
+    assert again["result"]["code"] == "PROPOSAL_CLOSED"
+    refused = both("governance", "propose", "remove", "--address", w.addr("v0"), expect=1, key="core")
+    assert refused["result"]["code"] == "NOT_ADMIN"
+    pending = both("governance", "validators")["pending"]
+    assert pending["epoch"] == 1 and pending["n"] == 5
+    assert [e["status"] for e in both("governance", "history")["epochs"]] == ["active", "pending"]
+    status, _, err = _run("--rpc", url, "governance", "propose", "add", "--name", "x", "--key", str(keys / "admin.pem"))
+    assert status == 2 and "--address" in err  # refused before anything is signed
+
     # queries
     assert both("status")["chain_id"] == CHAIN_ID
     both("block", "1")
@@ -234,7 +264,8 @@ def test_every_command_reads_as_text_and_parses_as_json(served: tuple[LedgerNode
     from node.cli.warrant import build_parser
 
     commands = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
-    assert seen >= (commands - {"proof"}) | {"proof export", "proof verify"}, commands - seen
+    governance = {f"governance {name}" for name in ("propose", "approve", "list", "validators", "history")}
+    assert seen >= (commands - {"proof", "governance"}) | {"proof export", "proof verify"} | governance, commands - seen
 
 
 def test_text_shows_amounts_times_and_names_as_people_write_them(served: tuple[LedgerNode, str],

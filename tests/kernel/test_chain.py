@@ -211,3 +211,15 @@ def test_decode_block_takes_held_transactions_only_when_their_bytes_match(key: c
     decoded = chain.decode_block(swapped.raw, held.get)
     assert decoded.txs[0] is not first and decoded.txs[0].sig == other.sig
     assert all(mine is theirs for mine, theirs in zip(decoded.txs[1:], block.txs[1:]))
+
+
+def test_quorums_of_any_size_intersect_in_a_correct_validator() -> None:
+    """Governance makes sizes other than 3f+1: a quorum must still overlap any other in more than
+    f validators (2f+1 of 5 would let two disjoint-enough groups of 3 certify conflicting blocks)."""
+    keys = [crypto.generate_key() for _ in range(10)]
+    expected = {1: 1, 2: 2, 3: 2, 4: 3, 5: 4, 6: 4, 7: 5, 8: 6, 9: 6, 10: 7}
+    for n, quorum in expected.items():
+        vs = chain.ValidatorSet(chain.Validator(name=f"v{i}", pubkey=k.public_key.hex(), address=k.address)
+                                for i, k in enumerate(keys[:n]))
+        assert vs.quorum == quorum, n
+        assert 2 * vs.quorum - n > vs.f and vs.quorum <= n - vs.f  # safe, and live with f silent

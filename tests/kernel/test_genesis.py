@@ -90,3 +90,23 @@ def test_an_admin_with_a_role_is_refused_with_a_reason(validator_keys) -> None:
     doc["admins"][0]["role"] = "regulator"
     with pytest.raises(ChainError, match="alliance admin has no role"):
         parse_genesis(codec.canonical(doc))
+
+
+def test_warrantd_genesis_sets_the_governance_quorum_and_leaves_it_out_by_default(tmp_path, capsys) -> None:
+    from node.cli.warrantd import main
+
+    validator = crypto.generate_key()
+    admins = [crypto.generate_key() for _ in range(3)]
+    flags = ["genesis", "--chain-id", "wc-test", "--time-ms", "1767225600000",
+             "--validator", f"v0={validator.public_key.hex()}"]
+    for i, admin in enumerate(admins):
+        flags += ["--admin", f"admin{i}={admin.public_key.hex()}"]
+    assert main([*flags, "--governance-quorum", "2", "--out", str(tmp_path / "two.json")]) == 0
+    two = load_genesis(tmp_path / "two.json")
+    assert two.params.governance_quorum == 2 and two.params.approvals_required == 2
+    assert main([*flags, "--out", str(tmp_path / "one.json")]) == 0
+    one = load_genesis(tmp_path / "one.json")
+    assert "governance_quorum" not in (tmp_path / "one.json").read_text()  # so old files keep their hash
+    assert one.params.approvals_required == 1 and one.hash() != two.hash()
+    assert main([*flags, "--governance-quorum", "4", "--out", str(tmp_path / "four.json")]) != 0
+    assert "more than the 3 alliance admins" in capsys.readouterr().err

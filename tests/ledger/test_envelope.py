@@ -136,4 +136,4 @@ def test_payload_types_are_listed() -> None:
     assert {"issue", "accept", "reject", "transfer", "split", "request_financing", "approve_financing",
             "reject_financing", "release_pledge", "settle", "mark_overdue", "freeze", "unfreeze",
             "register_account", "set_role", "set_credit_line", "anchor_document", "confirm_document", "dispute_document",
-            "undispute_document"} == set(PAYLOADS)
+            "undispute_document", "propose_validator_change", "approve_validator_change"} == set(PAYLOADS)

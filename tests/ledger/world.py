@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from node.kernel import chain, codec, crypto
 from node.kernel.genesis import ChainParams, Genesis, GenesisAccount, GenesisAdmin
 from node.ledger import BlockContext, DictReader, execute_block, genesis_state, queries
@@ -184,3 +186,26 @@ class World:
 
     def status(self, wid: str) -> str:
         return self.warrant(wid)["status"]  # type: ignore[no-any-return]
+
+
+ADMINS = ("admin", "admin2", "admin3")
+
+
+def governed_world(quorum: int | None = 2, validators: int = 4, interval: int = 10) -> World:
+    """A world with three alliance admins, ``quorum`` of them needed for a validator set change
+    (None: the genesis leaves governance_quorum out), ``validators`` genesis validators ``v0``...,
+    and keys ``v-new`` / ``v-rotated`` for validators to come."""
+    w = World()
+    for name in [*ADMINS[1:], *(f"v{i}" for i in range(validators)), "v-new", "v-rotated"]:
+        w.keys[name] = key_of(name)
+    params = msgspec.structs.replace(w.params, checkpoint_interval=interval)
+    if quorum is not None:
+        params = msgspec.structs.replace(params, governance_quorum=quorum)
+    admins = [GenesisAdmin(name=n, address=w.addr(n), pubkey=w.keys[n].public_key.hex()) for n in ADMINS]
+    members = [chain.Validator(name=f"v{i}", pubkey=w.keys[f"v{i}"].public_key.hex(), address=w.addr(f"v{i}"))
+               for i in range(validators)]
+    w.params = params
+    w.genesis = msgspec.structs.replace(w.genesis, admins=admins, validators=members, params=params)
+    writes, w.root = genesis_state(w.genesis)
+    w.reader = DictReader(dict(writes))
+    return w

@@ -18,14 +18,15 @@ from node.kernel import chain, crypto
 from node.kernel.genesis import ChainParams
 from node.mempool.pool import Mempool
 from node.sdk.client import Wallet
-from tests.protocol.test_proofs_null_blocks import CHAIN_ID, Chain
+from tests.protocol.inprocess import Chain
+from tests.protocol.test_proofs_null_blocks import CHAIN_ID
 
 SENDERS = [crypto.generate_key() for _ in range(3)]
 
 
 @pytest.fixture()
 def c(tmp_path: Path) -> Iterator[Chain]:
-    chain_ = Chain(tmp_path / "db")
+    chain_ = Chain(tmp_path / "db", CHAIN_ID)
     try:
         yield chain_
     finally:
@@ -47,7 +48,7 @@ def _padded(key: crypto.SigningKey, nonce: int, pad: int) -> chain.SignedTx:
 
 @pytest.fixture(scope="module")
 def proposer_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
-    chain_ = Chain(tmp_path_factory.mktemp("fit") / "db")
+    chain_ = Chain(tmp_path_factory.mktemp("fit") / "db", CHAIN_ID)
     try:
         yield chain_
     finally:

@@ -1,76 +1,26 @@
-"""Proof bundles across PBFT null blocks, on a chain committed in-process through node.app
-(real ledger, store and certificates signed by the validators' keys; no network)."""
+"""Proof bundles across PBFT null blocks, on a chain committed in-process (tests.protocol.inprocess)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import msgspec
 import pytest
 
-from consensus.messages import Certificate as ConsensusCertificate
-from consensus.messages import commit_signing_bytes
-from node.app import NULL_DIGEST, Application
+from node.app import NULL_DIGEST
 from node.bundles import build_proof, verify_bundle
-from node.cli.warrantd import build_genesis
-from node.kernel import chain, codec, crypto
-from node.kernel.genesis import ChainParams, Genesis, parse_genesis
-from node.ledger.initial import genesis_state
-from node.ledger.payloads import check_payload
-from node.mempool.pool import Mempool
+from node.kernel import crypto
 from node.sdk.client import Wallet
-from node.store.leveldb import Store
+from tests.protocol.inprocess import Chain
 
 CHAIN_ID = "proof-null"
-
-
-class Chain:
-    """Commits blocks (or null blocks) with 3 of 4 validators' signatures, as consensus would."""
-
-    def __init__(self, path: Path, params: ChainParams | None = None) -> None:
-        self.keys = [crypto.generate_key() for _ in range(4)]
-        admin = crypto.generate_key()
-        self.genesis: Genesis = parse_genesis(build_genesis(
-            CHAIN_ID, [f"v{i}={k.public_key.hex()}" for i, k in enumerate(self.keys)],
-            [f"admin={admin.public_key.hex()}"], [], int(time.time() * 1000)))
-        if params is not None:
-            self.genesis = msgspec.structs.replace(self.genesis, params=params)
-        self.store = Store(path)
-        writes, root = genesis_state(self.genesis)
-        self.store.init_genesis(CHAIN_ID, self.genesis.hash(), writes, root, root)
-        mempool = Mempool(chain_id=CHAIN_ID, max_txs=100, max_bytes=1 << 20,
-                          max_ttl_ms=self.genesis.params.max_tx_ttl_ms, is_committed=self.store.has_tx,
-                          check_payload=check_payload, is_registered=lambda address: True,
-                          max_per_sender=100)
-        self.app = Application(self.store, self.genesis, mempool)
-        self.admin = Wallet(admin, CHAIN_ID)
-
-    def commit(self, *txs: chain.SignedTx, null: bool = False) -> list[dict[str, Any]]:
-        seq = self.app.next_height()
-        if null:
-            payload, digest = b"", NULL_DIGEST
-        else:
-            meta = self.store.meta
-            block = chain.make_block(
-                chain_id=CHAIN_ID, height=seq, time_ms=self.app.last_time_ms() + 1, parent=bytes.fromhex(meta.block_hash),
-                proposer=0, txs=list(txs), state_root=bytes.fromhex(meta.state_root),
-                results_root=bytes.fromhex(meta.results_root))
-            payload, digest = block.raw, block.hash
-        message = commit_signing_bytes(CHAIN_ID.encode(), 0, seq, digest)
-        signatures = tuple((i, self.keys[i].sign(message)) for i in range(3))
-        committed = self.app.deliver(seq, digest, payload, ConsensusCertificate(0, seq, digest, signatures))
-        results = [codec.decode(raw) for raw in committed.outcome.results]
-        assert all(r["ok"] for r in results), results
-        return results
 
 
 @pytest.fixture()
 def net(tmp_path: Path) -> Iterator[tuple[Chain, str]]:
     """A warrant issued just before a null block and accepted just before two more."""
-    c = Chain(tmp_path / "db")
+    c = Chain(tmp_path / "db", CHAIN_ID)
     core, supplier, bank = (Wallet(crypto.generate_key(), CHAIN_ID) for _ in range(3))
     c.commit(*(c.admin.register_account(w.address, role, role) for w, role in
                [(core, "core"), (supplier, "supplier"), (bank, "financier")]))

@@ -112,3 +112,25 @@ async def test_warrant_queries_on_a_real_warrant(cluster: LocalNet, story: Story
     assert [w["id"] for w in holdings["held"]] == [story.warrant]
     assert document == by_key and document["allocated"] == 400_000_00
     assert credit["used"] == 400_000_00 and credit["available"] == 9_600_000_00
+
+
+async def test_validator_and_governance_queries_on_a_real_node(cluster: LocalNet) -> None:
+    """Read-only (the cluster is shared): the genesis epoch, its history, and a non-admin's
+    proposal refused in its block with NOT_ADMIN (nothing is enacted on this network)."""
+    genesis = load_genesis(cluster.directory / "genesis.json")
+    outsider = Wallet(crypto.generate_key(), CHAIN_ID)
+    async with cluster.client(0) as client:
+        await client.submit(admin_of(cluster).register_account(outsider.address, "supplier", "outsider"), wait=True)
+        new = crypto.generate_key()
+        proposal = outsider.propose_validator_change("add", new.address, 2**62, pubkey=new.public_key.hex(), name="x")
+        refused = await client.submit(proposal, wait=True)
+        assert refused["result"]["code"] == "NOT_ADMIN"
+        before = (await client.status())["height"]
+        now = await client.validator_set()  # default: the next block's
+        assert before + 1 <= now["height"] <= (await client.status())["height"] + 1
+        assert now["final"] and now["pending"] is None
+        assert [v["address"] for v in now["epoch"]["validators"]] == [v.address for v in genesis.validators]
+        assert (now["epoch"]["epoch"], now["epoch"]["quorum"]) == (0, genesis.validator_set().quorum)
+        history = await client.validator_history()
+        assert [(e["epoch"], e["status"]) for e in history["epochs"]] == [(0, "active")]
+        assert await client.governance_proposals() == {"required": 1, "proposals": []}

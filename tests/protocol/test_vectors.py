@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import ecdsa
+import msgspec
 import pytest
 from ecdsa.util import sigdecode_string, sigencode_string_canonize
 
@@ -19,6 +20,7 @@ from node.kernel.chain import SignedTx, TxBody, decode_tx, sign_tx
 from node.kernel.genesis import parse_genesis
 from node.ledger import Code, LedgerError
 from node.ledger.keys import canonical_reg_id, document_id, lei_valid, uscc_check_char
+from node.ledger.epochs import EpochRecord, check_succession, genesis_epoch, next_first_height, record_hash
 from node.ledger.model import warrant_id
 from node.ledger.payloads import check_payload
 from node.rpc.api import VERSION
@@ -40,7 +42,7 @@ VECTORS = _vectors()
 
 def test_the_document_has_every_vector() -> None:
     assert set(VECTORS) == {"key", "tx-1", "tx-1-canonical", "tx-1-encoded", "tx-2", "document-id", "reg-ids", "merkle",
-                            "commit-signing-bytes", "genesis"}
+                            "commit-signing-bytes", "genesis", "epoch-records", "epoch-boundary"}
 
 
 def test_key_vector() -> None:
@@ -139,3 +141,23 @@ def test_genesis_vector() -> None:
     v = VECTORS["genesis"]
     genesis = parse_genesis(json.dumps(v["file"]))
     assert genesis.hash().hex() == v["hash"]
+
+
+def test_epoch_record_vectors() -> None:
+    v = VECTORS["epoch-records"]
+    genesis = parse_genesis(json.dumps(VECTORS[v["genesis_vector"]]["file"]))
+    epoch_0 = genesis_epoch(genesis.validators)
+    assert codec.encode(epoch_0).decode() == v["epoch_0"]
+    assert hashlib.sha256(v["epoch_0"].encode()).hexdigest() == record_hash(epoch_0).hex() == v["epoch_0_hash"]
+    epoch_1 = codec.decode(v["epoch_1"], EpochRecord)
+    assert codec.encode(epoch_1).decode() == v["epoch_1"]  # the text is canonical
+    assert record_hash(epoch_1).hex() == v["epoch_1_hash"]
+    check_succession(epoch_0, epoch_1, v["checkpoint_interval"])  # previous hash, boundary, keys
+    second_key = crypto.SigningKey.from_private_bytes(hashlib.sha256(b"WarrantChain test vector key 2").digest())
+    assert epoch_1.validators[1].pubkey == second_key.public_key.hex()
+
+
+def test_epoch_boundary_vector() -> None:
+    for approval, interval, previous_first, first in VECTORS["epoch-boundary"]:
+        previous = msgspec.structs.replace(genesis_epoch([]), first_height=previous_first)
+        assert next_first_height(previous, approval, interval) == first, (approval, interval, previous_first)

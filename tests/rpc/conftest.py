@@ -114,6 +114,15 @@ class FakeNode:
     async def credit(self, *, financier: str, core: str) -> dict[str, Any] | None:
         return self.credits.get((financier, core))
 
+    async def validator_set(self, height: int | None) -> dict[str, Any]:
+        return {"height": 6 if height is None else height, "final": height is None, "epoch": {"epoch": 0}, "pending": None}
+
+    async def validator_history(self) -> dict[str, Any]:
+        return {"epochs": [{"epoch": 0, "status": "active"}]}
+
+    async def governance_proposals(self, status: str | None, limit: int) -> dict[str, Any]:
+        return {"required": 2, "proposals": [], "asked": [status, limit]}
+
 
 def signed_tx(key: crypto.SigningKey | None = None, **overrides: Any) -> SignedTx:
     key = key or crypto.generate_key()

@@ -202,6 +202,18 @@ async def test_method_not_found(client: Client) -> None:
     assert (await client.error("subscribe", {"topic": "blocks"}))["code"] == -32601
 
 
+async def test_validator_and_governance_queries_check_their_params(client: Client) -> None:
+    assert (await client.result("validator_set"))["height"] == 6  # the next block's by default
+    assert (await client.result("validator_set", {"height": 40}))["final"] is False
+    for bad in ({"height": 0}, {"height": "7"}, {"epoch": 1}):
+        assert (await client.error("validator_set", bad))["code"] == -32602, bad
+    assert (await client.result("validator_history"))["epochs"][0]["status"] == "active"
+    assert (await client.result("governance_proposals", {"status": "open", "limit": 5}))["asked"] == ["open", 5]
+    assert (await client.result("governance_proposals"))["asked"] == [None, 100]
+    for bad in ({"status": "approved"}, {"limit": 101}, {"limit": 0}):
+        assert (await client.error("governance_proposals", bad))["code"] == -32602, bad
+
+
 async def test_rpc_discover_lists_every_method(client: Client) -> None:
     doc = await client.result("rpc_discover")
     assert doc["openrpc"].startswith("1.2")
@@ -210,6 +222,7 @@ async def test_rpc_discover_lists_every_method(client: Client) -> None:
         "tx_submit", "tx_get", "chain_status", "chain_getBlock", "chain_validators", "warrant_get",
         "warrant_trace", "warrant_proof", "account_get", "account_holdings", "document_get", "credit_get",
         "document_allocations", "account_documents", "rpc_discover", "subscribe", "unsubscribe",
+        "validator_set", "validator_history", "governance_proposals",
     }
     submit = next(m for m in doc["methods"] if m["name"] == "tx_submit")
     assert [(p["name"], p["required"]) for p in submit["params"]] == [("tx", True), ("wait", False), ("timeout_ms", False)]
