@@ -21,7 +21,7 @@ from consensus.messages import (
     Status,
 )
 from consensus.persist import KEY_CHECKPOINT, CheckpointRecord, slot_key
-from consensus.state import State, discard
+from consensus.replica_state import State, discard
 
 __all__ = [
     "maybe_deliver", "deliver", "handle_checkpoint", "add_checkpoint", "become_stable",

@@ -19,7 +19,7 @@ from consensus.actions import PROCESSED, Outcome, Reason, Verdict
 from consensus.interfaces import Validity
 from consensus.log import Slot
 from consensus.messages import Certificate, Commit, Message, PrePrepare, PreparedProof, Prepare
-from consensus.state import State, discard
+from consensus.replica_state import State, discard
 
 __all__ = [
     "classify", "stash_message", "handle_pre_prepare", "keep_for_later", "accept_pre_prepare",

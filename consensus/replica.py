@@ -17,7 +17,7 @@ water marks: processed, stashed for later (future view, above the high water mar
 progress) or discarded, always with a :class:`Reason`. Stashed messages are replayed whenever the
 view or the window moves.
 
-The handlers are functions over one :class:`consensus.state.State`, a module per phase, after
+The handlers are functions over one :class:`consensus.replica_state.State`, a module per phase, after
 the sections of the paper: ``normal`` (4.2: ``handle_pre_prepare``, ``maybe_prepared``,
 ``maybe_committed``), ``committed`` (delivery, checkpoints 4.3: ``handle_checkpoint``,
 ``become_stable``; state transfer 5.3: ``handle_status``, ``maybe_fetch_state``,
@@ -61,7 +61,7 @@ from consensus.messages import (
 from consensus.params import Config
 from consensus.persist import PersistedState
 from consensus.ready import Ready, SoftState
-from consensus.state import State, discard
+from consensus.replica_state import State, discard
 
 __all__ = ["Replica", "ReplicaStatus"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from consensus import committed, viewchange
 from consensus.actions import Forward
 from consensus.messages import Status
-from consensus.state import State
+from consensus.replica_state import State
 
 __all__ = ["tick", "waiting", "tick_timers"]
 

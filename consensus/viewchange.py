@@ -16,7 +16,7 @@ from consensus.actions import PROCESSED, Outcome, Persist, Reason
 from consensus.messages import NewView, PrePrepare, Suspect, ViewChange
 from consensus.persist import KEY_VIEW, ViewRecord
 from consensus.proofs import NewViewPlan
-from consensus.state import State, discard
+from consensus.replica_state import State, discard
 
 __all__ = [
     "reset_suspicion", "fresh_suspicions", "maybe_suspect", "handle_suspect", "start_view_change",

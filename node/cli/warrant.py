@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from node import fmt
-from node.cli import governance, passphrase
+from node.cli import governance_commands as governance
+from node.cli import passphrase
 from node.cli.common import (
     ALLOCATION,
     AMOUNT,

@@ -30,7 +30,7 @@ from node.ledger.keys import document_key
 from node.metrics import Metrics
 from node.rpc.api import VERSION, ApiError, ErrorCode, Json, NodeAPI, NodeStatus
 from node.rpc.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, Request, RpcError
-from node.rpc.params import (
+from node.rpc.schemas import (
     AccountDocumentsParams,
     AddressParams,
     CreditGetParams,

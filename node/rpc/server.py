@@ -45,7 +45,7 @@ from node.rpc.guard import (
 )
 from node.rpc.api import ApiError, ErrorCode, NodeAPI
 from node.rpc.methods import Dispatcher, event_matches
-from node.rpc.params import SubscribeParams, UnsubscribeParams
+from node.rpc.schemas import SubscribeParams, UnsubscribeParams
 
 __all__ = ["RpcLimits", "RpcServer"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from node.rpc.methods import event_matches
-from node.rpc.params import SubscribeParams
+from node.rpc.schemas import SubscribeParams
 from tests.ledger.world import DAY, World
 
 
