@@ -14,6 +14,8 @@ stashed and replayed when the view or the window moves (``State.replay``).
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from consensus import committed
 from consensus.actions import PROCESSED, Outcome, Reason, Verdict
 from consensus.interfaces import Validity
@@ -113,12 +115,23 @@ def handle_prepare(st: State, msg: Prepare) -> Outcome:
     if msg.sender == st.config.primary(msg.view):
         return discard(Reason.MALFORMED, "the primary does not prepare")
     slot = st.slot(msg.seq)
-    old = slot.prepares.get(msg.sender)
-    if old is not None:
-        return discard(Reason.DUPLICATE if old.digest == msg.digest else Reason.CONFLICT)
-    slot.prepares[msg.sender] = msg
+    refused = _record_vote(slot.prepares, msg)
+    if refused is not None:
+        return refused
     maybe_prepared(st, slot)
     return PROCESSED
+
+
+_Vote = TypeVar("_Vote", Prepare, Commit)
+
+
+def _record_vote(votes: dict[int, _Vote], msg: _Vote) -> Outcome | None:
+    """Keep a sender's first vote for a slot; a repeat is a duplicate, another digest a conflict."""
+    old = votes.get(msg.sender)
+    if old is not None:
+        return discard(Reason.DUPLICATE if old.digest == msg.digest else Reason.CONFLICT)
+    votes[msg.sender] = msg
+    return None
 
 
 def maybe_prepared(st: State, slot: Slot) -> None:
@@ -143,10 +156,9 @@ def handle_commit(st: State, msg: Commit) -> Outcome:
     if outcome is not None:
         return outcome
     slot = st.slot(msg.seq)
-    old = slot.commits.get(msg.sender)
-    if old is not None:
-        return discard(Reason.DUPLICATE if old.digest == msg.digest else Reason.CONFLICT)
-    slot.commits[msg.sender] = msg
+    refused = _record_vote(slot.commits, msg)
+    if refused is not None:
+        return refused
     maybe_committed(st, slot)
     return PROCESSED
 
