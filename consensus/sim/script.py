@@ -126,7 +126,7 @@ class _NodeView:
 
     disk: dict[bytes, Record]
     blocks: frozenset[int]
-    soft: tuple[int, bool, int, tuple[int, ...]] | None
+    soft: tuple[int, bool, int, tuple[int, ...], int, bool] | None
     """(view, active, stable seq, log seqs); None while the node is down."""
 
 
