@@ -55,6 +55,9 @@ class P2PSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     handshake_timeout_ms: _Positive = 5000
     max_pending_handshakes: _Positive = 64  # from all hosts together
     max_pending_per_host: _Positive = 8
+    # A validator's links to observers (each is a follower it feeds blocks to); one more is refused
+    # with observer-limit. 0: this validator serves no observers.
+    max_observer_links: Annotated[int, msgspec.Meta(ge=0)] = 8
     tls: TlsSection | None = None
 
 

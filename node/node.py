@@ -37,6 +37,7 @@ from node.kernel.genesis import Genesis
 from node.logs import kv
 from node.mempool.gossip import TAG_TX, Gossip
 from node.mempool.pool import Mempool
+from node.p2p.handshake import PeerRole
 from node.p2p.mesh import Mesh
 from node.store.leveldb import Store
 
@@ -61,7 +62,7 @@ def now_ms() -> int:
 
 ReplicaMaker = Callable[[Validate], Replica]
 """Makes the replica, restarted from the store, given the node's proposal check."""
-MeshMaker = Callable[[Callable[[int, bytes], None], Callable[[int, bool], None]], Mesh]
+MeshMaker = Callable[[Callable[[crypto.PublicKey, bytes], None], Callable[[crypto.PublicKey, bool], None]], Mesh]
 """Makes the mesh, given where received frames and link changes go."""
 
 
@@ -187,7 +188,7 @@ class Node:
         if self.failure is not None:
             return "HALTED", f"this node halted ({self.failure}); use another node"
         need = self.replica.config.quorum - 1
-        linked = len(self.mesh.connected())
+        linked = len(self.linked_validators())
         if linked < need:
             return "NOT_LINKED", f"this node is linked to {linked} other validators, and a quorum needs {need}; retry shortly or use another node"
         network = self.replica.peer_height()
@@ -201,24 +202,39 @@ class Node:
     def in_sync(self) -> bool:
         return replica_in_sync(self.replica, self.failure is not None)
 
-    def peer_changed(self, peer: int, up: bool) -> None:
-        """A link came up: the peer gets our whole mempool and our status; a link went down:
-        forget its queue (it gets everything again when it is back)."""
+    def peer_index(self, peer: crypto.PublicKey) -> int | None:
+        """A linked peer's index in the validator set, None for an observer or a key not in it.
+        The mesh names peers by key; the replica by index in the set it votes with."""
+        try:
+            return self.validators.keys.index(peer)
+        except ValueError:
+            return None
+
+    def linked_validators(self) -> set[int]:
+        """Indices of the validators (of our set) we have a link to now."""
+        return {i for i in map(self.peer_index, self.mesh.connected(PeerRole.VALIDATOR)) if i is not None}
+
+    def peer_changed(self, peer: crypto.PublicKey, up: bool) -> None:
+        """A validator's link came up: it gets our whole mempool and our status; a link went down:
+        forget its queue (it gets everything again when it is back). Observers get neither."""
         if not up:
             self.gossip.link_down(peer)
             return
-        if self.failure is not None:
+        index = self.peer_index(peer)
+        if self.failure is not None or index is None:
             return
         self.gossip.link_up(peer)
-        self.replica.greet(peer)
+        self.replica.greet(index)
         self._pump()
 
-    def _on_frame(self, peer: int, data: bytes) -> None:
+    def _on_frame(self, peer: crypto.PublicKey, data: bytes) -> None:
         if self.failure is not None:
             return
         tag, body = data[:1], data[1:]
         if tag == TAG_TX:
-            self.gossip.admit_frame(peer, body)
+            self.gossip.admit_frame(peer, body)  # an observer forwards its clients' transactions
+        elif tag == TAG_CONSENSUS and self.peer_index(peer) is None:
+            log.info(kv("consensus-from-non-validator", peer=peer.hex()[:16]))
         elif tag == TAG_CONSENSUS:
             try:
                 msg = decode_message(body)
@@ -232,14 +248,14 @@ class Node:
                 log.debug(kv("consensus-not-processed", peer=peer, outcome=outcome))
             self._pump()
         else:
-            log.info(kv("frame-unknown-tag", peer=peer, tag=tag.hex()))
+            log.info(kv("frame-unknown-tag", peer=peer.hex()[:16], tag=tag.hex()))
 
-    def _note_arrival(self, peer: int, msg: PrePrepare) -> None:
+    def _note_arrival(self, peer: crypto.PublicKey, msg: PrePrepare) -> None:
         """Remember when a proposal from its view's primary first arrived (bounded: the oldest are
         forgotten). Only what the primary itself sends counts: its signature is not checked yet,
         but the link is authenticated, so no other peer can push the primary's entries out."""
         primary = msg.view % len(self.validators)
-        if msg.payload and peer == msg.sender == primary and msg.digest not in self._arrivals:
+        if msg.payload and msg.sender == primary and peer == self.validators.keys[primary] and msg.digest not in self._arrivals:
             self._arrivals[msg.digest] = now_ms()
             while len(self._arrivals) > _ARRIVALS:
                 del self._arrivals[next(iter(self._arrivals))]
@@ -315,7 +331,7 @@ class Node:
         return True
 
     def _send(self, to: int, msg: Message) -> None:
-        self.mesh.send(to, TAG_CONSENSUS + encode_message(msg))
+        self.mesh.send(self.validators.keys[to], TAG_CONSENSUS + encode_message(msg))
 
     def _broadcast(self, msg: Message) -> None:
         self.mesh.broadcast(TAG_CONSENSUS + encode_message(msg))

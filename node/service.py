@@ -61,9 +61,9 @@ class NodeService:
         mesh, replica = node.mesh, node.replica
         linked = mesh.connected()
         peers = tuple(
-            PeerSample(name=v.name, up=i in linked, sent_bytes=mesh.bytes_sent[i],
-                       received_bytes=mesh.bytes_received[i], queued_bytes=mesh.queued(i)[1])
-            for i, v in enumerate(node.validators.validators) if i != node.index
+            PeerSample(name=v.name, up=key in linked, sent_bytes=mesh.bytes_sent[key],
+                       received_bytes=mesh.bytes_received[key], queued_bytes=mesh.queued(key)[1])
+            for i, (v, key) in enumerate(zip(node.validators.validators, node.validators.keys)) if i != node.index
         )
         return NodeSample(
             height=node.store.meta.height, view=replica.view, in_sync=self.in_sync(), mempool_txs=len(node.mempool),
@@ -197,7 +197,7 @@ class NodeService:
         }
 
     async def validators(self) -> list[Json]:
-        connected = self.node.mesh.connected()
+        connected = self.node.linked_validators()
         return [
             {"index": i, "name": v.name, "address": v.address, "pubkey": v.pubkey,
              "connected": i in connected, "self": i == self.node.index}

@@ -36,6 +36,10 @@ class _Validators(list[Any]):
     def validators(self) -> list[Any]:
         return self
 
+    @property
+    def keys(self) -> tuple[int, ...]:  # the mesh names peers by key; ints stand in for them here
+        return tuple(range(len(self)))
+
 
 class _Pool(list[Any]):
     """An empty mempool: its length, and the expiry listeners NodeService registers."""
@@ -48,7 +52,7 @@ class _Pool(list[Any]):
 def _node(replica: _Replica) -> Any:
     meta = SimpleNamespace(chain_id="wc-test", height=0, block_hash="00" * 32, state_root="11" * 32)
     linked = {1, 2, 3}
-    mesh = SimpleNamespace(connected=lambda: set(linked), linked=linked, bytes_sent=Counter(), bytes_received=Counter(),
+    mesh = SimpleNamespace(connected=lambda role=None: set(linked), linked=linked, bytes_sent=Counter(), bytes_received=Counter(),
                            queued=lambda peer: (0, 0), stats=Counter())
     return SimpleNamespace(
         on_commit=[], store=SimpleNamespace(meta=meta), replica=replica, failure=None, index=0, mesh=mesh,
