@@ -24,7 +24,9 @@ from node.errors import ChainError, CryptoError, WarrantChainError
 from node.kernel import crypto
 from node.kernel.genesis import Genesis, load_genesis
 from node.ledger.initial import genesis_state
+from node.ledger.epochs import epoch_history
 from node.ledger.payloads import check_payload
+from node.reconfig import known_epochs
 from node.mempool.pool import Mempool
 from node.node import MeshMaker, Node, Parts, ReplicaMaker
 from node.p2p.handshake import Members
@@ -48,9 +50,10 @@ def build_node(config: NodeConfig, node_type: type[Node] = Node) -> Node:
     key = _load_key(config)
     validators = genesis.validator_set()
     index = validators.index_of(key.address)
-    if index is None:
+    if index is None and not _in_an_epoch(config, key):
         raise StartupError(
             f"key {config.node.key_file} ({key.address}) is not a validator in genesis {config.node.genesis}"
+            " nor in an epoch its data directory knows"
         )
     # Everything that can be refused from the config alone (peers, TLS) is checked before the
     # data directory is touched, and a directory this start created is removed if it fails.
@@ -71,8 +74,8 @@ def build_node(config: NodeConfig, node_type: type[Node] = Node) -> Node:
         )
         app = Application(store, genesis, mempool)
         parts = Parts(
-            config=config, genesis=genesis, key=key, index=index, store=store, mempool=mempool, app=app,
-            replica=_replica_maker(config, genesis, store, key, index, app), mesh=mesh,
+            config=config, genesis=genesis, key=key, store=store, mempool=mempool, app=app,
+            replica=_replica_maker(config, genesis, store, key, app), mesh=mesh, index=-1 if index is None else index,
         )
         return node_type(parts)
     except BaseException:
@@ -125,10 +128,28 @@ class _Signer:
 
 
 
+def _in_an_epoch(config: NodeConfig, key: crypto.SigningKey) -> bool:
+    """Is ``key`` a validator of an epoch the existing data directory knows (admitted, or a
+    rotated key, by governance)? Read without creating the directory."""
+    data_dir = config.path(config.node.data_dir)
+    if not data_dir.exists():
+        return False
+    store = Store(data_dir)
+    try:
+        return store.initialized and any(
+            v.pubkey == key.public_key.hex() for r in epoch_history(store.state) for v in r.validators
+        )
+    except WarrantChainError:
+        return False
+    finally:
+        store.close()
+
+
 def _replica_maker(
-    config: NodeConfig, genesis: Genesis, store: Store, key: crypto.SigningKey, index: int, app: Application
+    config: NodeConfig, genesis: Genesis, store: Store, key: crypto.SigningKey, app: Application
 ) -> ReplicaMaker:
-    """The replica, restarted from the store's consensus records, once Node hands it its validator."""
+    """The replica, restarted from the store's consensus records, once Node hands it its validator.
+    It is in the epoch of the next block, as the executed state knows the epochs."""
     timing = config.consensus
     meta = store.meta
     cert = store.certificate(meta.height) if meta.height else None
@@ -143,11 +164,14 @@ def _replica_maker(
     )
     persisted = PersistedState.from_items(dict(store.consensus_records()))
 
+    epochs = known_epochs(store.state)
+
     def make(validate: Validate) -> Replica:
         return Replica(
-            consensus, index, _Signer(key), validators, validate, app.digest,
+            consensus, 0, _Signer(key), validators, validate, app.digest,
             genesis.chain_id.encode(), persisted=persisted, app_height=meta.height,
             app_digest=bytes.fromhex(cert.block_hash) if cert else b"",
+            epochs=epochs, key=bytes.fromhex(key.public_key.hex()),
         )
 
     return make

@@ -37,6 +37,7 @@ from node.kernel.genesis import Genesis
 from node.logs import kv
 from node.mempool.gossip import TAG_TX, Gossip
 from node.mempool.pool import Mempool
+from node import reconfig
 from node.p2p.handshake import PeerRole
 from node.p2p.mesh import Mesh
 from node.store.leveldb import Store
@@ -91,16 +92,18 @@ class Node:
         self.name = parts.config.node.name
         self.genesis = parts.genesis
         self.key = parts.key
-        self.validators = parts.genesis.validator_set()
-        self.index = parts.index
         self.store = parts.store
         self.mempool = parts.mempool
         self.app = parts.app
         self.replica = parts.replica(self._check_proposal)
+        self.validators = reconfig.validators_of(self.replica.epoch)
+        """The validator set of the replica's epoch (its ids index it); follows each switch."""
+        self._epoch = self.replica.epoch.number
         self.on_commit: list[Callable[[Committed], None]] = []
         self._effects = Effects(
             persist=self._persist, deliver=self._deliver, send=self._send, broadcast=self._broadcast,
             forward=self._forward, serve=self._serve_state, soft_state=self._view_changed,
+            send_in=self._send_in,
         )
         # Sent through whatever self.mesh is when the frame goes out (a test may wrap the mesh).
         self.gossip = Gossip(self.mempool, send=lambda peer, frame: self.mesh.send(peer, frame),
@@ -134,9 +137,10 @@ class Node:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._update_members()  # the epochs' validators, not only genesis' (after governance)
         await self.mesh.start()
         self._tasks.append(asyncio.create_task(self._tick_loop(), name=f"{self.name}-tick"))
-        log.info(kv("started", index=self.index, height=self.store.meta.height, view=self.replica.view))
+        log.info(kv("started", index=self.replica.id, epoch=self.replica.epoch.number, height=self.store.meta.height, view=self.replica.view))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -210,6 +214,17 @@ class Node:
         except ValueError:
             return None
 
+    @property
+    def index(self) -> int:
+        """Our validator index in the current epoch (-1: not a validator of it)."""
+        return self.replica.id
+
+    def _votes_somewhere(self, peer: crypto.PublicKey) -> bool:
+        """A validator of an epoch the replica knows: the current one, the next (a joiner
+        voting before we switched) or an older one (a peer still catching up there)."""
+        raw = bytes.fromhex(peer.hex())
+        return any(raw in epoch.members for epoch in self.replica.epochs)
+
     def linked_validators(self) -> set[int]:
         """Indices of the validators (of our set) we have a link to now."""
         return {i for i in map(self.peer_index, self.mesh.connected(PeerRole.VALIDATOR)) if i is not None}
@@ -233,7 +248,7 @@ class Node:
         tag, body = data[:1], data[1:]
         if tag == TAG_TX:
             self.gossip.admit_frame(peer, body)  # an observer forwards its clients' transactions
-        elif tag == TAG_CONSENSUS and self.peer_index(peer) is None:
+        elif tag == TAG_CONSENSUS and not self._votes_somewhere(peer):
             log.info(kv("consensus-from-non-validator", peer=peer.hex()[:16]))
         elif tag == TAG_CONSENSUS:
             try:
@@ -308,7 +323,7 @@ class Node:
         # Propose height h only once h-1 is executed: the header carries the state after it.
         if not self.replica.can_propose() or self.replica.next_seq != self.app.next_height():
             return
-        block = self.app.propose(self.index, now_ms())
+        block = self.app.propose(self.replica.id, now_ms())
         self.replica.propose(block.raw, block.hash)
         log.info(kv("proposed", height=block.height, txs=len(block.txs), view=self.replica.view))
         self._pump()
@@ -333,15 +348,37 @@ class Node:
     def _send(self, to: int, msg: Message) -> None:
         self.mesh.send(self.validators.keys[to], TAG_CONSENSUS + encode_message(msg))
 
+    def _send_in(self, epoch: int, to: int, msg: Message) -> None:
+        """To member ``to`` of an older epoch (a peer still catching up there)."""
+        members = self.replica.epochs[epoch].members
+        self.mesh.send(crypto.PublicKey.from_bytes(members[to]), TAG_CONSENSUS + encode_message(msg))
+
     def _broadcast(self, msg: Message) -> None:
         self.mesh.broadcast(TAG_CONSENSUS + encode_message(msg))
 
     def _view_changed(self, soft: SoftState) -> None:
         """A view change started or a new view started: what the old primary proposed but did
-        not get committed may be proposed again by the new one."""
+        not get committed may be proposed again by the new one. A new epoch: the replica's ids
+        now index its validator set."""
+        if soft.epoch != self._epoch:
+            self._epoch = soft.epoch
+            self.validators = reconfig.validators_of(self.replica.epoch)
+            log.warning(kv("epoch", epoch=soft.epoch, n=len(self.validators), member=soft.member,
+                           first_height=self.replica.epoch.first_seq))
+            if not soft.member:
+                log.warning(kv("not-a-validator", epoch=soft.epoch,
+                               note="this key votes no more: removed, or rotated (restart with the new key)"))
+            self._update_members()
         log.warning(kv("new-view" if soft.active else "view-change", view=soft.view, primary=soft.primary))
         self.mempool.release_in_flight()
         self._schedule_proposal()
+
+    def _update_members(self) -> None:
+        """The mesh links to the validators of the current and the pending epoch."""
+        members = self.mesh.members
+        self.mesh.set_members(reconfig.members_at(
+            self.store.state, self.store.meta.height, self.config.p2p.peers, members.observers
+        ))
 
     def _deliver(self, action: Deliver) -> bool:
         started = time.perf_counter()
@@ -355,6 +392,8 @@ class Node:
         for callback in self.on_commit:
             callback(committed)
         self._schedule_proposal()
+        if reconfig.schedule_pending(self.replica, self.store.state, action.seq):
+            self._update_members()  # the joining validators may link now
         self.replica.applied(action.seq)  # proposals it answered LATER for are checked again
         return True
 
@@ -378,4 +417,4 @@ class Node:
             if entries and budget < 0:
                 break
             entries.append(StateEntry(height, digest, payload, cert.to_consensus()))
-        self.replica.serve_state(action.to, entries)
+        self.replica.serve_state(action.to, entries, action.epoch)
