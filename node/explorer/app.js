@@ -9,7 +9,8 @@ import { describe, outcome } from './describe.js';
 import { lineageSvg, LEGEND } from './lineage.js';
 import { riskFigures, BUCKETS, DEFINITIONS } from './risk.js';
 import { proofPage } from './proof.js';
-import { anchoredDocumentId, canonical, sha256, toHex } from './verify.js';
+import { canonical, sha256, toHex } from './canon.js';
+import { anchoredDocumentId } from './verify.js';
 
 const main = document.getElementById('main');
 let stopLive = null;
