@@ -194,8 +194,16 @@ def page(browser: Any, recorder: Recorder) -> Iterator[Any]:
 
 
 def open_page(page: Any, url: str) -> None:
+    """Go to ``url`` and wait until its page is drawn: after a change of the hash alone the previous
+    page stays ready until the new route starts, so wait for this route's."""
     page.goto(url)
-    page.wait_for_function("document.body.dataset.ready === 'yes'")
+    wait_route(page, url[url.index("#"):] if "#" in url else "#/")
+
+
+def wait_route(page: Any, route: str) -> None:
+    """Wait until the page of ``route`` (a hash, "#/tx/…") is drawn, e.g. after a click on a link."""
+    page.wait_for_function("(route) => document.body.dataset.ready === 'yes' && document.body.dataset.route === route",
+                           arg=route)
 
 
 # Verify bundles in the page with verify.js: [[bundle as base64, [(byte offset or -1, new byte)]]],

@@ -20,7 +20,8 @@ from node.kernel.genesis import load_genesis, parse_genesis
 from node.rpc.methods import METHODS
 from node.sdk.localnet import ROOT
 
-from .conftest import FREEZE_REASON, MARKUP_NAME, SMALL_BATCH_NODE, VERIFY_ALL, WAIT_MS, Network, Recorder, open_page, run
+from .conftest import (FREEZE_REASON, MARKUP_NAME, SMALL_BATCH_NODE, VERIFY_ALL, WAIT_MS, Network, Recorder, open_page, run,
+                       wait_route)
 
 Json = dict[str, Any]
 
@@ -59,7 +60,7 @@ def test_lineage_tree_has_exactly_the_traced_warrants_and_holders(page: Any, net
     assert statuses[story.proof_warrant] == "settled"  # settled at maturity, paid to the bank that factored it
     # Clicking a box opens that warrant.
     page.click(f"#lineage g.lnode[data-id='{story.proof_warrant}']")
-    page.wait_for_function(f"location.hash === '#/warrant/{story.proof_warrant}' && document.body.dataset.ready === 'yes'")
+    wait_route(page, f"#/warrant/{story.proof_warrant}")
     assert page.locator("#lineage g.lnode.current").get_attribute("data-id") == story.proof_warrant
     assert story.proof_warrant in page.inner_text("main")
 

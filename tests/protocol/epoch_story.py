@@ -44,13 +44,13 @@ class Story:
         return self.chain.genesis.encode()
 
 
-def _propose(c: Chain, admin: int, payload: Json) -> str:
+def propose(c: Chain, admin: int, payload: Json) -> str:
     proposal = c.admins[admin].build("propose_validator_change", {**payload, "expires": int(time.time() * 1000) + DAY})
     c.commit(proposal)
     return proposal.id_hex
 
 
-def _enact(c: Chain, admin: int, proposal: str) -> Json:
+def enact(c: Chain, admin: int, proposal: str) -> Json:
     """Approve (alone in its block, so a forger's tests can rebuild its results root)."""
     results = c.commit(c.admins[admin].build("approve_validator_change", {"proposal": proposal}))
     record: Json = results[0]["events"][-1]["epoch"]
@@ -75,16 +75,16 @@ def build_story(path: Path, epochs: int) -> Story:
                                   [{"doc": doc, "amount": 10**6}], now + DAY))[0]["events"][0]["warrant"]  # 4
     c.commit(supplier.accept(warrant))  # 5
     new = c.keys[4]
-    added = _propose(c, 0, {"action": "add", "address": new.address, "pubkey": new.public_key.hex(), "name": "v4",
+    added = propose(c, 0, {"action": "add", "address": new.address, "pubkey": new.public_key.hex(), "name": "v4",
                             "endpoint": "127.0.0.1:26604"})  # 6: one approval of two
-    assert _enact(c, 1, added)["first_height"] == 9  # 7
+    assert enact(c, 1, added)["first_height"] == 9  # 7
     _filler(c, "filler-8")
     child = c.commit(supplier.transfer(warrant, other.address, 400_000, now + DAY))[0]["events"][0]["children"][0]  # 9
     c.commit(other.accept(child))  # 10, epoch 1: signed by validators 1-4 (the new one among them)
     newest = child
     if epochs == 3:
-        removed = _propose(c, 1, {"action": "remove", "address": c.keys[0].address})  # 11
-        assert _enact(c, 2, removed)["first_height"] == 15  # 12
+        removed = propose(c, 1, {"action": "remove", "address": c.keys[0].address})  # 11
+        assert enact(c, 2, removed)["first_height"] == 15  # 12
         _filler(c, "filler-13")
         _filler(c, "filler-14")
         newest = c.commit(other.split(child, [100_000, 300_000]))[0]["events"][0]["children"][0]  # 15, epoch 2
@@ -156,7 +156,7 @@ def reforge(story: Story, index: int, mutate: Callable[[Json], None]) -> Json:
     What is left to refuse it is the succession rule itself."""
     out = copy.deepcopy(story.bundle)
     entry = out["epochs"][index]
-    assert entry["result_proof"]["size"] == 1  # the enacting approval is alone in its block (_enact)
+    assert entry["result_proof"]["size"] == 1  # the enacting approval is alone in its block (enact)
     event = entry["result"]["events"][-1]
     mutate(event["epoch"])
     event["hash"] = record_hash(codec.convert(event["epoch"], EpochRecord)).hex()
