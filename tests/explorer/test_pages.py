@@ -292,6 +292,7 @@ def test_browser_hashes_a_genesis_file_as_the_node_does(page: Any, network: Netw
     document = json.loads((network.net.directory / "genesis.json").read_bytes())
     variants = [document, {k: v for k, v in document.items() if k not in ("params", "accounts")},
                 {**document, "params": {"checkpoint_interval": 5}},
+                {**document, "params": {"checkpoint_interval": 5, "governance_quorum": 1}},  # set: in the hash
                 {**document, "admins": [{**document["admins"][0], "name": "Admin é中 \U0001f600 \"q\" \\ \t"}]}]
     files = [json.dumps(v, indent=2, ensure_ascii=i % 2 == 0).encode() for i, v in enumerate(variants)]
     hashes = page.evaluate("""async (files) => {
@@ -301,7 +302,7 @@ def test_browser_hashes_a_genesis_file_as_the_node_does(page: Any, network: Netw
       return out;
     }""", [base64.b64encode(f).decode() for f in files])
     assert hashes == [parse_genesis(f).hash().hex() for f in files]
-    assert len(set(hashes)) == 3  # leaving out the defaults changes nothing
+    assert len(set(hashes)) == 4  # leaving out the defaults changes nothing; a governance quorum, even 1, does
 
 
 def test_pages_work_within_a_nodes_smaller_batch_limit(page: Any, network: Network) -> None:
