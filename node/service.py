@@ -32,7 +32,7 @@ from node.rpc.methods import page
 from node.rpc.server import RpcLimits, RpcServer
 from node.waiters import CommitWaiters, TxExpired
 
-__all__ = ["NodeService", "run_node", "event_routing", "rpc_limits"]
+__all__ = ["NodeService", "run_node", "rpc_limits"]
 
 log = logging.getLogger("warrantd")
 Json = dict[str, Any]
