@@ -32,7 +32,7 @@ from node.rpc.methods import page
 from node.rpc.server import RpcLimits, RpcServer
 from node.waiters import CommitWaiters, TxExpired
 
-__all__ = ["NodeService", "run_node", "event_routing", "rpc_limits"]
+__all__ = ["NodeService", "run_node", "rpc_limits"]
 
 log = logging.getLogger("warrantd")
 Json = dict[str, Any]
@@ -216,7 +216,10 @@ class NodeService:
         return build_proof(self.node.store, self.node.genesis, warrant_id)
 
     async def account(self, address: str) -> Json | None:
-        return queries.get_account(self.node.store.state, address)
+        found = queries.get_account(self.node.store.state, address)
+        if found is not None and found["role"] == "admin":  # state marks admins; their names are the genesis file's
+            found["name"] = next((a.name for a in self.node.genesis.admins if a.address == address), "")
+        return found
 
     async def holdings(self, address: str, *, offset: int = 0, limit: int = DEFAULT_PAGE) -> Json | None:
         if queries.get_account(self.node.store.state, address) is None:

@@ -1,5 +1,5 @@
 // The explorer's pages, one per route (#/chain, #/block/H, #/tx/ID, #/account/A, #/document/ID,
-// #/warrant/ID, #/search/Q, #/risk, #/proof[/ID]). Read-only: every call goes through rpc.js,
+// #/warrant/ID, #/search/Q, #/risk, #/validators, #/proof[/ID]). Read-only: every call goes through rpc.js,
 // which refuses anything but queries.
 
 import { h, put, link, fields, table, generic, section, badge, amount, time, short } from './dom.js';
@@ -9,7 +9,9 @@ import { describe, outcome } from './describe.js';
 import { lineageSvg, LEGEND } from './lineage.js';
 import { riskFigures, BUCKETS, DEFINITIONS } from './risk.js';
 import { proofPage } from './proof.js';
-import { anchoredDocumentId, canonical, sha256, toHex } from './verify.js';
+import { validatorsPage, epochAt } from './validators.js';
+import { canonical, sha256, toHex } from './canon.js';
+import { anchoredDocumentId } from './verify.js';
 
 const main = document.getElementById('main');
 let stopLive = null;
@@ -22,7 +24,7 @@ const ADDRESS = /^wc[0-9a-f]{40}$/;
 // ---- chain ----------------------------------------------------------------------------------------
 
 async function chainPage() {
-  const [status, validators] = await Promise.all([call('chain_status'), call('chain_validators')]);
+  const [status, validators, epoch] = await Promise.all([call('chain_status'), call('chain_validators'), epochAt()]);
   const top = status.height;
   const heights = [];
   for (let x = top; x >= Math.max(1, top - 14); x--) heights.push(x);
@@ -39,9 +41,10 @@ async function chainPage() {
       ['Chain', status.chain_id], ['Height', heightEl], ['Head block', h('span', { class: 'id' }, status.block_hash)],
       ['State root', h('span', { class: 'id' }, status.state_root)], ['View', String(status.view)],
       ['This node', `${status.in_sync ? 'in sync' : 'catching up'}, ${status.peers} peer link(s), ${status.mempool_size} transaction(s) waiting`],
+      epoch ? ['Validator set', link('validators', `epoch ${epoch.epoch}: ${epoch.n} validators, f = ${epoch.f}, quorum ${epoch.quorum}`, { id: 'chain-epoch' })] : null,
       ['Live blocks', liveEl],
     ]),
-    section('Validators', table(['#', 'Name', 'Address', 'Link from this node'], validators.map((v) => [
+    section('Validators this node links to', table(['#', 'Name', 'Address', 'Link from this node'], validators.map((v) => [
       String(v.index), v.name, h('span', { class: 'id' }, v.address),
       v.self ? 'this node' : v.connected ? h('span', { class: 'ok' }, 'connected') : h('span', { class: 'bad' }, 'not connected')]))),
     section('Latest blocks', h('table', { class: 'list' }, h('thead', {}, h('tr', {}, ['Height', 'Time', 'Transactions', 'Hash'].map((x) => h('th', {}, x)))), body)));
@@ -66,7 +69,9 @@ async function blockPage(key) {
   if (!block) return notFound(`block ${key}`);
   await refresh().catch(() => {});
   const hd = block.header;
-  const validators = await call('chain_validators');
+  // The set of the block's epoch: its proposer and signers are indexes into it.
+  const epoch = await epochAt(hd.height);
+  const validators = epoch ? epoch.validators : await call('chain_validators');
   const ids = await txIds(block.txs);
   const shown = block.txs.slice(0, 500);
   const results = await many(ids.slice(0, 500).map((id) => ['tx_get', { id }]));
@@ -80,6 +85,7 @@ async function blockPage(key) {
       ['Transactions', String(hd.tx_count)], ['Transaction root', h('span', { class: 'id' }, hd.tx_root)],
       ['State root (after its parent)', h('span', { class: 'id' }, hd.state_root)],
       ['Results root (of its parent)', h('span', { class: 'id' }, hd.results_root)],
+      epoch ? ['Certified by', [link('validators', `epoch ${epoch.epoch}`, { id: 'block-epoch' }), ` (${epoch.n} validators from block #${epoch.first_height}, quorum ${epoch.quorum})`]] : null,
       ['Next block', link(`block/${hd.height + 1}`, `#${hd.height + 1}`)],
     ]),
     section('Commit certificate', cert ? [
@@ -277,7 +283,7 @@ function notFound(what) {
 
 const ROUTES = {
   '': chainPage, chain: chainPage, block: blockPage, tx: txPage, account: accountPage, document: documentPage,
-  warrant: warrantPage, search: searchPage, risk: riskPage, proof: (id) => proofPage(main, id),
+  warrant: warrantPage, search: searchPage, risk: riskPage, proof: (id) => proofPage(main, id), validators: () => validatorsPage(main),
 };
 
 async function route() {
@@ -291,6 +297,7 @@ async function route() {
   } catch (e) {
     put(main, h('h1', {}, 'Something went wrong'), h('p', { class: 'bad' }, e instanceof RpcError ? `The node answered: ${e.message} (code ${e.code})` : String(e.message || e)));
   }
+  document.body.dataset.route = location.hash || '#/'; // which page is ready (tests wait for it)
   document.body.dataset.ready = 'yes';
 }
 

@@ -36,6 +36,10 @@ export function describe(type, payload, sender) {
     case 'mark_overdue': return [by, ' marks ', warrant(p.warrant), ' overdue'];
     case 'freeze': return [by, ' freezes ', warrant(p.warrant), ': “', String(p.reason), '”'];
     case 'unfreeze': return [by, ' unfreezes ', warrant(p.warrant), ': “', String(p.reason), '”'];
+    case 'propose_validator_change': return [by, ' proposes to ', p.action === 'add' ? [`add validator “`, String(p.name), '” ', short(p.address)]
+      : p.action === 'remove' ? ['remove validator ', short(p.address)] : ['rotate the key of validator ', short(p.address), ' to ', short(p.pubkey)],
+    ` (open until ${time(p.expires)}); `, link('validators', 'the validator set')];
+    case 'approve_validator_change': return [by, ' approves validator change proposal ', link(`tx/${p.proposal}`, short(p.proposal))];
     default: return [by, ` sends a ${type} transaction`];
   }
 }

@@ -5,7 +5,7 @@
 // blocks that arrived since.
 
 import { call, getBlocks, many } from './rpc.js';
-import { canonical, sha256, toHex } from './verify.js';
+import { canonical, sha256, toHex } from './canon.js';
 import { short } from './dom.js';
 
 export const MAX_SCAN = 5000;

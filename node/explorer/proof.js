@@ -4,7 +4,8 @@
 
 import { h, put, section, amount, time, short, link } from './dom.js';
 import { call } from './rpc.js';
-import { canonical, loadGenesis, verifyBundle } from './verify.js';
+import { canonical } from './canon.js';
+import { loadGenesis, verifyBundle } from './verify.js';
 
 export async function proofPage(main, id) {
   const files = { bundle: null, genesis: null };
@@ -54,7 +55,8 @@ export async function proofPage(main, id) {
       ? `VALID but INCOMPLETE: the outcome of ${report.unproven.length} transaction(s) is not yet certified by a later block`
       : `VALID: warrant ${report.warrant} of ${amount(report.amount)} on chain ${genesis.chainId}`;
     put(details,
-      h('p', {}, `Lineage: ${report.lineage.map(short).join(' → ')}; ${report.transactions.length} signed transactions, ${report.headers} headers, ${report.signatures} validator signatures checked.`),
+      h('p', {}, `Lineage: ${report.lineage.map(short).join(' → ')}; ${report.transactions.length} signed transactions, ${report.headers} headers, ${report.signatures} validator signatures checked`,
+        report.epochs ? `; ${report.epochs} validator set change${report.epochs > 1 ? 's' : ''} since genesis, each proven by the set before it.` : '.'),
       h('table', { class: 'list' }, h('thead', {}, h('tr', {}, ['Block', 'Time', 'Transaction', 'Sender', 'Outcome'].map((x) => h('th', {}, x)))),
         h('tbody', {}, report.transactions.map((t) => h('tr', {}, h('td', {}, `#${t.height}`), h('td', {}, time(t.timeMs)), h('td', {}, t.type),
           h('td', { class: 'id' }, t.sender), h('td', {}, t.ok ? 'ok (result proven)' : 'outcome not yet certified'))))));
@@ -96,7 +98,7 @@ export async function proofPage(main, id) {
   }
   put(main,
     h('h1', {}, 'Verify a proof bundle'),
-    h('p', {}, 'Everything is checked in this browser, trusting only the genesis file: the shape of the bundle, each transaction’s Merkle path to its block header, each result’s path to the next header, the lineage from the issuance to the warrant, every header’s commit certificate (2f+1 validator signatures, ECDSA P-256) and every transaction’s signature. Nothing is sent anywhere. The same checks as ',
+    h('p', {}, 'Everything is checked in this browser, trusting only the genesis file: the shape of the bundle, each transaction’s Merkle path to its block header, each result’s path to the next header, the lineage from the issuance to the warrant, every header’s commit certificate (a quorum of signatures, ECDSA P-256, of the validator set of its epoch: the genesis set, or a set whose change the bundle proves with signatures of the set before it) and every transaction’s signature. Nothing is sent anywhere. The same checks as ',
       h('code', {}, 'warrant proof verify'), '.'),
     offer,
     section('Files', h('p', {}, h('label', {}, 'Proof bundle: ', input('bundle')), ' ', picked.bundle),

@@ -8,6 +8,7 @@
 export const READ_ONLY = new Set([
   'chain_status', 'chain_getBlock', 'chain_validators', 'tx_get', 'warrant_get', 'warrant_trace', 'warrant_proof',
   'account_get', 'account_holdings', 'document_get', 'credit_get', 'document_allocations', 'account_documents',
+  'validator_set', 'validator_history', 'governance_proposals',
 ]);
 const MAX_IN_FLIGHT = 4;
 export const BATCH = 20;

@@ -8,11 +8,9 @@ epoch milliseconds, Python reprs or regexes), and with --json, which must be JSO
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +26,7 @@ from node.metrics import Metrics
 from node.rpc.api import NodeStatus
 from node.rpc.server import RpcLimits, RpcServer
 from tests.ledger.world import CHAIN_ID, REG_ID, governed_world
+from tests.rpc.threaded import serving
 from tests.readable import assert_readable
 
 Json = dict[str, Any]
@@ -120,25 +119,8 @@ class LedgerNode:
 @pytest.fixture
 def served() -> Iterator[tuple[LedgerNode, str]]:
     node = LedgerNode()
-    loop = asyncio.new_event_loop()
-    server = RpcServer(node, Metrics(protocol_version="test"), "127.0.0.1", 0, RpcLimits())
-    ready = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(30)
-    try:
-        yield node, f"http://127.0.0.1:{server.port}/rpc"
-    finally:
-        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(30)
+    with serving(RpcServer(node, Metrics(protocol_version="test"), "127.0.0.1", 0, RpcLimits())) as base:
+        yield node, f"{base}/rpc"
 
 
 def _run(*argv: str) -> tuple[int, str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import os
 import time
 from collections.abc import Coroutine, Iterator
@@ -124,3 +125,103 @@ def shots() -> Path:
     folder = Path(os.environ.get("WARRANTCHAIN_SCREENSHOTS", ROOT / "explorer-screenshots"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+# -- the browser, for each test module that drives it -----------------------------------------------
+
+WAIT_MS = 30_000
+# Debian's Chromium, installed by scripts/setup-venv; Playwright drives it and downloads nothing.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+class Recorder:
+    """Everything the pages asked of the node, and anything a page must never do."""
+
+    def __init__(self) -> None:
+        self.rpc_methods: list[str] = []
+        self.ws_sent: list[Any] = []
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+
+    def on_request(self, request: Any) -> None:
+        if request.url.endswith("/rpc"):
+            body = json.loads(request.post_data or "null")
+            for call in body if isinstance(body, list) else [body]:
+                self.rpc_methods.append(call["method"])
+
+    def on_dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: scripts/setup-venv installs Debian's chromium (as root), "
+                    "or run `apt-get install chromium`")
+    from playwright.sync_api import sync_playwright
+
+    # Module scope: the sync API keeps an event loop running in this thread while it is open,
+    # which the async tests of other modules must not meet.
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any, recorder: Recorder) -> Iterator[Any]:
+    # Without the node's Content-Security-Policy: Playwright's waits evaluate strings, which it
+    # forbids, and the markup test then shows the pages are safe without that second wall.
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
+    page = context.new_page()
+    page.on("request", recorder.on_request)
+    page.on("dialog", recorder.on_dialog)
+    page.on("pageerror", lambda error: recorder.errors.append(str(error)))
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: recorder.ws_sent.append(json.loads(payload))))
+    page.set_default_timeout(WAIT_MS)
+    yield page
+    context.close()
+
+
+def open_page(page: Any, url: str) -> None:
+    """Go to ``url`` and wait until its page is drawn: after a change of the hash alone the previous
+    page stays ready until the new route starts, so wait for this route's."""
+    page.goto(url)
+    wait_route(page, url[url.index("#"):] if "#" in url else "#/")
+
+
+def wait_route(page: Any, route: str) -> None:
+    """Wait until the page of ``route`` (a hash, "#/tx/…") is drawn, e.g. after a click on a link."""
+    page.wait_for_function("(route) => document.body.dataset.ready === 'yes' && document.body.dataset.route === route",
+                           arg=route)
+
+
+# Verify bundles in the page with verify.js: [[bundle as base64, [(byte offset or -1, new byte)]]],
+# the genesis as base64 -> one verdict per alteration.
+VERIFY_ALL = """async ([files, genesis]) => {
+  const m = await import('/explorer/verify.js');
+  const bytes = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  const g = await m.loadGenesis(bytes(genesis));
+  const out = [];
+  for (const [b64, changes] of files) {
+    const data = bytes(b64);
+    for (const [at, byte] of changes) {
+      const copy = data.slice();
+      if (at >= 0) copy[at] = byte;
+      const r = await m.verifyBundle(copy, g);
+      out.push({ok: r.ok, reason: r.reason, amount: r.ok ? r.amount.toString() : null, lineage: r.lineage,
+                unproven: r.unproven.length, epochs: r.epochs});
+    }
+  }
+  return out;
+}"""

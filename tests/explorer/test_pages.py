@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,76 +20,10 @@ from node.kernel.genesis import load_genesis, parse_genesis
 from node.rpc.methods import METHODS
 from node.sdk.localnet import ROOT
 
-from .conftest import FREEZE_REASON, MARKUP_NAME, SMALL_BATCH_NODE, Network, run
+from .conftest import (FREEZE_REASON, MARKUP_NAME, SMALL_BATCH_NODE, VERIFY_ALL, WAIT_MS, Network, Recorder, open_page, run,
+                       wait_route)
 
 Json = dict[str, Any]
-WAIT_MS = 30_000
-# Debian's Chromium, installed by scripts/setup-venv; Playwright drives it and downloads nothing.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-class Recorder:
-    """Everything the pages asked of the node, and anything a page must never do."""
-
-    def __init__(self) -> None:
-        self.rpc_methods: list[str] = []
-        self.ws_sent: list[Any] = []
-        self.dialogs: list[str] = []
-        self.errors: list[str] = []
-
-    def on_request(self, request: Any) -> None:
-        if request.url.endswith("/rpc"):
-            body = json.loads(request.post_data or "null")
-            for call in body if isinstance(body, list) else [body]:
-                self.rpc_methods.append(call["method"])
-
-    def on_dialog(self, dialog: Any) -> None:
-        self.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: scripts/setup-venv installs Debian's chromium (as root), "
-                    "or run `apt-get install chromium`")
-    from playwright.sync_api import sync_playwright
-
-    # Module scope: the sync API keeps an event loop running in this thread while it is open,
-    # which the async tests of other modules must not meet.
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture(scope="module")
-def recorder() -> Recorder:
-    return Recorder()
-
-
-@pytest.fixture(scope="module")
-def page(browser: Any, recorder: Recorder) -> Iterator[Any]:
-    # Without the node's Content-Security-Policy: Playwright's waits evaluate strings, which it
-    # forbids, and the markup test then shows the pages are safe without that second wall.
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
-    page = context.new_page()
-    page.on("request", recorder.on_request)
-    page.on("dialog", recorder.on_dialog)
-    page.on("pageerror", lambda error: recorder.errors.append(str(error)))
-    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: recorder.ws_sent.append(json.loads(payload))))
-    page.set_default_timeout(WAIT_MS)
-    yield page
-    context.close()
-
-
-def open_page(page: Any, url: str) -> None:
-    page.goto(url)
-    page.wait_for_function("document.body.dataset.ready === 'yes'")
 
 
 def trace(network: Network, wid: str) -> Json:
@@ -128,7 +60,7 @@ def test_lineage_tree_has_exactly_the_traced_warrants_and_holders(page: Any, net
     assert statuses[story.proof_warrant] == "settled"  # settled at maturity, paid to the bank that factored it
     # Clicking a box opens that warrant.
     page.click(f"#lineage g.lnode[data-id='{story.proof_warrant}']")
-    page.wait_for_function(f"location.hash === '#/warrant/{story.proof_warrant}' && document.body.dataset.ready === 'yes'")
+    wait_route(page, f"#/warrant/{story.proof_warrant}")
     assert page.locator("#lineage g.lnode.current").get_attribute("data-id") == story.proof_warrant
     assert story.proof_warrant in page.inner_text("main")
 
@@ -164,6 +96,8 @@ def test_pages_work_under_the_nodes_content_policy(browser: Any, network: Networ
         page.wait_for_selector("text=live over the WebSocket", timeout=WAIT_MS)
         page.goto(network.url(f"warrant/{network.story.root}"))
         page.wait_for_selector("#lineage g.lnode", timeout=WAIT_MS)
+        page.goto(network.url("validators"))  # its records' hash chain is rechecked with WebCrypto
+        page.wait_for_selector("#epoch-history td .ok", timeout=WAIT_MS)
     finally:
         context.close()
     assert not [line for line in console if "Content Security Policy" in line], console
@@ -283,25 +217,6 @@ def test_proof_page_offers_the_nodes_bundle_as_the_cli_exports_it(page: Any, net
     page.wait_for_selector("#verdict.valid")
 
 
-_VERIFY_ALL = """async ([files, genesis]) => {
-  const m = await import('/explorer/verify.js');
-  const bytes = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-  const g = await m.loadGenesis(bytes(genesis));
-  const out = [];
-  for (const [b64, changes] of files) {
-    const data = bytes(b64);
-    for (const [at, byte] of changes) {
-      const copy = data.slice();
-      if (at >= 0) copy[at] = byte;
-      const r = await m.verifyBundle(copy, g);
-      out.push({ok: r.ok, reason: r.reason, amount: r.ok ? r.amount.toString() : null, lineage: r.lineage,
-                unproven: r.unproven.length});
-    }
-  }
-  return out;
-}"""
-
-
 def _python_verdict(data: bytes, genesis: Any) -> Json:
     """What `warrant proof verify` decides (node/cli/warrant.py: json.loads, then verify_bundle)."""
     try:
@@ -339,7 +254,7 @@ def test_browser_and_cli_agree_on_good_and_altered_bundles(page: Any, network: N
     pending = json.dumps(bundle).encode()
     files = [(data, changes), (pretty, pretty_changes), (pending, [(-1, 0)])]
 
-    in_browser = page.evaluate(_VERIFY_ALL, [[[base64.b64encode(d).decode(), c] for d, c in files],
+    in_browser = page.evaluate(VERIFY_ALL, [[[base64.b64encode(d).decode(), c] for d, c in files],
                                              base64.b64encode(genesis_path.read_bytes()).decode()])
     disagree = []
     valid = 0
@@ -379,6 +294,7 @@ def test_browser_hashes_a_genesis_file_as_the_node_does(page: Any, network: Netw
     document = json.loads((network.net.directory / "genesis.json").read_bytes())
     variants = [document, {k: v for k, v in document.items() if k not in ("params", "accounts")},
                 {**document, "params": {"checkpoint_interval": 5}},
+                {**document, "params": {"checkpoint_interval": 5, "governance_quorum": 1}},  # set: in the hash
                 {**document, "admins": [{**document["admins"][0], "name": "Admin é中 \U0001f600 \"q\" \\ \t"}]}]
     files = [json.dumps(v, indent=2, ensure_ascii=i % 2 == 0).encode() for i, v in enumerate(variants)]
     hashes = page.evaluate("""async (files) => {
@@ -388,7 +304,7 @@ def test_browser_hashes_a_genesis_file_as_the_node_does(page: Any, network: Netw
       return out;
     }""", [base64.b64encode(f).decode() for f in files])
     assert hashes == [parse_genesis(f).hash().hex() for f in files]
-    assert len(set(hashes)) == 3  # leaving out the defaults changes nothing
+    assert len(set(hashes)) == 4  # leaving out the defaults changes nothing; a governance quorum, even 1, does
 
 
 def test_pages_work_within_a_nodes_smaller_batch_limit(page: Any, network: Network) -> None:

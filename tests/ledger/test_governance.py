@@ -9,6 +9,8 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from node.ledger.epochs import (
+    EPOCH_PREFIX,
+    KEY_EPOCH_TIP,
     check_succession,
     epoch_history,
     first_height_after,
@@ -53,6 +55,38 @@ def test_fewer_approvals_than_the_quorum_change_nothing() -> None:
     events = w.ok("admin2", "approve_validator_change", proposal=proposal)
     assert [e["type"] for e in events] == ["validator_change_approved", "epoch_scheduled"]
     assert get_proposal(w.reader, proposal)["status"] == "enacted"  # type: ignore[index]
+    assert addresses(w, 10**9) == [*genesis_addresses(w), w.addr("v-new")]
+
+
+@pytest.mark.parametrize("quorum", [2, 3])
+def test_below_the_quorum_nothing_but_the_proposal_changes(quorum: int) -> None:
+    """Must-show 6: every approval short of the quorum (with a repeated approval and outsiders'
+    approvals in between, which are refused) writes only the proposal's own records: no epoch
+    record, the set of every height as before. The quorum-th distinct admin enacts it."""
+    w = governed_world(quorum=quorum)
+    heights = range(1, 60)
+    sets_before = [addresses(w, h) for h in heights]
+    own = (b"gprop/", b"gopen/", b"gopen-count")
+
+    def writes_of_last_block() -> set[bytes]:
+        return {k for k in w.last_outcome.writes if not k.startswith(own)}
+
+    w.ok("admin", "propose_validator_change", **add(w))
+    proposal = w.last_tx
+    assert not any(k.startswith((EPOCH_PREFIX, KEY_EPOCH_TIP)) for k in writes_of_last_block())
+    for approver in ADMINS[1:quorum - 1]:
+        w.fails("NOT_ADMIN", "core", "approve_validator_change", proposal=proposal)
+        w.fails("ALREADY_APPROVED", "admin", "approve_validator_change", proposal=proposal)
+        events = w.ok(approver, "approve_validator_change", proposal=proposal)
+        assert "epoch_scheduled" not in [e["type"] for e in events]
+        assert not any(k.startswith((EPOCH_PREFIX, KEY_EPOCH_TIP)) for k in writes_of_last_block())
+    for outsider in ("core", "v0", "stranger"):  # outsiders' approvals never make up the quorum
+        w.fails("NOT_ADMIN", outsider, "approve_validator_change", proposal=proposal)
+    assert len(get_proposal(w.reader, proposal)["approvals"]) == quorum - 1  # type: ignore[index]
+    assert len(epoch_history(w.reader)) == 1 and pending_epoch(w.reader, w.height) is None
+    assert [addresses(w, h) for h in heights] == sets_before
+    events = w.ok(ADMINS[quorum - 1], "approve_validator_change", proposal=proposal)
+    assert events[-1]["type"] == "epoch_scheduled"
     assert addresses(w, 10**9) == [*genesis_addresses(w), w.addr("v-new")]
 
 
