@@ -107,3 +107,32 @@ async def test_a_validator_key_rotates_under_load_without_a_view_change_storm(ne
     await assert_same_chain(net, [0, 1, 2, 3])
     # No view change storm: views restart at 0 in the new epoch; at most one change in it.
     assert max(s["view"] for s in (await net.heights([0, 1, 2, 3])).values()) <= 1
+
+
+async def test_a_removed_validator_stops_voting_and_is_refused_by_the_mesh(net: LocalNet, admin: Wallet) -> None:
+    load = Load(net, admin, [0, 1, 2])
+    load.start()
+    gone = crypto.load_key(net.directory / "v3.pem")
+    pending = await _propose(net, admin, 1, action="remove", address=gone.address)
+    first = pending["first_height"]
+    assert (pending["n"], pending["quorum"]) == (3, 2)
+    await net.wait_height(first + 15, [0, 1, 2], timeout=90)
+    async with net.client(0) as client:
+        active = await client.validator_set()
+    assert active["epoch"]["epoch"] == 1 and active["epoch"]["n"] == 3
+    # v3 delivered epoch 0 to its end, then voted no more; the others closed its link and refuse it.
+    async with net.client(3) as client:
+        stuck = (await client.status())["height"]
+    assert first - 1 <= stuck < first + 15
+    signers = [await _signers(net, 0, h) for h in range(first, first + 10)]
+    assert all(s <= {0, 1, 2} for s in signers), signers
+    await net.wait_for(lambda: _logged(net, [0, 1, 2], "closes the link", "not-allowed", "removed"),
+                       30, "the others refusing v3's link")
+    assert "not-a-validator" in net.log_path(3).read_text()
+    await load.stop()
+    await _all_committed(net, 0, load.ids, timeout=60)
+    await assert_same_chain(net, [0, 1, 2])
+
+
+async def _logged(net: LocalNet, nodes: list[int], *needles: str) -> bool:
+    return any(n in net.log_path(i).read_text() for i in nodes for n in needles)
