@@ -23,6 +23,7 @@ from node.config import ConfigError, NodeConfig, parse_listen, tls_contexts
 from node.errors import ChainError, CryptoError, WarrantChainError
 from node.kernel import crypto
 from node.kernel.genesis import Genesis, load_genesis
+from node.logs import kv
 from node.ledger.initial import genesis_state
 from node.ledger.payloads import check_payload
 from node.mempool.pool import Mempool
@@ -31,7 +32,9 @@ from node.p2p.handshake import Members
 from node.p2p.mesh import Mesh
 from node.store.leveldb import Store
 
-__all__ = ["StartupError", "build_node"]
+__all__ = ["StartupError", "build_node", "genesis_members"]
+
+log = logging.getLogger("warrantd")
 
 
 class StartupError(WarrantChainError):
@@ -48,10 +51,16 @@ def build_node(config: NodeConfig, node_type: type[Node] = Node) -> Node:
     key = _load_key(config)
     validators = genesis.validator_set()
     index = validators.index_of(key.address)
-    if index is None:
-        raise StartupError(
-            f"key {config.node.key_file} ({key.address}) is not a validator in genesis {config.node.genesis}"
-        )
+    if index is None and key.public_key not in genesis.observer_keys():
+        if not config.node.observer:  # most likely the wrong key file: say so rather than follow quietly
+            raise StartupError(
+                f"key {config.node.key_file} ({key.address}) is not a validator in genesis {config.node.genesis}, "
+                "nor one of its observers; set node.observer = true to run it as an observer anyway"
+            )
+        # An observer admitted later, or a validator joining by governance: the validators refuse
+        # it (not-allowed) until their members include it.
+        log.warning(kv("observer-not-listed", key=config.node.key_file, address=key.address,
+                       hint="not in genesis: the validators refuse this node until it is admitted"))
     # Everything that can be refused from the config alone (peers, TLS) is checked before the
     # data directory is touched, and a directory this start created is removed if it fails.
     mesh = _mesh_maker(config, genesis, key)
@@ -72,7 +81,7 @@ def build_node(config: NodeConfig, node_type: type[Node] = Node) -> Node:
         app = Application(store, genesis, mempool)
         parts = Parts(
             config=config, genesis=genesis, key=key, index=index, store=store, mempool=mempool, app=app,
-            replica=_replica_maker(config, genesis, store, key, index, app), mesh=mesh,
+            replica=None if index is None else _replica_maker(config, genesis, store, key, index, app), mesh=mesh,
         )
         return node_type(parts)
     except BaseException:
@@ -155,14 +164,14 @@ def _replica_maker(
 
 def genesis_members(config: NodeConfig, genesis: Genesis) -> Members:
     """Who may be in the mesh at start: genesis' validators, at the URLs ``p2p.peers`` gives by
-    name (a validator not listed there is not dialed, but may dial us). Raises StartupError for a
-    name that is not a validator in genesis."""
+    name (a validator not listed there is not dialed, but may dial us), and genesis' observers.
+    Raises StartupError for a name that is not a validator in genesis."""
     validators = genesis.validator_set()
     names = {v.name: key for v, key in zip(validators.validators, validators.keys)}
     for name in config.p2p.peers:
         if name not in names:
             raise StartupError(f"p2p.peers names {name!r}, which is not a validator in genesis")
-    return Members.of({key: config.p2p.peers.get(name) for name, key in names.items()})
+    return Members.of({key: config.p2p.peers.get(name) for name, key in names.items()}, genesis.observer_keys())
 
 
 def _mesh_maker(config: NodeConfig, genesis: Genesis, key: crypto.SigningKey) -> MeshMaker:
