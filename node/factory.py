@@ -29,7 +29,7 @@ from node.ledger.payloads import check_payload
 from node.mempool.pool import Mempool
 from node.node import MeshMaker, Node, Parts, ReplicaMaker
 from node.p2p.handshake import Members
-from node.p2p.mesh import Mesh
+from node.p2p.mesh import Mesh, is_peer_url
 from node.store.leveldb import Store
 
 __all__ = ["StartupError", "build_node", "genesis_members"]
@@ -180,7 +180,7 @@ def _mesh_maker(config: NodeConfig, genesis: Genesis, key: crypto.SigningKey) ->
     host, port = parse_listen(p2p.listen)
     members = genesis_members(config, genesis)
     for url in members.validators.values():
-        if url is not None and not url.startswith(("ws://", "wss://")):
+        if url is not None and not is_peer_url(url):
             raise StartupError(f"p2p.peers: {url!r} is not a ws:// or wss:// URL")
     ssl_server: ssl.SSLContext | None = None
     ssl_client: ssl.SSLContext | None = None

@@ -41,12 +41,13 @@ from node.errors import StoreError
 from node.kernel import crypto
 from node.kernel.chain import SignedTx
 from node.kernel.genesis import Genesis
-from node.ledger.epochs import validator_set_at
+from node.ledger.epochs import epoch_at, latest_epoch, validator_set_at
 from node.logs import kv
 from node.mempool.gossip import TAG_TX, Gossip
 from node.mempool.pool import Mempool
 from node.observer.feed import TAG_FEED
 from node.observer.follower import Follower
+from node.observer.membership import members_at
 from node.observer.server import FeedServer
 from node.p2p.handshake import PeerRole
 from node.p2p.mesh import Mesh
@@ -122,6 +123,7 @@ class Node:
                                blocks_per_s=self.config.p2p.observer_blocks_per_s,
                                frame_bytes=min(_STATE_FRAME_BYTES, self.config.p2p.max_frame // 2), clock=time.monotonic)
         self.follower = None if self.replica is not None else self.make_follower()
+        self._members_epochs: tuple[int, int] | None = None  # (newest, current) epoch the members were made for
         self._propose_handle: asyncio.TimerHandle | None = None
         self._arrivals: dict[bytes, int] = {}  # pre-prepare digest -> our clock when it arrived
         self._last_block_ms = now_ms()  # our clock at the last commit: the empty-block interval runs from it
@@ -160,6 +162,7 @@ class Node:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.refresh_members()
         await self.mesh.start()
         self._tasks.append(asyncio.create_task(self._tick_loop(), name=f"{self.name}-tick"))
         log.info(kv("started", index=self.index, height=self.store.meta.height,
@@ -429,8 +432,20 @@ class Node:
         self._last_block_ms = now_ms()
         for callback in self.on_commit:
             callback(committed)
+        self.refresh_members()
         self.feed.pump()
         return True
+
+    def refresh_members(self) -> None:
+        """Give the mesh the members of the executed state (node.observer.membership) when an
+        epoch was scheduled or started since it last got them: new validators are dialed, removed
+        ones' links closed."""
+        executed = self.store.meta.height
+        epochs = (latest_epoch(self.store.state).epoch, epoch_at(self.store.state, executed + 1).epoch)
+        if epochs == self._members_epochs:
+            return
+        self._members_epochs = epochs
+        self.mesh.set_members(members_at(self.store.state, executed, self.genesis, self.config.p2p.peers))
 
     def _forward(self, action: Forward) -> None:
         """The replica's request timer is half-way for this transaction: hand it to the primary

@@ -119,25 +119,25 @@ def parse_genesis(data: bytes | str, source: str = "genesis") -> Genesis:
     seen: set[str] = set()
     members: list[GenesisAdmin | GenesisAccount] = [*genesis.admins, *genesis.accounts]
     for account in members:
-        try:
-            if crypto.address_of(bytes.fromhex(account.pubkey)) != account.address:
-                raise ChainError(f"{source}: account {account.name}: address does not match its public key")
-        except CryptoError as exc:
-            raise ChainError(f"{source}: account {account.name}: {exc}") from None
+        _check_address(account, f"{source}: account {account.name}")
         if account.address in seen:
             raise ChainError(f"{source}: account {account.address} is listed twice")
         seen.add(account.address)
     return genesis
 
 
+def _check_address(member: GenesisAdmin | GenesisAccount | Validator, what: str) -> None:
+    try:
+        if crypto.address_of(bytes.fromhex(member.pubkey)) != member.address:
+            raise ChainError(f"{what}: address does not match its public key")
+    except CryptoError as exc:
+        raise ChainError(f"{what}: {exc}") from None
+
+
 def _check_observers(genesis: Genesis, source: str) -> None:
     taken = {v.pubkey for v in genesis.validators}
     for observer in genesis.observer_list():
-        try:
-            if crypto.address_of(bytes.fromhex(observer.pubkey)) != observer.address:
-                raise ChainError(f"{source}: observer {observer.name}: address does not match its public key")
-        except CryptoError as exc:
-            raise ChainError(f"{source}: observer {observer.name}: {exc}") from None
+        _check_address(observer, f"{source}: observer {observer.name}")
         if observer.pubkey in taken:
             raise ChainError(f"{source}: observer {observer.name}: its key is listed twice (as a validator or observer)")
         taken.add(observer.pubkey)
