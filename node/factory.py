@@ -23,17 +23,20 @@ from node.config import ConfigError, NodeConfig, parse_listen, tls_contexts
 from node.errors import ChainError, CryptoError, WarrantChainError
 from node.kernel import crypto
 from node.kernel.genesis import Genesis, load_genesis
+from node.logs import kv
 from node.ledger.initial import genesis_state
 from node.ledger.epochs import epoch_history
 from node.ledger.payloads import check_payload
-from node.reconfig import known_epochs
+from node.reconfig import known_epochs, voter_in
 from node.mempool.pool import Mempool
 from node.node import MeshMaker, Node, Parts, ReplicaMaker
 from node.p2p.handshake import Members
-from node.p2p.mesh import Mesh
+from node.p2p.mesh import Mesh, is_peer_url
 from node.store.leveldb import Store
 
-__all__ = ["StartupError", "build_node"]
+__all__ = ["StartupError", "build_node", "genesis_members"]
+
+log = logging.getLogger("warrantd")
 
 
 class StartupError(WarrantChainError):
@@ -50,11 +53,17 @@ def build_node(config: NodeConfig, node_type: type[Node] = Node) -> Node:
     key = _load_key(config)
     validators = genesis.validator_set()
     index = validators.index_of(key.address)
-    if index is None and not _in_an_epoch(config, key):
-        raise StartupError(
-            f"key {config.node.key_file} ({key.address}) is not a validator in genesis {config.node.genesis}"
-            " nor in an epoch its data directory knows"
-        )
+    if index is None and key.public_key not in genesis.observer_keys() and not _in_an_epoch(config, key):
+        if not config.node.observer:  # most likely the wrong key file: say so rather than follow quietly
+            raise StartupError(
+                f"key {config.node.key_file} ({key.address}) is not a validator in genesis {config.node.genesis}, "
+                "nor one of its observers, nor a validator of an epoch its data directory knows; "
+                "set node.observer = true to run it as an observer anyway (a validator joining by governance)"
+            )
+        # An observer admitted later, or a validator joining by governance: the validators refuse
+        # it (not-allowed) until their members include it.
+        log.warning(kv("observer-not-listed", key=config.node.key_file, address=key.address,
+                       hint="not in genesis: the validators refuse this node until it is admitted"))
     # Everything that can be refused from the config alone (peers, TLS) is checked before the
     # data directory is touched, and a directory this start created is removed if it fails.
     mesh = _mesh_maker(config, genesis, key)
@@ -74,8 +83,11 @@ def build_node(config: NodeConfig, node_type: type[Node] = Node) -> Node:
         )
         app = Application(store, genesis, mempool)
         parts = Parts(
-            config=config, genesis=genesis, key=key, store=store, mempool=mempool, app=app,
-            replica=_replica_maker(config, genesis, store, key, app), mesh=mesh, index=-1 if index is None else index,
+            config=config, genesis=genesis, key=key, index=index, store=store, mempool=mempool, app=app,
+            # A validator of the epoch of the next block votes; any other key follows as an
+            # observer (a joining validator until its epoch, a removed one, a rotated-away key).
+            replica=_replica_maker(config, genesis, store, key, app) if votes_now(store, key) else None,
+            mesh=mesh, joins=_replica_maker(config, genesis, store, key, app),
         )
         return node_type(parts)
     except BaseException:
@@ -128,6 +140,11 @@ class _Signer:
 
 
 
+def votes_now(store: Store, key: crypto.SigningKey) -> bool:
+    """Is ``key`` a validator of the epoch of the block after the store's last?"""
+    return voter_in(known_epochs(store.state), store.meta.height, key.public_key) is not None
+
+
 def _in_an_epoch(config: NodeConfig, key: crypto.SigningKey) -> bool:
     """Is ``key`` a validator of an epoch the existing data directory knows (admitted, or a
     rotated key, by governance)? Read without creating the directory."""
@@ -148,11 +165,10 @@ def _in_an_epoch(config: NodeConfig, key: crypto.SigningKey) -> bool:
 def _replica_maker(
     config: NodeConfig, genesis: Genesis, store: Store, key: crypto.SigningKey, app: Application
 ) -> ReplicaMaker:
-    """The replica, restarted from the store's consensus records, once Node hands it its validator.
-    It is in the epoch of the next block, as the executed state knows the epochs."""
+    """The replica, restarted from the store's consensus records, once Node hands it its validator
+    (at start, or when a follower's key becomes a validator's): read from the store when made, in
+    the epoch of the next block as the executed state knows the epochs."""
     timing = config.consensus
-    meta = store.meta
-    cert = store.certificate(meta.height) if meta.height else None
     validators = genesis.validator_set()
     consensus = ConsensusConfig(
         n=len(validators),
@@ -162,11 +178,12 @@ def _replica_maker(
         status_interval_ticks=max(1, 1000 // timing.tick_ms),
         state_request_timeout_ticks=max(2, 2000 // timing.tick_ms),
     )
-    persisted = PersistedState.from_items(dict(store.consensus_records()))
-
-    epochs = known_epochs(store.state)
 
     def make(validate: Validate) -> Replica:
+        meta = store.meta
+        cert = store.certificate(meta.height) if meta.height else None
+        persisted = PersistedState.from_items(dict(store.consensus_records()))
+        epochs = known_epochs(store.state)
         return Replica(
             consensus, 0, _Signer(key), validators, validate, app.digest,
             genesis.chain_id.encode(), persisted=persisted, app_height=meta.height,
@@ -179,14 +196,14 @@ def _replica_maker(
 
 def genesis_members(config: NodeConfig, genesis: Genesis) -> Members:
     """Who may be in the mesh at start: genesis' validators, at the URLs ``p2p.peers`` gives by
-    name (a validator not listed there is not dialed, but may dial us). Raises StartupError for a
-    name that is not a validator in genesis."""
+    name (a validator not listed there is not dialed, but may dial us), and genesis' observers.
+    Raises StartupError for a name that is not a validator in genesis."""
     validators = genesis.validator_set()
     names = {v.name: key for v, key in zip(validators.validators, validators.keys)}
     for name in config.p2p.peers:
         if name not in names:
             raise StartupError(f"p2p.peers names {name!r}, which is not a validator in genesis")
-    return Members.of({key: config.p2p.peers.get(name) for name, key in names.items()})
+    return Members.of({key: config.p2p.peers.get(name) for name, key in names.items()}, genesis.observer_keys())
 
 
 def _mesh_maker(config: NodeConfig, genesis: Genesis, key: crypto.SigningKey) -> MeshMaker:
@@ -195,7 +212,7 @@ def _mesh_maker(config: NodeConfig, genesis: Genesis, key: crypto.SigningKey) ->
     host, port = parse_listen(p2p.listen)
     members = genesis_members(config, genesis)
     for url in members.validators.values():
-        if url is not None and not url.startswith(("ws://", "wss://")):
+        if url is not None and not is_peer_url(url):
             raise StartupError(f"p2p.peers: {url!r} is not a ws:// or wss:// URL")
     ssl_server: ssl.SSLContext | None = None
     ssl_client: ssl.SSLContext | None = None

@@ -11,7 +11,13 @@ REJECT or LATER (a block above the one after our last executed block): the repli
 one and asks again once ``applied`` says the block before it is executed.
 
 Frames on the mesh carry a one-byte tag: ``c`` a consensus message (consensus.messages wire
-format), ``t`` transactions being relayed (node.mempool.gossip, which owns that framing).
+format), ``t`` transactions being relayed (node.mempool.gossip, which owns that framing), ``f`` the
+block feed between validators and observers (node.observer.feed).
+
+A node whose key is no validator's runs as an **observer**: no replica; a
+:class:`~node.observer.follower.Follower` takes certified blocks from the validators' feeds, and
+:meth:`Node.commit_block` (the path the replica's deliveries take too) executes them. Every
+validator runs a :class:`~node.observer.server.FeedServer` for its linked observers.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any
 
 from consensus.actions import Deliver, Forward, Persist, ServeState
 from consensus.interfaces import ACCEPT, Validate, Validation, later, reject
+from consensus.messages import Certificate as ConsensusCertificate
 from consensus.messages import MalformedMessage, Message, PrePrepare, StateEntry, decode_message, encode_message
 from consensus.ready import Effects, SoftState, perform
 from consensus.replica import Replica
@@ -34,9 +41,14 @@ from node.errors import StoreError
 from node.kernel import crypto
 from node.kernel.chain import SignedTx
 from node.kernel.genesis import Genesis
+from node.ledger.epochs import epoch_at, latest_epoch, validator_set_at
 from node.logs import kv
 from node.mempool.gossip import TAG_TX, Gossip
 from node.mempool.pool import Mempool
+from node.observer.feed import TAG_FEED
+from node.observer.follower import Follower
+from node.observer.membership import members_at
+from node.observer.server import FeedServer
 from node import reconfig
 from node.p2p.handshake import PeerRole
 from node.p2p.mesh import Mesh
@@ -74,16 +86,19 @@ class Parts:
     config: NodeConfig
     genesis: Genesis
     key: crypto.SigningKey
-    index: int  # this validator's index in genesis
+    index: int | None  # this validator's index in genesis; None: an observer
     store: Store
     mempool: Mempool
     app: Application
-    replica: ReplicaMaker
+    replica: ReplicaMaker | None  # None: an observer (it follows the chain, it does not vote)
     mesh: MeshMaker
+    joins: ReplicaMaker | None = None
+    """Makes the replica (from the store as it is then) once this node's key is a validator of
+    the epoch of its next block: a validator admitted by governance follows until then."""
 
 
 class Node:
-    """A running validator. ``await start()``, then ``await stopped()``; ``await stop()`` ends it.
+    """A running validator or observer. ``await start()``, then ``await stopped()``; ``await stop()`` ends it.
 
     Build one with ``node.factory.build_node(config)``."""
 
@@ -95,10 +110,14 @@ class Node:
         self.store = parts.store
         self.mempool = parts.mempool
         self.app = parts.app
-        self.replica = parts.replica(self._check_proposal)
-        self.validators = reconfig.validators_of(self.replica.epoch)
+        self.validators = parts.genesis.validator_set()
         """The validator set of the replica's epoch (its ids index it); follows each switch."""
-        self._epoch = self.replica.epoch.number
+        self.index = parts.index
+        self.replica = None if parts.replica is None else parts.replica(self._check_proposal)
+        self._joins = parts.joins
+        self._epoch = -1
+        if self.replica is not None:
+            self._take_epoch(self.replica)
         self.on_commit: list[Callable[[Committed], None]] = []
         self._effects = Effects(
             persist=self._persist, deliver=self._deliver, send=self._send, broadcast=self._broadcast,
@@ -108,6 +127,13 @@ class Node:
         # Sent through whatever self.mesh is when the frame goes out (a test may wrap the mesh).
         self.gossip = Gossip(self.mempool, send=lambda peer, frame: self.mesh.send(peer, frame),
                              on_new=self._schedule_proposal, now_ms=now_ms)
+        self.feed = FeedServer(entry=self.app.committed_entry, height=lambda: self.store.meta.height,
+                               send=lambda peer, frame: self.mesh.send(peer, frame),
+                               queued=lambda peer: self.mesh.queued(peer)[0],
+                               blocks_per_s=self.config.p2p.observer_blocks_per_s,
+                               frame_bytes=min(_STATE_FRAME_BYTES, self.config.p2p.max_frame // 2), clock=time.monotonic)
+        self.follower = None if self.replica is not None else self.make_follower()
+        self._members_epochs: tuple[int, int] | None = None  # (newest, current) epoch the members were made for
         self._propose_handle: asyncio.TimerHandle | None = None
         self._arrivals: dict[bytes, int] = {}  # pre-prepare digest -> our clock when it arrived
         self._last_block_ms = now_ms()  # our clock at the last commit: the empty-block interval runs from it
@@ -115,6 +141,15 @@ class Node:
         self._stopped = asyncio.Event()
         self.failure: str | None = None
         self.mesh = parts.mesh(self._on_frame, self.peer_changed)
+
+    def make_follower(self) -> Follower:
+        """The component that follows the chain from the validators' feeds (an observer runs one;
+        a validator that joins later runs one until its epoch, then stops it)."""
+        return Follower(
+            chain_id=self.genesis.chain_id, height=lambda: self.store.meta.height,
+            validators_at=lambda height: validator_set_at(self.store.state, height), digest=self.app.digest,
+            commit=self.commit_block, send=lambda peer, frame: self.mesh.send(peer, frame), clock=time.monotonic,
+        )
 
     # -- checking proposals -----------------------------------------------------------------------
 
@@ -137,10 +172,11 @@ class Node:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._update_members()  # the epochs' validators, not only genesis' (after governance)
+        self.refresh_members()
         await self.mesh.start()
         self._tasks.append(asyncio.create_task(self._tick_loop(), name=f"{self.name}-tick"))
-        log.info(kv("started", index=self.replica.id, epoch=self.replica.epoch.number, height=self.store.meta.height, view=self.replica.view))
+        log.info(kv("started", index=self.index, height=self.store.meta.height,
+                    view=None if self.replica is None else self.replica.view, role=self.mesh.own_role.value))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -191,11 +227,12 @@ class Node:
         for what it cannot know and fill its mempool with what may be committed already."""
         if self.failure is not None:
             return "HALTED", f"this node halted ({self.failure}); use another node"
-        need = self.replica.config.quorum - 1
+        # An observer forwards what it is given to the validators it is linked to: one will do.
+        need = 1 if self.replica is None else self.replica.config.quorum - 1
         linked = len(self.linked_validators())
         if linked < need:
-            return "NOT_LINKED", f"this node is linked to {linked} other validators, and a quorum needs {need}; retry shortly or use another node"
-        network = self.replica.peer_height()
+            return "NOT_LINKED", f"this node is linked to {linked} other validators, and {need} are needed; retry shortly or use another node"
+        network = self.peer_height()
         if network is None:
             return "SYNCING", "this node has not heard its peers' heights yet; retry shortly"
         if not self.in_sync():
@@ -204,7 +241,16 @@ class Node:
         return None
 
     def in_sync(self) -> bool:
-        return replica_in_sync(self.replica, self.failure is not None)
+        if self.replica is not None:
+            return replica_in_sync(self.replica, self.failure is not None)
+        target = self.peer_height()
+        return self.failure is None and target is not None and self.store.meta.height + 1 >= target
+
+    def peer_height(self) -> int | None:
+        """The height the peers vouch for (the replica's, or the follower's for an observer)."""
+        if self.replica is not None:
+            return self.replica.peer_height()
+        return None if self.follower is None else self.follower.peer_height()
 
     def peer_index(self, peer: crypto.PublicKey) -> int | None:
         """A linked peer's index in the validator set, None for an observer or a key not in it.
@@ -214,33 +260,75 @@ class Node:
         except ValueError:
             return None
 
-    @property
-    def index(self) -> int:
-        """Our validator index in the current epoch (-1: not a validator of it)."""
-        return self.replica.id
-
-    def _votes_somewhere(self, peer: crypto.PublicKey) -> bool:
+    def _votes_somewhere(self, replica: Replica, peer: crypto.PublicKey) -> bool:
         """A validator of an epoch the replica knows: the current one, the next (a joiner
         voting before we switched) or an older one (a peer still catching up there)."""
         raw = bytes.fromhex(peer.hex())
-        return any(raw in epoch.members for epoch in self.replica.epochs)
+        return any(raw in epoch.members for epoch in replica.epochs)
+
+    def _take_epoch(self, replica: Replica) -> None:
+        """The replica's epoch is ours: its validator set (replica ids index it), our index."""
+        self._epoch = replica.epoch.number
+        self.validators = reconfig.validators_of(replica.epoch)
+        self.index = replica.id if replica.member else None
+
+    def _maybe_join(self) -> None:
+        """A follower whose key is a validator of the next block's epoch starts voting: the
+        replica starts at the base of that epoch (or above it), from the store."""
+        if self.replica is not None or self._joins is None or self.failure is not None:
+            return
+        epochs = reconfig.known_epochs(self.store.state)
+        if reconfig.voter_in(epochs, self.store.meta.height, self.key.public_key) is None:
+            return
+        if self.follower is not None:
+            self.follower.stop()
+            self.follower = None
+        self.replica = replica = self._joins(self._check_proposal)
+        self._take_epoch(replica)
+        log.warning(kv("joined", epoch=replica.epoch.number, index=replica.id, height=self.store.meta.height))
+        self.refresh_members()
+        for index in self.linked_validators():
+            replica.greet(index)
+        self._pump()
+
+    def _leave(self) -> None:
+        """The replica's key is no validator of its new epoch (removed, or rotated away): the
+        node follows the chain as an observer from now on (restart it with a new key to vote)."""
+        replica = self.replica
+        assert replica is not None
+        log.warning(kv("not-a-validator", epoch=replica.epoch.number,
+                       note="this key votes no more: removed, or rotated (restart with the new key)"))
+        self.replica = None
+        self.index = None
+        self.follower = self.make_follower()
 
     def linked_validators(self) -> set[int]:
         """Indices of the validators (of our set) we have a link to now."""
         return {i for i in map(self.peer_index, self.mesh.connected(PeerRole.VALIDATOR)) if i is not None}
 
     def peer_changed(self, peer: crypto.PublicKey, up: bool) -> None:
-        """A validator's link came up: it gets our whole mempool and our status; a link went down:
-        forget its queue (it gets everything again when it is back). Observers get neither."""
+        """A validator's link came up: it gets our whole mempool and our status (or, for an
+        observer, our feed request); an observer's link came up: it may ask for our feed. A link
+        went down: forget its queues (it gets everything again when it is back)."""
         if not up:
             self.gossip.link_down(peer)
+            self.feed.link_down(peer)
+            if self.follower is not None:
+                self.follower.link_down(peer)
             return
-        index = self.peer_index(peer)
-        if self.failure is not None or index is None:
+        role = self.mesh.role(peer)
+        if self.failure is not None or role is None:
+            return
+        if role is PeerRole.OBSERVER:
+            self.feed.link_up(peer)
             return
         self.gossip.link_up(peer)
-        self.replica.greet(index)
-        self._pump()
+        if self.follower is not None:
+            self.follower.link_up(peer)
+        index = self.peer_index(peer)
+        if self.replica is not None and index is not None:
+            self.replica.greet(index)
+            self._pump()
 
     def _on_frame(self, peer: crypto.PublicKey, data: bytes) -> None:
         if self.failure is not None:
@@ -248,22 +336,32 @@ class Node:
         tag, body = data[:1], data[1:]
         if tag == TAG_TX:
             self.gossip.admit_frame(peer, body)  # an observer forwards its clients' transactions
-        elif tag == TAG_CONSENSUS and not self._votes_somewhere(peer):
-            log.info(kv("consensus-from-non-validator", peer=peer.hex()[:16]))
+        elif tag == TAG_FEED:
+            if self.follower is not None:
+                self.follower.on_frame(peer, body)
+            elif self.mesh.role(peer) is PeerRole.OBSERVER:
+                self.feed.on_frame(peer, body)
         elif tag == TAG_CONSENSUS:
-            try:
-                msg = decode_message(body)
-            except MalformedMessage as exc:
-                log.info(kv("consensus-malformed", peer=peer, error=exc))
-                return
-            if isinstance(msg, PrePrepare):
-                self._note_arrival(peer, msg)
-            outcome = self.replica.step(msg)
-            if outcome.reason is not None:
-                log.debug(kv("consensus-not-processed", peer=peer, outcome=outcome))
-            self._pump()
+            self._on_consensus(peer, body)
         else:
             log.info(kv("frame-unknown-tag", peer=peer.hex()[:16], tag=tag.hex()))
+
+    def _on_consensus(self, peer: crypto.PublicKey, body: bytes) -> None:
+        replica = self.replica
+        if replica is None or not self._votes_somewhere(replica, peer):  # we are an observer, or it is
+            log.info(kv("consensus-from-non-validator", peer=peer.hex()[:16]))
+            return
+        try:
+            msg = decode_message(body)
+        except MalformedMessage as exc:
+            log.info(kv("consensus-malformed", peer=peer, error=exc))
+            return
+        if isinstance(msg, PrePrepare):
+            self._note_arrival(peer, msg)
+        outcome = replica.step(msg)
+        if outcome.reason is not None:
+            log.debug(kv("consensus-not-processed", peer=peer, outcome=outcome))
+        self._pump()
 
     def _note_arrival(self, peer: crypto.PublicKey, msg: PrePrepare) -> None:
         """Remember when a proposal from its view's primary first arrived (bounded: the oldest are
@@ -282,12 +380,16 @@ class Node:
             if self.failure is not None:
                 return
             try:
-                oldest = self.mempool.oldest(now_ms())
-                self.replica.note_pending(None if oldest is None else oldest.id)
-                self.replica.tick()
-                self._pump()
-                self._maybe_propose()
-                self._maybe_propose_empty()
+                if self.replica is not None:
+                    oldest = self.mempool.oldest(now_ms())
+                    self.replica.note_pending(None if oldest is None else oldest.id)
+                    self.replica.tick()
+                    self._pump()
+                    self._maybe_propose()
+                    self._maybe_propose_empty()
+                if self.follower is not None:
+                    self.follower.tick()
+                self.feed.pump()
             except Exception as exc:  # a bug must stop the node loudly, not stop its clock quietly
                 log.exception(kv("tick-failed", error=exc))
                 self._fail(f"internal error: {exc!r}")
@@ -296,7 +398,7 @@ class Node:
     # -- proposing ------------------------------------------------------------------------------
 
     def _schedule_proposal(self) -> None:
-        if self._propose_handle is None and self.replica.is_primary():
+        if self._propose_handle is None and self.replica is not None and self.replica.is_primary():
             delay = self.config.consensus.batch_delay_ms / 1000
             self._propose_handle = asyncio.get_running_loop().call_later(delay, self._maybe_propose)
 
@@ -311,21 +413,23 @@ class Node:
         (offer expiry, overdue) is due; never otherwise, so an idle chain stays as it is."""
         now = now_ms()
         if (
-            self._propose_handle is None and not self.mempool.pending() and self.replica.is_primary()
+            self._propose_handle is None and not self.mempool.pending() and self.replica is not None
+            and self.replica.is_primary()
             and now - self._last_block_ms >= self.config.consensus.empty_block_interval_ms
             and self.app.wants_empty_block(now)
         ):
             self._propose()
 
     def _propose(self) -> None:
-        if self.failure is not None:
+        replica = self.replica
+        if self.failure is not None or replica is None or self.index is None:
             return
         # Propose height h only once h-1 is executed: the header carries the state after it.
-        if not self.replica.can_propose() or self.replica.next_seq != self.app.next_height():
+        if not replica.can_propose() or replica.next_seq != self.app.next_height():
             return
-        block = self.app.propose(self.replica.id, now_ms())
-        self.replica.propose(block.raw, block.hash)
-        log.info(kv("proposed", height=block.height, txs=len(block.txs), view=self.replica.view))
+        block = self.app.propose(self.index, now_ms())
+        replica.propose(block.raw, block.hash)
+        log.info(kv("proposed", height=block.height, txs=len(block.txs), view=replica.view))
         self._pump()
 
     # -- performing the replica's Ready --------------------------------------------------------
@@ -333,9 +437,11 @@ class Node:
     def _pump(self) -> None:
         """Perform the replica's Readies (``consensus.perform``: persist, deliver, then send)
         until it has nothing more to say, or the node halted."""
-        while self.failure is None and (ready := self.replica.ready()):
+        while self.failure is None and self.replica is not None and (ready := self.replica.ready()):
             if not perform(ready, self._effects):
                 return
+        if self.replica is not None and not self.replica.member:
+            self._leave()
 
     def _persist(self, records: tuple[Persist, ...]) -> bool:
         try:
@@ -350,6 +456,7 @@ class Node:
 
     def _send_in(self, epoch: int, to: int, msg: Message) -> None:
         """To member ``to`` of an older epoch (a peer still catching up there)."""
+        assert self.replica is not None  # only the replica sends
         members = self.replica.epochs[epoch].members
         self.mesh.send(crypto.PublicKey.from_bytes(members[to]), TAG_CONSENSUS + encode_message(msg))
 
@@ -360,42 +467,56 @@ class Node:
         """A view change started or a new view started: what the old primary proposed but did
         not get committed may be proposed again by the new one. A new epoch: the replica's ids
         now index its validator set."""
-        if soft.epoch != self._epoch:
-            self._epoch = soft.epoch
-            self.validators = reconfig.validators_of(self.replica.epoch)
+        replica = self.replica
+        if replica is not None and soft.epoch != self._epoch:
+            self._take_epoch(replica)
             log.warning(kv("epoch", epoch=soft.epoch, n=len(self.validators), member=soft.member,
-                           first_height=self.replica.epoch.first_seq))
-            if not soft.member:
-                log.warning(kv("not-a-validator", epoch=soft.epoch,
-                               note="this key votes no more: removed, or rotated (restart with the new key)"))
-            self._update_members()
+                           first_height=replica.epoch.first_seq))
+            self.refresh_members()
         log.warning(kv("new-view" if soft.active else "view-change", view=soft.view, primary=soft.primary))
         self.mempool.release_in_flight()
         self._schedule_proposal()
 
-    def _update_members(self) -> None:
-        """The mesh links to the validators of the current and the pending epoch."""
-        members = self.mesh.members
-        self.mesh.set_members(reconfig.members_at(
-            self.store.state, self.store.meta.height, self.config.p2p.peers, members.observers
-        ))
-
     def _deliver(self, action: Deliver) -> bool:
+        if not self.commit_block(action.seq, action.digest, action.payload, action.certificate):
+            return False
+        self._schedule_proposal()
+        assert self.replica is not None  # only the replica delivers
+        # The block may have scheduled the next epoch: the replica learns it before ``applied``.
+        reconfig.schedule_pending(self.replica, self.store.state, action.seq)
+        self.replica.applied(action.seq)  # proposals it answered LATER for are checked again
+        return True
+
+    def commit_block(self, seq: int, digest: bytes, payload: bytes, certificate: ConsensusCertificate) -> bool:
+        """Execute and store certified block ``seq``, then tell the listeners and feed the
+        observers: the one path for the blocks the replica delivers (its own or by state transfer)
+        and those the follower verified. False if the node halted (diverged state, broken store)."""
         started = time.perf_counter()
         try:
-            committed = self.app.deliver(action.seq, action.digest, action.payload, action.certificate)
+            committed = self.app.deliver(seq, digest, payload, certificate)
         except (DivergenceError, StoreError) as exc:
             self._fail(str(exc))
             return False
-        log.info(kv("committed", height=action.seq, txs=len(committed.block.txs), ms=round((time.perf_counter() - started) * 1000, 1)))
+        log.info(kv("committed", height=seq, txs=len(committed.block.txs), ms=round((time.perf_counter() - started) * 1000, 1)))
         self._last_block_ms = now_ms()
         for callback in self.on_commit:
             callback(committed)
-        self._schedule_proposal()
-        if reconfig.schedule_pending(self.replica, self.store.state, action.seq):
-            self._update_members()  # the joining validators may link now
-        self.replica.applied(action.seq)  # proposals it answered LATER for are checked again
+        self.refresh_members()
+        self.feed.pump()
+        if self.replica is None:
+            self._maybe_join()  # a follower admitted by governance votes from its epoch on
         return True
+
+    def refresh_members(self) -> None:
+        """Give the mesh the members of the executed state (node.observer.membership) when an
+        epoch was scheduled or started since it last got them: new validators are dialed, removed
+        ones' links closed."""
+        executed = self.store.meta.height
+        epochs = (latest_epoch(self.store.state).epoch, epoch_at(self.store.state, executed + 1).epoch)
+        if epochs == self._members_epochs:
+            return
+        self._members_epochs = epochs
+        self.mesh.set_members(members_at(self.store.state, executed, self.genesis, self.config.p2p.peers))
 
     def _forward(self, action: Forward) -> None:
         """The replica's request timer is half-way for this transaction: hand it to the primary
@@ -417,4 +538,5 @@ class Node:
             if entries and budget < 0:
                 break
             entries.append(StateEntry(height, digest, payload, cert.to_consensus()))
+        assert self.replica is not None  # only the replica asks
         self.replica.serve_state(action.to, entries, action.epoch)

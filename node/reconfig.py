@@ -1,6 +1,7 @@
 """The daemon's side of epochs (docs/CONSENSUS.md "Reconfiguration", docs/LEDGER.md "Validator set
 and epochs"): the ledger's epoch records as the replica's ``consensus.Epoch``, handing the next one
-to the replica when a block reveals it, and who the mesh links to.
+to the replica when a block reveals it, and whether a key votes (the mesh's members are
+node.observer.membership's).
 
 The ledger decides (node.ledger.epochs); the replica switches (consensus.boundary); this module
 only translates: an epoch record's validators, in consensus order, are the replica's members
@@ -9,17 +10,14 @@ only translates: an epoch record's validators, in consensus order, are the repli
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from consensus.epoch import Epoch
 from consensus.replica import Replica
 from node.kernel import crypto
 from node.kernel.chain import ValidatorSet
-from node.ledger.epochs import EpochRecord, epoch_history, epoch_of, pending_epoch, validator_set_of
+from node.ledger.epochs import EpochRecord, epoch_history, pending_epoch, validator_set_of
 from node.ledger.state import StateReaderLike
-from node.p2p.handshake import Members
 
-__all__ = ["consensus_epoch", "known_epochs", "schedule_pending", "members_at", "validators_of"]
+__all__ = ["consensus_epoch", "known_epochs", "schedule_pending", "validators_of", "voter_in"]
 
 
 def consensus_epoch(record: EpochRecord) -> Epoch:
@@ -40,6 +38,12 @@ def validators_of(epoch: Epoch) -> ValidatorSet:
     return epoch.verifier
 
 
+def voter_in(epochs: list[Epoch], height: int, key: crypto.PublicKey) -> Epoch | None:
+    """The epoch of block ``height + 1`` if ``key`` is one of its validators, else None."""
+    current = [e for e in epochs if e.first_seq <= height + 1][-1]
+    return current if bytes.fromhex(key.hex()) in current.members else None
+
+
 def schedule_pending(replica: Replica, state: StateReaderLike, executed: int) -> bool:
     """After executing block ``executed``: hand the replica the epoch it scheduled, if any
     (before ``replica.applied``). True if that is news (the mesh should learn the new members)."""
@@ -48,22 +52,3 @@ def schedule_pending(replica: Replica, state: StateReaderLike, executed: int) ->
         return False
     replica.schedule_epoch(consensus_epoch(record))
     return True
-
-
-def members_at(
-    state: StateReaderLike, executed: int, urls_by_name: Mapping[str, str],
-    observers: frozenset[crypto.PublicKey] = frozenset(),
-) -> Members:
-    """Who the mesh links to after block ``executed``: the validators of the epoch of the next
-    block and of the pending one (a joining validator links before its epoch), at the URL the
-    config gives by name or else the record's endpoint (None: not dialed, it may dial us)."""
-    history = epoch_history(state)
-    records = [epoch_of(history, executed + 1)]
-    pending = pending_epoch(state, executed)
-    if pending is not None:
-        records.append(pending)
-    validators: dict[crypto.PublicKey, str | None] = {}
-    for record in records:
-        for v in record.validators:
-            validators[crypto.PublicKey.from_hex(v.pubkey)] = urls_by_name.get(v.name) or v.endpoint or None
-    return Members.of(validators, observers)

@@ -57,7 +57,7 @@ from node.kernel.crypto import PublicKey, SigningKey
 from node.logs import Throttle
 from node.p2p.handshake import Handshake, HandshakeError, Members, PeerRole, Refusal, Role, dials
 
-__all__ = ["MAX_PENDING", "MAX_PENDING_PER_HOST", "PRE_HANDSHAKE_MAX_FRAME", "P2PError", "Mesh", "backoff_delay"]
+__all__ = ["MAX_PENDING", "MAX_PENDING_PER_HOST", "PRE_HANDSHAKE_MAX_FRAME", "P2PError", "Mesh", "backoff_delay", "is_peer_url"]
 
 # Close codes (RFC 6455 section 7.4.1).
 _POLICY_VIOLATION = 1008
@@ -560,9 +560,14 @@ def backoff_delay(failures: int, low: float, high: float, rng: random.Random) ->
     return base / 2 + rng.uniform(0, base / 2)
 
 
+def is_peer_url(url: str) -> bool:
+    """Whether the mesh can dial ``url`` (ws:// or wss://)."""
+    return url.startswith(("ws://", "wss://"))
+
+
 def _check_members(members: Members) -> None:
     for peer, url in members.validators.items():
-        if url is not None and not url.startswith(("ws://", "wss://")):
+        if url is not None and not is_peer_url(url):
             raise P2PError(f"validator {_short(peer)}: {url!r} is not a ws:// or wss:// URL")
 
 

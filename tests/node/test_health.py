@@ -14,6 +14,8 @@ import pytest
 
 from node.app import ProposalRefusal
 from node.metrics import Metrics
+from node.node import replica_in_sync
+from node.p2p.handshake import PeerRole
 from node.rpc.server import RpcLimits, RpcServer
 from node.service import NodeService
 from tests.scrape import scrape
@@ -53,12 +55,14 @@ def _node(replica: _Replica) -> Any:
     meta = SimpleNamespace(chain_id="wc-test", height=0, block_hash="00" * 32, state_root="11" * 32)
     linked = {1, 2, 3}
     mesh = SimpleNamespace(connected=lambda role=None: set(linked), linked=linked, bytes_sent=Counter(), bytes_received=Counter(),
-                           queued=lambda peer: (0, 0), stats=Counter())
-    return SimpleNamespace(
+                           queued=lambda peer: (0, 0), stats=Counter(), own_role=PeerRole.VALIDATOR)
+    node = SimpleNamespace(
         on_commit=[], store=SimpleNamespace(meta=meta), replica=replica, failure=None, index=0, mesh=mesh,
         validators=_Validators(SimpleNamespace(name=f"v{i}") for i in range(4)), mempool=_Pool(), readiness=lambda: None,
-        app=SimpleNamespace(refused=Counter()),
+        app=SimpleNamespace(refused=Counter()), follower=None, feed=SimpleNamespace(stats=Counter()),
     )
+    node.in_sync = lambda: replica_in_sync(replica, node.failure is not None)  # type: ignore[arg-type]
+    return node
 
 
 @pytest.fixture
