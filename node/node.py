@@ -319,8 +319,10 @@ class Node:
         role = self.mesh.role(peer)
         if self.failure is not None or role is None:
             return
+        # Any member may follow our feed: an observer, or a validator of the pending epoch that
+        # is still following the chain up to the epoch that admits it (bounded per link).
+        self.feed.link_up(peer)
         if role is PeerRole.OBSERVER:
-            self.feed.link_up(peer)
             return
         self.gossip.link_up(peer)
         if self.follower is not None:
@@ -339,7 +341,7 @@ class Node:
         elif tag == TAG_FEED:
             if self.follower is not None:
                 self.follower.on_frame(peer, body)
-            elif self.mesh.role(peer) is PeerRole.OBSERVER:
+            elif self.mesh.role(peer) is not None:
                 self.feed.on_frame(peer, body)
         elif tag == TAG_CONSENSUS:
             self._on_consensus(peer, body)

@@ -5,7 +5,8 @@ The node hands the result to ``Mesh.set_members`` at start and whenever an execu
 the epoch records, so that a validator admitted by governance is dialed (and may dial us) before
 its epoch starts, and a removed one's link is closed once its epoch has ended. A validator's URL
 is the one this node's config gives for its name (``p2p.peers``), else the endpoint its epoch
-record names (if it is a ws:// or wss:// URL), else none (then it dials us, or not at all).
+record names (governance's ``host:port``, dialed as ``ws://host:port``, or a ws:// / wss:// URL),
+else none (then it dials us, or not at all).
 """
 
 from __future__ import annotations
@@ -32,7 +33,16 @@ def members_at(state: StateReaderLike, executed: int, genesis: Genesis, urls: Ma
     validators: dict[PublicKey, str | None] = {}
     for record in records:
         for v in record.validators:
-            # An endpoint the mesh can't dial (governance does not check its form) is none.
-            endpoint = v.endpoint if is_peer_url(v.endpoint) else None
+            endpoint = _url(v.endpoint)
             validators[PublicKey.from_hex(v.pubkey)] = urls.get(v.name) or endpoint
     return Members.of(validators, genesis.observer_keys())
+
+
+def _url(endpoint: str) -> str | None:
+    """The URL to dial an epoch record's endpoint at: governance's ``host:port`` form
+    (node.ledger.payloads.Endpoint) as ``ws://host:port``; a full ws:// or wss:// URL as is;
+    anything else none."""
+    if is_peer_url(endpoint):
+        return endpoint
+    url = f"ws://{endpoint}"
+    return url if endpoint and "/" not in endpoint and is_peer_url(url) else None

@@ -55,7 +55,7 @@ from websockets.frames import Frame, Opcode
 from node.errors import WarrantChainError
 from node.kernel.crypto import PublicKey, SigningKey
 from node.logs import Throttle
-from node.p2p.handshake import Handshake, HandshakeError, Members, PeerRole, Refusal, Role, dials
+from node.p2p.handshake import Handshake, HandshakeError, Members, PeerRole, Refusal, Role, dials, role_fits
 
 __all__ = ["MAX_PENDING", "MAX_PENDING_PER_HOST", "PRE_HANDSHAKE_MAX_FRAME", "P2PError", "Mesh", "backoff_delay", "is_peer_url"]
 
@@ -189,9 +189,13 @@ class Mesh:
         the link of every peer whose key left (or changed role): ``removed``, close 1008.
         Raises P2PError for a bad URL (nothing changes then)."""
         _check_members(members)
+        was = self.own_role
         self._members = members
+        # Our own role changed (an observer admitted as a validator, a validator removed): every
+        # link was made in the old role and the peers hold us in it; make them again.
+        turned = self.own_role is not was
         for peer, link in list(self._links.items()):
-            if members.role_of(peer) is not link.role:
+            if turned or not role_fits(members.role_of(peer), link.role):
                 self.stats["removed"] += 1
                 self._log.info("p2p %s closes the link of %s: no longer a %s", self.name, _short(peer), link.role.value)
                 self._spawn(link.ws.close(_POLICY_VIOLATION, Refusal.REMOVED.value), "close-removed")
@@ -429,7 +433,7 @@ class Mesh:
 
     async def _run_link(self, peer: PublicKey, role: PeerRole, ws: Connection) -> None:
         """Serve an authenticated link until it closes: read frames, and write the queue in a task."""
-        if self._members.role_of(peer) is not role:  # set_members removed it while it shook hands
+        if not role_fits(self._members.role_of(peer), role):  # set_members removed it while it shook hands
             self.stats["removed"] += 1
             await ws.close(_POLICY_VIOLATION, Refusal.REMOVED.value)
             return

@@ -136,3 +136,48 @@ async def test_a_removed_validator_stops_voting_and_is_refused_by_the_mesh(net: 
 
 async def _logged(net: LocalNet, nodes: list[int], *needles: str) -> bool:
     return any(n in net.log_path(i).read_text() for i in nodes for n in needles)
+
+
+async def test_a_fifth_validator_joins_under_load_then_an_original_leaves(tmp_path: Any) -> None:
+    """Must-show 2: a 5th validator added by governance (it follows as an observer until its
+    epoch) catches up and votes: with n = 5, f = 1, any four commit (one original stopped); then an
+    original is removed and refused; no transaction lost, no divergence."""
+    net = LocalNet(tmp_path / "net", 4, observers=1)
+    try:
+        net.start_all()
+        await net.wait_ready(timeout=60)
+        admin = Wallet(crypto.load_key(net.directory / "admin.pem"), CHAIN_ID)
+        load = Load(net, admin, [0, 1, 2])
+        load.start()
+        joiner = crypto.load_key(net.directory / "o0.pem")
+        pending = await _propose(net, admin, 0, action="add", address=joiner.address,
+                                 pubkey=joiner.public_key.hex(), name="v4",
+                                 endpoint=f"127.0.0.1:{net.base_port + 4}")
+        first = pending["first_height"]
+        assert (pending["n"], pending["quorum"]) == (5, 4)
+        await net.wait_height(first + 10, [0, 1, 2, 3, 4], timeout=90)
+        async with net.client(4) as client:
+            status = await client.status()
+        assert status["validators"] == 5 and status.get("role", "validator") == "validator"
+        # f = 1 with n = 5: with v1 stopped the four others commit, the newcomer's vote among them.
+        net.stop(1)
+        top = max(s["height"] for s in (await net.heights([0, 2, 3, 4])).values())
+        await net.wait_height(top + 5, [0, 2, 3, 4], timeout=60)
+        signers = [await _signers(net, 0, h) for h in range(top + 2, top + 6)]
+        assert all(s == {0, 2, 3, 4} for s in signers), signers
+        net.start(1)
+        await net.wait_height(top + 8, [0, 1, 2, 3, 4], timeout=60)
+        # An original leaves: v3 (epoch 2: n = 4 again, v4 becomes index 3).
+        gone = crypto.load_key(net.directory / "v3.pem")
+        removal = await _propose(net, admin, 0, action="remove", address=gone.address)
+        await net.wait_height(removal["first_height"] + 10, [0, 1, 2, 4], timeout=90)
+        signers = [await _signers(net, 0, h) for h in range(removal["first_height"], removal["first_height"] + 8)]
+        assert all(s <= {0, 1, 2, 3} for s in signers), signers  # index 3 of epoch 2 is v4's key
+        await net.wait_for(lambda: _logged(net, [0, 1, 2, 4], "closes the link", "not-allowed", "removed"),
+                           30, "the others refusing v3's link")
+        await load.stop()
+        await _all_committed(net, 0, load.ids, timeout=60)
+        assert len(load.ids) > 20
+        await assert_same_chain(net, [0, 1, 2, 4])
+    finally:
+        net.stop_all()
