@@ -94,10 +94,16 @@ class SignedTx:
     def __init__(self, body: TxBody, pubkey: bytes, sig: bytes) -> None:
         codec.check_value(body.payload, "$.body.payload")
         self.body = body
-        self.id: bytes = hashlib.sha256(codec.encode(body)).digest()
+        body_bytes = codec.encode(body)
+        self.id: bytes = hashlib.sha256(body_bytes).digest()
         self.pubkey = pubkey
         self.sig = sig
-        self.raw: bytes = codec.encode(self.envelope())
+        # codec.encode(self.envelope()), without encoding the body a second time: the canonical
+        # envelope is its three members in key order, and hex needs no escaping
+        # (tests/kernel/test_chain.py checks the two agree).
+        self.raw: bytes = b"".join((
+            b'{"body":', body_bytes, b',"pubkey":"', pubkey.hex().encode(), b'","sig":"', sig.hex().encode(), b'"}'
+        ))
         self.typed: Any = None
 
     @property

@@ -29,6 +29,18 @@ def test_tx_decodes_from_its_wire_bytes(key: crypto.SigningKey) -> None:
     back.verify()
 
 
+@pytest.mark.parametrize("payload", [
+    {}, {"amount": 100, "to": "x"}, {"note": "發票 \u00e9 \"quoted\" back\\slash\n\u0001", "nested": [{"b": 1, "a": None}]},
+    {"z": True, "a": [1, -2, 2**63 - 1], "m": {"y": "", "x": "\U0001f600"}},
+])
+def test_tx_raw_is_the_canonical_envelope(key: crypto.SigningKey, payload: dict) -> None:
+    """SignedTx builds its wire bytes around the body's instead of encoding the envelope: the
+    same bytes as the canonical encoder's, whatever the payload holds."""
+    tx = chain.sign_tx(key, {**tx_body(key), "payload": payload})
+    assert tx.raw == codec.encode(tx.envelope()) == codec.canonical(codec.decode(tx.raw))
+    assert chain.decode_tx(tx.raw).raw == tx.raw
+
+
 def test_tx_signature_covers_chain_id(key: crypto.SigningKey) -> None:
     tx = chain.sign_tx(key, tx_body(key))
     forged = chain.SignedTx(chain.TxBody(**{**tx_body(key), "chain_id": "other-chain"}), tx.pubkey, tx.sig)
