@@ -37,7 +37,7 @@ from consensus.ready import Effects, SoftState, perform
 from consensus.replica import Replica
 from node.app import Application, Committed, DivergenceError
 from node.config import NodeConfig
-from node.errors import StoreError
+from node.errors import ChainError, StoreError
 from node.kernel import crypto
 from node.kernel.chain import SignedTx
 from node.kernel.genesis import Genesis
@@ -267,8 +267,10 @@ class Node:
         role = self.mesh.role(peer)
         if self.failure is not None or role is None:
             return
+        # Any peer may ask for our feed: observers, and a validator admitted by governance that
+        # follows the chain until its epoch (its mesh role is validator from the moment it is scheduled).
+        self.feed.link_up(peer)
         if role is PeerRole.OBSERVER:
-            self.feed.link_up(peer)
             return
         self.gossip.link_up(peer)
         if self.follower is not None:
@@ -287,7 +289,7 @@ class Node:
         elif tag == TAG_FEED:
             if self.follower is not None:
                 self.follower.on_frame(peer, body)
-            elif self.mesh.role(peer) is PeerRole.OBSERVER:
+            else:
                 self.feed.on_frame(peer, body)
         elif tag == TAG_CONSENSUS:
             self._on_consensus(peer, body)
@@ -297,7 +299,8 @@ class Node:
     def _on_consensus(self, peer: crypto.PublicKey, body: bytes) -> None:
         replica = self.replica
         if replica is None or self.peer_index(peer) is None:  # we are an observer, or it is
-            log.info(kv("consensus-from-non-validator", peer=peer.hex()[:16]))
+            # debug: a validator of the pending epoch gets the others' broadcasts before it votes
+            log.debug(kv("consensus-from-non-validator", peer=peer.hex()[:16]))
             return
         try:
             msg = decode_message(body)
@@ -441,11 +444,18 @@ class Node:
         epoch was scheduled or started since it last got them: new validators are dialed, removed
         ones' links closed."""
         executed = self.store.meta.height
-        epochs = (latest_epoch(self.store.state).epoch, epoch_at(self.store.state, executed + 1).epoch)
-        if epochs == self._members_epochs:
+        try:
+            epochs = (latest_epoch(self.store.state).epoch, epoch_at(self.store.state, executed + 1).epoch)
+            if epochs == self._members_epochs:
+                return
+            members = members_at(self.store.state, executed, self.genesis, self.config.p2p.peers)
+        except ChainError as exc:  # a data directory without epoch records: keep genesis' members
+            if self._members_epochs is None:
+                log.warning(kv("members-from-genesis", reason=exc))
+                self._members_epochs = (-1, -1)
             return
         self._members_epochs = epochs
-        self.mesh.set_members(members_at(self.store.state, executed, self.genesis, self.config.p2p.peers))
+        self.mesh.set_members(members)
 
     def _forward(self, action: Forward) -> None:
         """The replica's request timer is half-way for this transaction: hand it to the primary

@@ -1,7 +1,8 @@
 """A validator's side of the block feed: committed blocks with their certificates, pushed to each
-linked observer, within a rate (pure bookkeeping; the node calls it from its event loop).
+linked peer that asks (observers, and a validator admitted by governance that follows the chain
+until its epoch), within a rate (pure bookkeeping; the node calls it from its event loop).
 
-Each observer has a cursor, the next height it wants. It sets the cursor with a
+Each such peer ("observer" below) has a cursor, the next height it wants. It sets the cursor with a
 :class:`~node.observer.feed.FeedRequest` (when its link comes up, after a gap, or when it has heard
 nothing for a while), and the server moves it as it sends. :meth:`FeedServer.pump` (after every
 commit and on every tick) sends each observer what it lacks, bounded three ways, so that an
@@ -12,8 +13,8 @@ observer can make a validator spend only so much:
 - no new frame while the observer's mesh send queue holds ``_QUEUED`` frames or more: a slow
   observer slows its own feed, and the queue never fills with feed frames the observer can't take.
 
-The number of observers is bounded by the mesh (``p2p.max_observer_links``), and so is the state
-kept here (one cursor and one bucket each).
+The number of peers is bounded by the mesh (the validators, and ``p2p.max_observer_links``
+observers), and so is the state kept here (one cursor and one bucket each).
 """
 
 from __future__ import annotations
