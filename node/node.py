@@ -448,7 +448,8 @@ class Node:
             epochs = (latest_epoch(self.store.state).epoch, epoch_at(self.store.state, executed + 1).epoch)
             if epochs == self._members_epochs:
                 return
-            members = members_at(self.store.state, executed, self.genesis, self.config.p2p.peers)
+            members = members_at(self.store.state, executed, self.genesis, self.config.p2p.peers,
+                                 "ws" if self.config.p2p.tls is None else "wss")
         except ChainError as exc:  # a data directory without epoch records: keep genesis' members
             if self._members_epochs is None:
                 log.warning(kv("members-from-genesis", reason=exc))

@@ -139,6 +139,13 @@ class Members:
             return PeerRole.OBSERVER
         return None
 
+    def admits(self, key: PublicKey, role: PeerRole) -> bool:
+        """Whether ``key`` may link in ``role``: a member in that role, or a validator linking as
+        an observer (one admitted by governance that has not executed its admission yet, so it
+        follows the chain as an observer; it gains nothing an observer lacks)."""
+        allowed = self.role_of(key)
+        return allowed is role or (allowed is PeerRole.VALIDATOR and role is PeerRole.OBSERVER)
+
 
 class Hello(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="hello", tag_field="type"):
     chain_id: _ChainIdText
@@ -215,8 +222,8 @@ def check_hello(hello: Hello, ours: Hello, members: Members, side: Role, expect:
     key = _key_of(hello)
     if hello.key == ours.key:
         raise HandshakeError(Refusal.NOT_ALLOWED, "the peer claims our own key")
-    allowed = members.role_of(key)
-    if allowed is not hello.role:
+    if not members.admits(key, hello.role):
+        allowed = members.role_of(key)
         what = "not a member" if allowed is None else f"a {allowed.value}"
         raise HandshakeError(Refusal.NOT_ALLOWED, f"key {hello.key[:16]}… claims {hello.role.value}; it is {what}")
     if expect is not None and key != expect:

@@ -189,9 +189,16 @@ class Mesh:
         the link of every peer whose key left (or changed role): ``removed``, close 1008.
         Raises P2PError for a bad URL (nothing changes then)."""
         _check_members(members)
+        was = self.own_role
         self._members = members
+        if self.own_role is not was:
+            # We became a validator (or stopped being one): every link was made under the other
+            # role, so the connection rule and the peers' view of us change. Start over.
+            self._log.info("p2p %s is now a %s: relinking", self.name, self.own_role.value)
+            for link in list(self._links.values()):
+                self._spawn(link.ws.close(1000, "role changed"), "close-relink")
         for peer, link in list(self._links.items()):
-            if members.role_of(peer) is not link.role:
+            if not members.admits(peer, link.role):
                 self.stats["removed"] += 1
                 self._log.info("p2p %s closes the link of %s: no longer a %s", self.name, _short(peer), link.role.value)
                 self._spawn(link.ws.close(_POLICY_VIOLATION, Refusal.REMOVED.value), "close-removed")
@@ -429,7 +436,7 @@ class Mesh:
 
     async def _run_link(self, peer: PublicKey, role: PeerRole, ws: Connection) -> None:
         """Serve an authenticated link until it closes: read frames, and write the queue in a task."""
-        if self._members.role_of(peer) is not role:  # set_members removed it while it shook hands
+        if not self._members.admits(peer, role):  # set_members removed it while it shook hands
             self.stats["removed"] += 1
             await ws.close(_POLICY_VIOLATION, Refusal.REMOVED.value)
             return

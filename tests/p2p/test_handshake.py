@@ -114,7 +114,6 @@ def test_transcript_bytes_are_exact(cluster5: Cluster) -> None:
         ("key", "own", Refusal.NOT_ALLOWED),  # our own key
         ("key", "02" + "ff" * 32, Refusal.MALFORMED),  # x beyond the field: not a point
         ("key", "04" + "11" * 32, Refusal.MALFORMED),  # not a compressed point
-        ("role", "observer", Refusal.NOT_ALLOWED),  # a validator's key claiming to be an observer
         ("role", "admin", Refusal.MALFORMED),
     ],
 )
@@ -137,6 +136,17 @@ def test_an_allowed_observer_authenticates_and_a_stranger_observer_does_not(clus
     without = Members.of(cluster5.members({}).validators)
     assert refusal(side(cluster5, Role.RESPONDER, 2, members=without), *side(cluster5, Role.INITIATOR, -1).data_to_send()) \
         is Refusal.NOT_ALLOWED
+
+
+def test_a_validator_may_link_as_an_observer_but_not_the_reverse(cluster5: Cluster) -> None:
+    # A validator admitted by governance that has not executed its admission yet follows as an observer.
+    a = side(cluster5, Role.INITIATOR, 1, expect=3, claim=PeerRole.OBSERVER)
+    b = side(cluster5, Role.RESPONDER, 3)
+    run(a, b)
+    assert b.done and (b.peer, b.peer_role) == (cluster5.key(1), PeerRole.OBSERVER)
+    assert cluster5.members({}).admits(cluster5.key(1), PeerRole.OBSERVER)
+    upstart = side(cluster5, Role.INITIATOR, -1, expect=3, claim=PeerRole.VALIDATOR)  # an observer claiming validator
+    assert refusal(side(cluster5, Role.RESPONDER, 3), *upstart.data_to_send()) is Refusal.NOT_ALLOWED
 
 
 def test_observers_are_never_dialed_and_do_not_link_each_other(cluster5: Cluster) -> None:

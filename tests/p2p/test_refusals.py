@@ -102,14 +102,15 @@ async def test_key_not_allowed_is_refused_and_logged(
         ({"key": "stranger"}, Refusal.NOT_ALLOWED),
         ({"key": 4}, Refusal.NOT_ALLOWED),  # the target's own key
         ({"key": 3}, Refusal.WRONG_DIRECTION),  # sent to validator 2: 2 dials 3
-        ({"role": "observer"}, Refusal.NOT_ALLOWED),  # validator 0's key, claiming to be an observer
+        ({"key": "observer"}, Refusal.NOT_ALLOWED),  # an observer's key, claiming to be a validator
     ],
 )
 async def test_bad_hello_is_refused(cluster5: Cluster, nodes: dict[int, Node], changes: dict[str, object],
                                     reason: Refusal) -> None:
     key = changes.get("key")
     if key is not None:
-        changes = {"key": generate_key().public_key.hex() if key == "stranger" else cluster5.key(int(str(key))).hex()}
+        named = {"stranger": generate_key().public_key, "observer": cluster5.observers[0].public_key}
+        changes = {"key": (named[key] if isinstance(key, str) else cluster5.key(int(str(key)))).hex()}
     frame = hello_frame(cluster5, **changes)
     target = nodes[2] if reason is Refusal.WRONG_DIRECTION else nodes[4]
     assert await refused(target, frame) == (1008, reason.value)
