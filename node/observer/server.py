@@ -30,6 +30,7 @@ from node.observer.feed import MAX_FEED_ENTRIES, FeedEntry, FeedError, FeedReque
 __all__ = ["FeedServer"]
 
 _QUEUED = 2  # feed frames waiting in an observer's send queue before the server holds back
+_TIP_INTERVAL_S = 0.1  # "nothing new, my height is T" at most this often per observer, however often it asks
 
 Entry = Callable[[int], "tuple[bytes, bytes, Certificate] | None"]
 """(payload, digest, certificate) of committed block h, or None (Application.committed_entry)."""
@@ -40,6 +41,7 @@ class _Observer:
     cursor: int | None  # None until it asks
     tokens: float
     refilled: float
+    told: float = float("-inf")  # when it was last sent an empty frame (just the tip)
 
 
 class FeedServer:
@@ -93,9 +95,11 @@ class FeedServer:
         height = self._height()
         state.cursor = min(request.from_height, height + 1)
         if state.cursor > height:
-            # Nothing to send: say how far we are, so that it knows it is in sync (one small frame
-            # per request, and none while its queue is backed up).
-            if self._queued(observer) < _QUEUED:
+            # Nothing to send: say how far we are, so that it knows it is in sync (one small frame,
+            # at most every _TIP_INTERVAL_S, and none while its queue is backed up).
+            now = self._clock()
+            if now - state.told >= _TIP_INTERVAL_S and self._queued(observer) < _QUEUED:
+                state.told = now
                 self._send(observer, encode_blocks(height, ()))
             return
         self.pump()
