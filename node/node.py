@@ -267,8 +267,8 @@ class Node:
         role = self.mesh.role(peer)
         if self.failure is not None or role is None:
             return
-        # Any peer may ask for our feed: observers, and a validator admitted by governance that
-        # follows the chain until its epoch (its mesh role is validator from the moment it is scheduled).
+        # Any member may follow our feed: an observer, or a validator of the pending epoch that
+        # is still following the chain up to the epoch that admits it (bounded per link).
         self.feed.link_up(peer)
         if role is PeerRole.OBSERVER:
             return
@@ -289,7 +289,7 @@ class Node:
         elif tag == TAG_FEED:
             if self.follower is not None:
                 self.follower.on_frame(peer, body)
-            else:
+            elif self.mesh.role(peer) is not None:
                 self.feed.on_frame(peer, body)
         elif tag == TAG_CONSENSUS:
             self._on_consensus(peer, body)
@@ -299,8 +299,7 @@ class Node:
     def _on_consensus(self, peer: crypto.PublicKey, body: bytes) -> None:
         replica = self.replica
         if replica is None or self.peer_index(peer) is None:  # we are an observer, or it is
-            # debug: a validator of the pending epoch gets the others' broadcasts before it votes
-            log.debug(kv("consensus-from-non-validator", peer=peer.hex()[:16]))
+            log.info(kv("consensus-from-non-validator", peer=peer.hex()[:16]))
             return
         try:
             msg = decode_message(body)
@@ -448,8 +447,7 @@ class Node:
             epochs = (latest_epoch(self.store.state).epoch, epoch_at(self.store.state, executed + 1).epoch)
             if epochs == self._members_epochs:
                 return
-            members = members_at(self.store.state, executed, self.genesis, self.config.p2p.peers,
-                                 "ws" if self.config.p2p.tls is None else "wss")
+            members = members_at(self.store.state, executed, self.genesis, self.config.p2p.peers)
         except ChainError as exc:  # a data directory without epoch records: keep genesis' members
             if self._members_epochs is None:
                 log.warning(kv("members-from-genesis", reason=exc))

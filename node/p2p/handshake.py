@@ -48,6 +48,7 @@ __all__ = [
     "Refusal",
     "HandshakeError",
     "Members",
+    "role_fits",
     "Hello",
     "Proof",
     "encode_message",
@@ -139,13 +140,6 @@ class Members:
             return PeerRole.OBSERVER
         return None
 
-    def admits(self, key: PublicKey, role: PeerRole) -> bool:
-        """Whether ``key`` may link in ``role``: a member in that role, or a validator linking as
-        an observer (one admitted by governance that has not executed its admission yet, so it
-        follows the chain as an observer; it gains nothing an observer lacks)."""
-        allowed = self.role_of(key)
-        return allowed is role or (allowed is PeerRole.VALIDATOR and role is PeerRole.OBSERVER)
-
 
 class Hello(msgspec.Struct, frozen=True, forbid_unknown_fields=True, tag="hello", tag_field="type"):
     chain_id: _ChainIdText
@@ -209,6 +203,14 @@ def _key_of(hello: Hello) -> PublicKey:
         raise HandshakeError(Refusal.MALFORMED, f"key: {exc}") from None
 
 
+def role_fits(member: PeerRole | None, link: PeerRole) -> bool:
+    """May a peer the members hold as ``member`` link (or stay linked) in role ``link``? The same
+    role; or a validator as an observer: admitted by governance (or not yet removed), it learns
+    that it votes only by following the chain up to the approval, and links again as a validator
+    then (``Mesh.set_members`` closes every link of a node whose own role changed)."""
+    return member is link or (member is PeerRole.VALIDATOR and link is PeerRole.OBSERVER)
+
+
 def check_hello(hello: Hello, ours: Hello, members: Members, side: Role, expect: PublicKey | None = None) -> PublicKey:
     """The peer's key, or HandshakeError unless the peer's ``hello`` may talk to us (the sender of ``ours``).
 
@@ -222,8 +224,8 @@ def check_hello(hello: Hello, ours: Hello, members: Members, side: Role, expect:
     key = _key_of(hello)
     if hello.key == ours.key:
         raise HandshakeError(Refusal.NOT_ALLOWED, "the peer claims our own key")
-    if not members.admits(key, hello.role):
-        allowed = members.role_of(key)
+    allowed = members.role_of(key)
+    if not role_fits(allowed, hello.role):
         what = "not a member" if allowed is None else f"a {allowed.value}"
         raise HandshakeError(Refusal.NOT_ALLOWED, f"key {hello.key[:16]}… claims {hello.role.value}; it is {what}")
     if expect is not None and key != expect:

@@ -55,7 +55,7 @@ from websockets.frames import Frame, Opcode
 from node.errors import WarrantChainError
 from node.kernel.crypto import PublicKey, SigningKey
 from node.logs import Throttle
-from node.p2p.handshake import Handshake, HandshakeError, Members, PeerRole, Refusal, Role, dials
+from node.p2p.handshake import Handshake, HandshakeError, Members, PeerRole, Refusal, Role, dials, role_fits
 
 __all__ = ["MAX_PENDING", "MAX_PENDING_PER_HOST", "PRE_HANDSHAKE_MAX_FRAME", "P2PError", "Mesh", "backoff_delay", "is_peer_url"]
 
@@ -191,14 +191,11 @@ class Mesh:
         _check_members(members)
         was = self.own_role
         self._members = members
-        if self.own_role is not was:
-            # We became a validator (or stopped being one): every link was made under the other
-            # role, so the connection rule and the peers' view of us change. Start over.
-            self._log.info("p2p %s is now a %s: relinking", self.name, self.own_role.value)
-            for link in list(self._links.values()):
-                self._spawn(link.ws.close(1000, "role changed"), "close-relink")
+        # Our own role changed (an observer admitted as a validator, a validator removed): every
+        # link was made in the old role and the peers hold us in it; make them again.
+        turned = self.own_role is not was
         for peer, link in list(self._links.items()):
-            if not members.admits(peer, link.role):
+            if turned or not role_fits(members.role_of(peer), link.role):
                 self.stats["removed"] += 1
                 self._log.info("p2p %s closes the link of %s: no longer a %s", self.name, _short(peer), link.role.value)
                 self._spawn(link.ws.close(_POLICY_VIOLATION, Refusal.REMOVED.value), "close-removed")
@@ -436,7 +433,7 @@ class Mesh:
 
     async def _run_link(self, peer: PublicKey, role: PeerRole, ws: Connection) -> None:
         """Serve an authenticated link until it closes: read frames, and write the queue in a task."""
-        if not self._members.admits(peer, role):  # set_members removed it while it shook hands
+        if not role_fits(self._members.role_of(peer), role):  # set_members removed it while it shook hands
             self.stats["removed"] += 1
             await ws.close(_POLICY_VIOLATION, Refusal.REMOVED.value)
             return

@@ -109,8 +109,8 @@ async def test_bad_hello_is_refused(cluster5: Cluster, nodes: dict[int, Node], c
                                     reason: Refusal) -> None:
     key = changes.get("key")
     if key is not None:
-        named = {"stranger": generate_key().public_key, "observer": cluster5.observers[0].public_key}
-        changes = {"key": (named[key] if isinstance(key, str) else cluster5.key(int(str(key)))).hex()}
+        keys = {"stranger": generate_key().public_key.hex(), "observer": cluster5.observers[0].public_key.hex()}
+        changes = {"key": keys[key] if isinstance(key, str) else cluster5.key(int(str(key))).hex()}
     frame = hello_frame(cluster5, **changes)
     target = nodes[2] if reason is Refusal.WRONG_DIRECTION else nodes[4]
     assert await refused(target, frame) == (1008, reason.value)
