@@ -35,6 +35,9 @@ class NodeSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     genesis: str
     key_passphrase_env: str = ""  # name of an environment variable holding the key's passphrase
     log_level: str = "warning"
+    # Run as an observer although genesis lists this key neither as a validator nor as an observer
+    # (one admitted later). A key genesis lists as an observer runs as one without this.
+    observer: bool = False
 
 
 class TlsSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -55,6 +58,12 @@ class P2PSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     handshake_timeout_ms: _Positive = 5000
     max_pending_handshakes: _Positive = 64  # from all hosts together
     max_pending_per_host: _Positive = 8
+    # A validator's links to observers (each is a follower it feeds blocks to); one more is refused
+    # with observer-limit. 0: this validator serves no observers.
+    max_observer_links: Annotated[int, msgspec.Meta(ge=0)] = 8
+    # Committed blocks this validator sends one observer per second at most (its catch-up rate;
+    # a chain makes far fewer per second, so a caught-up observer is fed each block at once).
+    observer_blocks_per_s: _Positive = 200
     tls: TlsSection | None = None
 
 

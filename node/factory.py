@@ -23,14 +23,18 @@ from node.config import ConfigError, NodeConfig, parse_listen, tls_contexts
 from node.errors import ChainError, CryptoError, WarrantChainError
 from node.kernel import crypto
 from node.kernel.genesis import Genesis, load_genesis
+from node.logs import kv
 from node.ledger.initial import genesis_state
 from node.ledger.payloads import check_payload
 from node.mempool.pool import Mempool
 from node.node import MeshMaker, Node, Parts, ReplicaMaker
-from node.p2p.mesh import Mesh
+from node.p2p.handshake import Members
+from node.p2p.mesh import Mesh, is_peer_url
 from node.store.leveldb import Store
 
-__all__ = ["StartupError", "build_node"]
+__all__ = ["StartupError", "build_node", "genesis_members"]
+
+log = logging.getLogger("warrantd")
 
 
 class StartupError(WarrantChainError):
@@ -47,13 +51,19 @@ def build_node(config: NodeConfig, node_type: type[Node] = Node) -> Node:
     key = _load_key(config)
     validators = genesis.validator_set()
     index = validators.index_of(key.address)
-    if index is None:
-        raise StartupError(
-            f"key {config.node.key_file} ({key.address}) is not a validator in genesis {config.node.genesis}"
-        )
+    if index is None and key.public_key not in genesis.observer_keys():
+        if not config.node.observer:  # most likely the wrong key file: say so rather than follow quietly
+            raise StartupError(
+                f"key {config.node.key_file} ({key.address}) is not a validator in genesis {config.node.genesis}, "
+                "nor one of its observers; set node.observer = true to run it as an observer anyway"
+            )
+        # An observer admitted later, or a validator joining by governance: the validators refuse
+        # it (not-allowed) until their members include it.
+        log.warning(kv("observer-not-listed", key=config.node.key_file, address=key.address,
+                       hint="not in genesis: the validators refuse this node until it is admitted"))
     # Everything that can be refused from the config alone (peers, TLS) is checked before the
     # data directory is touched, and a directory this start created is removed if it fails.
-    mesh = _mesh_maker(config, genesis, key, index)
+    mesh = _mesh_maker(config, genesis, key)
     data_dir = config.path(config.node.data_dir)
     fresh = not data_dir.exists()
     store = _open_store(config, genesis)
@@ -71,7 +81,7 @@ def build_node(config: NodeConfig, node_type: type[Node] = Node) -> Node:
         app = Application(store, genesis, mempool)
         parts = Parts(
             config=config, genesis=genesis, key=key, index=index, store=store, mempool=mempool, app=app,
-            replica=_replica_maker(config, genesis, store, key, index, app), mesh=mesh,
+            replica=None if index is None else _replica_maker(config, genesis, store, key, index, app), mesh=mesh,
         )
         return node_type(parts)
     except BaseException:
@@ -152,18 +162,26 @@ def _replica_maker(
     return make
 
 
-def _mesh_maker(config: NodeConfig, genesis: Genesis, key: crypto.SigningKey, index: int) -> MeshMaker:
+def genesis_members(config: NodeConfig, genesis: Genesis) -> Members:
+    """Who may be in the mesh at start: genesis' validators, at the URLs ``p2p.peers`` gives by
+    name (a validator not listed there is not dialed, but may dial us), and genesis' observers.
+    Raises StartupError for a name that is not a validator in genesis."""
+    validators = genesis.validator_set()
+    names = {v.name: key for v, key in zip(validators.validators, validators.keys)}
+    for name in config.p2p.peers:
+        if name not in names:
+            raise StartupError(f"p2p.peers names {name!r}, which is not a validator in genesis")
+    return Members.of({key: config.p2p.peers.get(name) for name, key in names.items()}, genesis.observer_keys())
+
+
+def _mesh_maker(config: NodeConfig, genesis: Genesis, key: crypto.SigningKey) -> MeshMaker:
     """The mesh, once Node hands it where frames and link changes go; peers and TLS checked now."""
     p2p = config.p2p
     host, port = parse_listen(p2p.listen)
-    validators = genesis.validator_set()
-    names = {v.name: i for i, v in enumerate(validators.validators)}
-    peers: dict[int, str] = {}
-    for name, url in p2p.peers.items():
-        if name not in names:
-            raise StartupError(f"p2p.peers names {name!r}, which is not a validator in genesis")
-        if names[name] != index:
-            peers[names[name]] = url
+    members = genesis_members(config, genesis)
+    for url in members.validators.values():
+        if url is not None and not is_peer_url(url):
+            raise StartupError(f"p2p.peers: {url!r} is not a ws:// or wss:// URL")
     ssl_server: ssl.SSLContext | None = None
     ssl_client: ssl.SSLContext | None = None
     if p2p.tls is not None:
@@ -172,11 +190,12 @@ def _mesh_maker(config: NodeConfig, genesis: Genesis, key: crypto.SigningKey, in
         except ConfigError as exc:
             raise StartupError(str(exc)) from None
 
-    def make(on_message: Callable[[int, bytes], None], on_peer_change: Callable[[int, bool], None]) -> Mesh:
+    def make(on_message: Callable[[crypto.PublicKey, bytes], None], on_peer_change: Callable[[crypto.PublicKey, bool], None]) -> Mesh:
         return Mesh(
-            index=index, key=key, validators=validators, chain_id=genesis.chain_id,
-            genesis_hash=genesis.hash(), listen_host=host, listen_port=port, peers=peers,
+            key=key, members=members, chain_id=genesis.chain_id, name=config.node.name,
+            genesis_hash=genesis.hash(), listen_host=host, listen_port=port,
             on_message=on_message, on_peer_change=on_peer_change, max_frame=p2p.max_frame,
+            max_observer_links=p2p.max_observer_links,
             queue_limit=p2p.queue_limit, queue_bytes=2 * p2p.max_frame,
             handshake_timeout=p2p.handshake_timeout_ms / 1000, max_pending=p2p.max_pending_handshakes,
             max_pending_per_host=p2p.max_pending_per_host, ssl_server=ssl_server, ssl_client=ssl_client,

@@ -84,6 +84,12 @@ class NodeSample:
     """Connections refused during the p2p handshake, by reason (node.p2p.handshake.Refusal)."""
     dial_failures: int = 0
     disconnects: int = 0
+    feed_blocks_served: int = 0
+    """Committed blocks this validator sent to observers (node.observer.server)."""
+    feed_throttled: int = 0
+    """Times an observer's feed waited for its blocks-per-second bucket."""
+    feed_refused: int = 0
+    """Feed frames this observer refused: a block whose certificate or digest did not verify, or junk."""
 
 
 class Metrics:
@@ -216,6 +222,11 @@ def _node_families(s: NodeSample) -> Iterable[Metric]:
                      "Connections refused during the p2p handshake, by reason.", s.handshakes_refused)
     yield _counter("warrantchain_p2p_dial_failures_total", "Failed attempts to dial a validator.", s.dial_failures)
     yield _counter("warrantchain_p2p_disconnects_total", "Authenticated links that went down.", s.disconnects)
+    yield _counter("warrantchain_feed_blocks_served_total", "Committed blocks sent to observers.", s.feed_blocks_served)
+    yield _counter("warrantchain_feed_throttled_total", "Times an observer's feed waited for its rate bound.",
+                   s.feed_throttled)
+    yield _counter("warrantchain_feed_refused_total",
+                   "Feed frames refused by this observer (certificate, digest, or malformed).", s.feed_refused)
     yield _counter("warrantchain_view_changes_total", "View changes this replica started.", s.view_changes)
     yield _counter("warrantchain_new_views_total", "New views this replica entered.", s.new_views)
     yield _counter("warrantchain_state_transfer_blocks_total", "Blocks fetched from peers by state transfer.",

@@ -11,7 +11,13 @@ REJECT or LATER (a block above the one after our last executed block): the repli
 one and asks again once ``applied`` says the block before it is executed.
 
 Frames on the mesh carry a one-byte tag: ``c`` a consensus message (consensus.messages wire
-format), ``t`` transactions being relayed (node.mempool.gossip, which owns that framing).
+format), ``t`` transactions being relayed (node.mempool.gossip, which owns that framing), ``f`` the
+block feed between validators and observers (node.observer.feed).
+
+A node whose key is no validator's runs as an **observer**: no replica; a
+:class:`~node.observer.follower.Follower` takes certified blocks from the validators' feeds, and
+:meth:`Node.commit_block` (the path the replica's deliveries take too) executes them. Every
+validator runs a :class:`~node.observer.server.FeedServer` for its linked observers.
 """
 
 from __future__ import annotations
@@ -25,18 +31,25 @@ from typing import Any
 
 from consensus.actions import Deliver, Forward, Persist, ServeState
 from consensus.interfaces import ACCEPT, Validate, Validation, later, reject
+from consensus.messages import Certificate as ConsensusCertificate
 from consensus.messages import MalformedMessage, Message, PrePrepare, StateEntry, decode_message, encode_message
 from consensus.ready import Effects, SoftState, perform
 from consensus.replica import Replica
 from node.app import Application, Committed, DivergenceError
 from node.config import NodeConfig
-from node.errors import StoreError
+from node.errors import ChainError, StoreError
 from node.kernel import crypto
 from node.kernel.chain import SignedTx
 from node.kernel.genesis import Genesis
+from node.ledger.epochs import epoch_at, latest_epoch, validator_set_at
 from node.logs import kv
 from node.mempool.gossip import TAG_TX, Gossip
 from node.mempool.pool import Mempool
+from node.observer.feed import TAG_FEED
+from node.observer.follower import Follower
+from node.observer.membership import members_at
+from node.observer.server import FeedServer
+from node.p2p.handshake import PeerRole
 from node.p2p.mesh import Mesh
 from node.store.leveldb import Store
 
@@ -61,7 +74,7 @@ def now_ms() -> int:
 
 ReplicaMaker = Callable[[Validate], Replica]
 """Makes the replica, restarted from the store, given the node's proposal check."""
-MeshMaker = Callable[[Callable[[int, bytes], None], Callable[[int, bool], None]], Mesh]
+MeshMaker = Callable[[Callable[[crypto.PublicKey, bytes], None], Callable[[crypto.PublicKey, bool], None]], Mesh]
 """Makes the mesh, given where received frames and link changes go."""
 
 
@@ -72,16 +85,16 @@ class Parts:
     config: NodeConfig
     genesis: Genesis
     key: crypto.SigningKey
-    index: int  # this validator's index in genesis
+    index: int | None  # this validator's index in genesis; None: an observer
     store: Store
     mempool: Mempool
     app: Application
-    replica: ReplicaMaker
+    replica: ReplicaMaker | None  # None: an observer (it follows the chain, it does not vote)
     mesh: MeshMaker
 
 
 class Node:
-    """A running validator. ``await start()``, then ``await stopped()``; ``await stop()`` ends it.
+    """A running validator or observer. ``await start()``, then ``await stopped()``; ``await stop()`` ends it.
 
     Build one with ``node.factory.build_node(config)``."""
 
@@ -95,7 +108,7 @@ class Node:
         self.store = parts.store
         self.mempool = parts.mempool
         self.app = parts.app
-        self.replica = parts.replica(self._check_proposal)
+        self.replica = None if parts.replica is None else parts.replica(self._check_proposal)
         self.on_commit: list[Callable[[Committed], None]] = []
         self._effects = Effects(
             persist=self._persist, deliver=self._deliver, send=self._send, broadcast=self._broadcast,
@@ -104,6 +117,13 @@ class Node:
         # Sent through whatever self.mesh is when the frame goes out (a test may wrap the mesh).
         self.gossip = Gossip(self.mempool, send=lambda peer, frame: self.mesh.send(peer, frame),
                              on_new=self._schedule_proposal, now_ms=now_ms)
+        self.feed = FeedServer(entry=self.app.committed_entry, height=lambda: self.store.meta.height,
+                               send=lambda peer, frame: self.mesh.send(peer, frame),
+                               queued=lambda peer: self.mesh.queued(peer)[0],
+                               blocks_per_s=self.config.p2p.observer_blocks_per_s,
+                               frame_bytes=min(_STATE_FRAME_BYTES, self.config.p2p.max_frame // 2), clock=time.monotonic)
+        self.follower = None if self.replica is not None else self.make_follower()
+        self._members_epochs: tuple[int, int] | None = None  # (newest, current) epoch the members were made for
         self._propose_handle: asyncio.TimerHandle | None = None
         self._arrivals: dict[bytes, int] = {}  # pre-prepare digest -> our clock when it arrived
         self._last_block_ms = now_ms()  # our clock at the last commit: the empty-block interval runs from it
@@ -111,6 +131,15 @@ class Node:
         self._stopped = asyncio.Event()
         self.failure: str | None = None
         self.mesh = parts.mesh(self._on_frame, self.peer_changed)
+
+    def make_follower(self) -> Follower:
+        """The component that follows the chain from the validators' feeds (an observer runs one;
+        a validator that joins later runs one until its epoch, then stops it)."""
+        return Follower(
+            chain_id=self.genesis.chain_id, height=lambda: self.store.meta.height,
+            validators_at=lambda height: validator_set_at(self.store.state, height), digest=self.app.digest,
+            commit=self.commit_block, send=lambda peer, frame: self.mesh.send(peer, frame), clock=time.monotonic,
+        )
 
     # -- checking proposals -----------------------------------------------------------------------
 
@@ -133,9 +162,11 @@ class Node:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.refresh_members()
         await self.mesh.start()
         self._tasks.append(asyncio.create_task(self._tick_loop(), name=f"{self.name}-tick"))
-        log.info(kv("started", index=self.index, height=self.store.meta.height, view=self.replica.view))
+        log.info(kv("started", index=self.index, height=self.store.meta.height,
+                    view=None if self.replica is None else self.replica.view, role=self.mesh.own_role.value))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -186,11 +217,12 @@ class Node:
         for what it cannot know and fill its mempool with what may be committed already."""
         if self.failure is not None:
             return "HALTED", f"this node halted ({self.failure}); use another node"
-        need = self.replica.config.quorum - 1
-        linked = len(self.mesh.connected())
+        # An observer forwards what it is given to the validators it is linked to: one will do.
+        need = 1 if self.replica is None else self.replica.config.quorum - 1
+        linked = len(self.linked_validators())
         if linked < need:
-            return "NOT_LINKED", f"this node is linked to {linked} other validators, and a quorum needs {need}; retry shortly or use another node"
-        network = self.replica.peer_height()
+            return "NOT_LINKED", f"this node is linked to {linked} other validators, and {need} are needed; retry shortly or use another node"
+        network = self.peer_height()
         if network is None:
             return "SYNCING", "this node has not heard its peers' heights yet; retry shortly"
         if not self.in_sync():
@@ -199,47 +231,94 @@ class Node:
         return None
 
     def in_sync(self) -> bool:
-        return replica_in_sync(self.replica, self.failure is not None)
+        if self.replica is not None:
+            return replica_in_sync(self.replica, self.failure is not None)
+        target = self.peer_height()
+        return self.failure is None and target is not None and self.store.meta.height + 1 >= target
 
-    def peer_changed(self, peer: int, up: bool) -> None:
-        """A link came up: the peer gets our whole mempool and our status; a link went down:
-        forget its queue (it gets everything again when it is back)."""
+    def peer_height(self) -> int | None:
+        """The height the peers vouch for (the replica's, or the follower's for an observer)."""
+        if self.replica is not None:
+            return self.replica.peer_height()
+        return None if self.follower is None else self.follower.peer_height()
+
+    def peer_index(self, peer: crypto.PublicKey) -> int | None:
+        """A linked peer's index in the validator set, None for an observer or a key not in it.
+        The mesh names peers by key; the replica by index in the set it votes with."""
+        try:
+            return self.validators.keys.index(peer)
+        except ValueError:
+            return None
+
+    def linked_validators(self) -> set[int]:
+        """Indices of the validators (of our set) we have a link to now."""
+        return {i for i in map(self.peer_index, self.mesh.connected(PeerRole.VALIDATOR)) if i is not None}
+
+    def peer_changed(self, peer: crypto.PublicKey, up: bool) -> None:
+        """A validator's link came up: it gets our whole mempool and our status (or, for an
+        observer, our feed request); an observer's link came up: it may ask for our feed. A link
+        went down: forget its queues (it gets everything again when it is back)."""
         if not up:
             self.gossip.link_down(peer)
+            self.feed.link_down(peer)
+            if self.follower is not None:
+                self.follower.link_down(peer)
             return
-        if self.failure is not None:
+        role = self.mesh.role(peer)
+        if self.failure is not None or role is None:
+            return
+        # Any member may follow our feed: an observer, or a validator of the pending epoch that
+        # is still following the chain up to the epoch that admits it (bounded per link).
+        self.feed.link_up(peer)
+        if role is PeerRole.OBSERVER:
             return
         self.gossip.link_up(peer)
-        self.replica.greet(peer)
-        self._pump()
+        if self.follower is not None:
+            self.follower.link_up(peer)
+        index = self.peer_index(peer)
+        if self.replica is not None and index is not None:
+            self.replica.greet(index)
+            self._pump()
 
-    def _on_frame(self, peer: int, data: bytes) -> None:
+    def _on_frame(self, peer: crypto.PublicKey, data: bytes) -> None:
         if self.failure is not None:
             return
         tag, body = data[:1], data[1:]
         if tag == TAG_TX:
-            self.gossip.admit_frame(peer, body)
+            self.gossip.admit_frame(peer, body)  # an observer forwards its clients' transactions
+        elif tag == TAG_FEED:
+            if self.follower is not None:
+                self.follower.on_frame(peer, body)
+            elif self.mesh.role(peer) is not None:
+                self.feed.on_frame(peer, body)
         elif tag == TAG_CONSENSUS:
-            try:
-                msg = decode_message(body)
-            except MalformedMessage as exc:
-                log.info(kv("consensus-malformed", peer=peer, error=exc))
-                return
-            if isinstance(msg, PrePrepare):
-                self._note_arrival(peer, msg)
-            outcome = self.replica.step(msg)
-            if outcome.reason is not None:
-                log.debug(kv("consensus-not-processed", peer=peer, outcome=outcome))
-            self._pump()
+            self._on_consensus(peer, body)
         else:
-            log.info(kv("frame-unknown-tag", peer=peer, tag=tag.hex()))
+            log.info(kv("frame-unknown-tag", peer=peer.hex()[:16], tag=tag.hex()))
 
-    def _note_arrival(self, peer: int, msg: PrePrepare) -> None:
+    def _on_consensus(self, peer: crypto.PublicKey, body: bytes) -> None:
+        replica = self.replica
+        if replica is None or self.peer_index(peer) is None:  # we are an observer, or it is
+            log.info(kv("consensus-from-non-validator", peer=peer.hex()[:16]))
+            return
+        try:
+            msg = decode_message(body)
+        except MalformedMessage as exc:
+            log.info(kv("consensus-malformed", peer=peer, error=exc))
+            return
+        if isinstance(msg, PrePrepare):
+            self._note_arrival(peer, msg)
+        outcome = replica.step(msg)
+        if outcome.reason is not None:
+            log.debug(kv("consensus-not-processed", peer=peer, outcome=outcome))
+        self._pump()
+
+    def _note_arrival(self, peer: crypto.PublicKey, msg: PrePrepare) -> None:
         """Remember when a proposal from its view's primary first arrived (bounded: the oldest are
         forgotten). Only what the primary itself sends counts: its signature is not checked yet,
         but the link is authenticated, so no other peer can push the primary's entries out."""
         primary = msg.view % len(self.validators)
-        if msg.payload and peer == msg.sender == primary and msg.digest not in self._arrivals:
+        if msg.payload and msg.sender == primary and peer == self.validators.keys[primary] and msg.digest not in self._arrivals:
             self._arrivals[msg.digest] = now_ms()
             while len(self._arrivals) > _ARRIVALS:
                 del self._arrivals[next(iter(self._arrivals))]
@@ -251,12 +330,16 @@ class Node:
             if self.failure is not None:
                 return
             try:
-                oldest = self.mempool.oldest(now_ms())
-                self.replica.note_pending(None if oldest is None else oldest.id)
-                self.replica.tick()
-                self._pump()
-                self._maybe_propose()
-                self._maybe_propose_empty()
+                if self.replica is not None:
+                    oldest = self.mempool.oldest(now_ms())
+                    self.replica.note_pending(None if oldest is None else oldest.id)
+                    self.replica.tick()
+                    self._pump()
+                    self._maybe_propose()
+                    self._maybe_propose_empty()
+                if self.follower is not None:
+                    self.follower.tick()
+                self.feed.pump()
             except Exception as exc:  # a bug must stop the node loudly, not stop its clock quietly
                 log.exception(kv("tick-failed", error=exc))
                 self._fail(f"internal error: {exc!r}")
@@ -265,7 +348,7 @@ class Node:
     # -- proposing ------------------------------------------------------------------------------
 
     def _schedule_proposal(self) -> None:
-        if self._propose_handle is None and self.replica.is_primary():
+        if self._propose_handle is None and self.replica is not None and self.replica.is_primary():
             delay = self.config.consensus.batch_delay_ms / 1000
             self._propose_handle = asyncio.get_running_loop().call_later(delay, self._maybe_propose)
 
@@ -280,21 +363,23 @@ class Node:
         (offer expiry, overdue) is due; never otherwise, so an idle chain stays as it is."""
         now = now_ms()
         if (
-            self._propose_handle is None and not self.mempool.pending() and self.replica.is_primary()
+            self._propose_handle is None and not self.mempool.pending() and self.replica is not None
+            and self.replica.is_primary()
             and now - self._last_block_ms >= self.config.consensus.empty_block_interval_ms
             and self.app.wants_empty_block(now)
         ):
             self._propose()
 
     def _propose(self) -> None:
-        if self.failure is not None:
+        replica = self.replica
+        if self.failure is not None or replica is None or self.index is None:
             return
         # Propose height h only once h-1 is executed: the header carries the state after it.
-        if not self.replica.can_propose() or self.replica.next_seq != self.app.next_height():
+        if not replica.can_propose() or replica.next_seq != self.app.next_height():
             return
         block = self.app.propose(self.index, now_ms())
-        self.replica.propose(block.raw, block.hash)
-        log.info(kv("proposed", height=block.height, txs=len(block.txs), view=self.replica.view))
+        replica.propose(block.raw, block.hash)
+        log.info(kv("proposed", height=block.height, txs=len(block.txs), view=replica.view))
         self._pump()
 
     # -- performing the replica's Ready --------------------------------------------------------
@@ -302,7 +387,7 @@ class Node:
     def _pump(self) -> None:
         """Perform the replica's Readies (``consensus.perform``: persist, deliver, then send)
         until it has nothing more to say, or the node halted."""
-        while self.failure is None and (ready := self.replica.ready()):
+        while self.failure is None and self.replica is not None and (ready := self.replica.ready()):
             if not perform(ready, self._effects):
                 return
 
@@ -315,7 +400,7 @@ class Node:
         return True
 
     def _send(self, to: int, msg: Message) -> None:
-        self.mesh.send(to, TAG_CONSENSUS + encode_message(msg))
+        self.mesh.send(self.validators.keys[to], TAG_CONSENSUS + encode_message(msg))
 
     def _broadcast(self, msg: Message) -> None:
         self.mesh.broadcast(TAG_CONSENSUS + encode_message(msg))
@@ -328,19 +413,48 @@ class Node:
         self._schedule_proposal()
 
     def _deliver(self, action: Deliver) -> bool:
+        if not self.commit_block(action.seq, action.digest, action.payload, action.certificate):
+            return False
+        self._schedule_proposal()
+        assert self.replica is not None  # only the replica delivers
+        self.replica.applied(action.seq)  # proposals it answered LATER for are checked again
+        return True
+
+    def commit_block(self, seq: int, digest: bytes, payload: bytes, certificate: ConsensusCertificate) -> bool:
+        """Execute and store certified block ``seq``, then tell the listeners and feed the
+        observers: the one path for the blocks the replica delivers (its own or by state transfer)
+        and those the follower verified. False if the node halted (diverged state, broken store)."""
         started = time.perf_counter()
         try:
-            committed = self.app.deliver(action.seq, action.digest, action.payload, action.certificate)
+            committed = self.app.deliver(seq, digest, payload, certificate)
         except (DivergenceError, StoreError) as exc:
             self._fail(str(exc))
             return False
-        log.info(kv("committed", height=action.seq, txs=len(committed.block.txs), ms=round((time.perf_counter() - started) * 1000, 1)))
+        log.info(kv("committed", height=seq, txs=len(committed.block.txs), ms=round((time.perf_counter() - started) * 1000, 1)))
         self._last_block_ms = now_ms()
         for callback in self.on_commit:
             callback(committed)
-        self._schedule_proposal()
-        self.replica.applied(action.seq)  # proposals it answered LATER for are checked again
+        self.refresh_members()
+        self.feed.pump()
         return True
+
+    def refresh_members(self) -> None:
+        """Give the mesh the members of the executed state (node.observer.membership) when an
+        epoch was scheduled or started since it last got them: new validators are dialed, removed
+        ones' links closed."""
+        executed = self.store.meta.height
+        try:
+            epochs = (latest_epoch(self.store.state).epoch, epoch_at(self.store.state, executed + 1).epoch)
+            if epochs == self._members_epochs:
+                return
+            members = members_at(self.store.state, executed, self.genesis, self.config.p2p.peers)
+        except ChainError as exc:  # a data directory without epoch records: keep genesis' members
+            if self._members_epochs is None:
+                log.warning(kv("members-from-genesis", reason=exc))
+                self._members_epochs = (-1, -1)
+            return
+        self._members_epochs = epochs
+        self.mesh.set_members(members)
 
     def _forward(self, action: Forward) -> None:
         """The replica's request timer is half-way for this transaction: hand it to the primary
@@ -362,4 +476,5 @@ class Node:
             if entries and budget < 0:
                 break
             entries.append(StateEntry(height, digest, payload, cert.to_consensus()))
+        assert self.replica is not None  # only the replica asks
         self.replica.serve_state(action.to, entries)

@@ -8,6 +8,7 @@ purpose, e.g. on divergent state).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import signal
 import sys
@@ -25,7 +26,7 @@ from node.logs import kv
 from node.factory import build_node
 from node.mempool.pool import ALREADY_COMMITTED, RETRY_CODES, MempoolError
 from node.metrics import Metrics, NodeSample, PeerSample
-from node.node import Node, replica_in_sync
+from node.node import Node
 from node.p2p.handshake import Refusal as HandshakeRefusal
 from node.rpc.api import DEFAULT_PAGE, VERSION, ApiError, ErrorCode, NodeStatus
 from node.rpc.methods import page
@@ -58,23 +59,30 @@ class NodeService:
     def metrics_sample(self) -> NodeSample:
         """The node's state for one scrape, read from what its parts count anyway."""
         node = self.node
-        mesh, replica = node.mesh, node.replica
+        mesh, replica, follower = node.mesh, node.replica, node.follower
         linked = mesh.connected()
         peers = tuple(
-            PeerSample(name=v.name, up=i in linked, sent_bytes=mesh.bytes_sent[i],
-                       received_bytes=mesh.bytes_received[i], queued_bytes=mesh.queued(i)[1])
-            for i, v in enumerate(node.validators.validators) if i != node.index
+            PeerSample(name=v.name, up=key in linked, sent_bytes=mesh.bytes_sent[key],
+                       received_bytes=mesh.bytes_received[key], queued_bytes=mesh.queued(key)[1])
+            for i, (v, key) in enumerate(zip(node.validators.validators, node.validators.keys)) if i != node.index
         )
+        # An observer has no replica: no view, no votes; its blocks all come by the feed.
+        counters = replica.counters if replica is not None else collections.Counter(
+            {"state_transfer_blocks": 0 if follower is None else follower.stats["blocks"]})
+        votes = {} if replica is None else replica.stats
         return NodeSample(
-            height=node.store.meta.height, view=replica.view, in_sync=self.in_sync(), mempool_txs=len(node.mempool),
-            peers=peers, view_changes=replica.counters["view_changes"], new_views=replica.counters["new_views"],
-            state_transfer_blocks=replica.counters["state_transfer_blocks"],
+            height=node.store.meta.height, view=0 if replica is None else replica.view, in_sync=self.in_sync(),
+            mempool_txs=len(node.mempool),
+            peers=peers, view_changes=counters["view_changes"], new_views=counters["new_views"],
+            state_transfer_blocks=counters["state_transfer_blocks"],
             proposals_refused={code.value: node.app.refused[code] for code in ProposalRefusal},
             consensus_messages={(verdict, _CONSENSUS_REASONS.get(reason, reason)): n
-                                for (verdict, reason), n in replica.stats.items()},
+                                for (verdict, reason), n in votes.items()},
             frames_dropped={reason: mesh.stats[f"dropped_{reason}"] for reason in _FRAMES_DROPPED},
             handshakes_refused={r.value: mesh.stats[f"refused.{r.value}"] for r in HandshakeRefusal},
             dial_failures=mesh.stats["dial_failures"], disconnects=mesh.stats["disconnects"],
+            feed_blocks_served=node.feed.stats["blocks_served"], feed_throttled=node.feed.stats["throttled"],
+            feed_refused=0 if follower is None else follower.stats["refused"] + follower.stats["malformed"],
         )
 
     def _on_commit(self, committed: Committed) -> None:
@@ -107,7 +115,7 @@ class NodeService:
             self.rpc.publish_block(summary, events)
 
     def in_sync(self) -> bool:
-        return replica_in_sync(self.node.replica, self.node.failure is not None)
+        return self.node.in_sync()
 
     # -- NodeAPI --------------------------------------------------------------------------------
 
@@ -116,8 +124,9 @@ class NodeService:
         meta = node.store.meta
         return NodeStatus(
             chain_id=meta.chain_id, height=meta.height, block_hash=meta.block_hash, state_root=meta.state_root,
-            view=node.replica.view, validators=len(node.validators), peers=len(node.mesh.connected()),
-            mempool_size=len(node.mempool), in_sync=self.in_sync(), ready=node.readiness() is None,
+            view=0 if node.replica is None else node.replica.view, validators=len(node.validators),
+            peers=len(node.mesh.connected()), mempool_size=len(node.mempool), in_sync=self.in_sync(),
+            ready=node.readiness() is None, role="observer" if node.replica is None else "validator",
         )
 
     def _refuse_if_not_ready(self, what: str = "") -> None:
@@ -197,7 +206,7 @@ class NodeService:
         }
 
     async def validators(self) -> list[Json]:
-        connected = self.node.mesh.connected()
+        connected = self.node.linked_validators()
         return [
             {"index": i, "name": v.name, "address": v.address, "pubkey": v.pubkey,
              "connected": i in connected, "self": i == self.node.index}

@@ -85,9 +85,14 @@ def check(path: str | os.PathLike[str], expect_genesis_hash: str | None = None) 
         names = {v.name: v for v in genesis.validators}
         if key is not None:
             mine = next((v for v in genesis.validators if v.address == key.address), None)
-            if mine is None:
+            observer = next((o for o in genesis.observer_list() if o.address == key.address), None)
+            if mine is None and observer is not None:
+                passed.append(f"this key is observer {observer.name}")
+            elif mine is None and config.node.observer:
+                passed.append("this key runs as an observer (node.observer); the validators refuse it until it is admitted")
+            elif mine is None:
                 problems.append(f"node.key_file: key {key.address} is not a validator in genesis "
-                                f"(validators: {', '.join(names)})")
+                                f"(validators: {', '.join(names)}), nor an observer")
             elif mine.name != config.node.name:
                 problems.append(f"node.name: {config.node.name!r}, but genesis names this key {mine.name!r}")
             else:

@@ -23,7 +23,7 @@ from node.kernel import codec, crypto
 from node.kernel.genesis import ROLES, ChainParams, parse_genesis
 from node.logs import setup_logging
 
-__all__ = ["main", "write_localnet"]
+__all__ = ["localnet_name", "main", "write_localnet"]
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -78,7 +78,7 @@ def _member(text: str, what: str, with_role: bool = False) -> dict[str, str]:
 
 
 def build_genesis(chain_id: str, validators: list[str], admins: list[str], accounts: list[str], time_ms: int,
-                  params: ChainParams | None = None) -> bytes:
+                  params: ChainParams | None = None, observers: list[str] | None = None) -> bytes:
     """The genesis document from members' public keys, checked like a loaded one: canonical JSON
     (keys sorted, integers only) pretty-printed with a final newline, every parameter written out.
     The genesis hash is of the canonical encoding, so the file's white space does not change it."""
@@ -90,6 +90,8 @@ def build_genesis(chain_id: str, validators: list[str], admins: list[str], accou
         "accounts": [_member(a, "account", with_role=True) for a in accounts],
         "params": msgspec.to_builtins(params or ChainParams()),  # an unset field stays out of the file
     }
+    if observers:  # none: the field stays out (and the hash is what it was before observers existed)
+        document["observers"] = [_member(o, "observer") for o in observers]
     codec.check_value(document)
     data = (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
     parse_genesis(data, "genesis")
@@ -117,7 +119,7 @@ def _params(args: argparse.Namespace) -> ChainParams:
 
 def cmd_genesis(args: argparse.Namespace) -> int:
     data = build_genesis(args.chain_id, args.validator, args.admin, args.account, args.time_ms or int(time.time() * 1000),
-                         _params(args))
+                         _params(args), args.observer)
     Path(args.out).write_bytes(data)
     print(f"wrote {args.out} (genesis hash {parse_genesis(data).hash().hex()})")
     return 0
@@ -136,40 +138,51 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         "tolerates_faulty": validators.f,
         "admins": [a.name for a in genesis.admins],
         "accounts": len(genesis.accounts),
+        "observers": [o.name for o in genesis.observer_list()],
     }, indent=2))
     return 0
 
 
-def write_localnet(directory: Path, count: int, base_port: int, chain_id: str = "warrant-local") -> list[Path]:
-    """Keys, genesis and configs for ``count`` validators on 127.0.0.1; returns the config paths.
+def localnet_name(index: int, count: int) -> str:
+    """Node ``index`` of a local network of ``count`` validators: ``v{index}``, then observers ``o0``, ``o1``, …"""
+    return f"v{index}" if index < count else f"o{index - count}"
 
-    Ports: p2p ``base_port + i``, RPC ``base_port + 100 + i``. An admin key (admin.pem) is made too.
+
+def write_localnet(directory: Path, count: int, base_port: int, chain_id: str = "warrant-local",
+                   observers: int = 0) -> list[Path]:
+    """Keys, genesis and configs for ``count`` validators (and ``observers`` observers, listed in
+    genesis) on 127.0.0.1; returns the config paths.
+
+    Node ``i`` (validators first, then observers; files named by :func:`localnet_name`): p2p
+    ``base_port + i``, RPC ``base_port + 100 + i``. An admin key (admin.pem) is made too.
     """
     directory.mkdir(parents=True, exist_ok=True)
     keys = []
-    for i in range(count):
+    for i in range(count + observers):
         key = crypto.generate_key()
-        crypto.save_key(directory / f"v{i}.pem", key)
+        crypto.save_key(directory / f"{localnet_name(i, count)}.pem", key)
         keys.append(key)
     admin = crypto.generate_key()
     crypto.save_key(directory / "admin.pem", admin)
     data = build_genesis(
         chain_id,
-        [f"v{i}={k.public_key.hex()}" for i, k in enumerate(keys)],
+        [f"v{i}={k.public_key.hex()}" for i, k in enumerate(keys[:count])],
         [f"alliance-admin={admin.public_key.hex()}"],
         [],
         int(time.time() * 1000),
+        observers=[f"{localnet_name(i, count)}={keys[i].public_key.hex()}" for i in range(count, count + observers)],
     )
     (directory / "genesis.json").write_bytes(data)
     configs = []
     peers = "\n".join(f'v{j} = "ws://127.0.0.1:{base_port + j}"' for j in range(count))
-    for i in range(count):
-        path = directory / f"v{i}.toml"
+    for i in range(count + observers):
+        name = localnet_name(i, count)
+        path = directory / f"{name}.toml"
         path.write_text(
             f"""[node]
-name = "v{i}"
-data_dir = "data/v{i}"
-key_file = "v{i}.pem"
+name = "{name}"
+data_dir = "data/{name}"
+key_file = "{name}.pem"
 genesis = "genesis.json"
 log_level = "warning"
 
@@ -196,7 +209,7 @@ def cmd_localnet(args: argparse.Namespace) -> int:
     directory = Path(args.dir)
     if (directory / "genesis.json").exists():
         return _fail(f"{directory} already holds a network (genesis.json); choose another --dir or remove it")
-    for path in write_localnet(directory, args.validators, args.base_port, args.chain_id):
+    for path in write_localnet(directory, args.validators, args.base_port, args.chain_id, args.observers):
         print(path)
     return 0
 
@@ -237,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--validator", action="append", default=[], metavar="NAME=PUBKEY", required=True)
     p.add_argument("--admin", action="append", default=[], metavar="NAME=PUBKEY", required=True)
     p.add_argument("--account", action="append", default=[], metavar="NAME:ROLE=PUBKEY")
+    p.add_argument("--observer", action="append", default=[], metavar="NAME=PUBKEY",
+                   help="a node allowed to follow the chain without voting (repeatable)")
     p.add_argument("--time-ms", type=int, default=0, help="genesis time (default: now)")
     for param in msgspec.structs.fields(ChainParams):
         shown = 1 if param.default is msgspec.UNSET else param.default  # governance_quorum: unset is 1
@@ -252,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("localnet", help="write keys, genesis and configs for a local test network")
     p.add_argument("--dir", required=True)
     p.add_argument("--validators", type=int, default=4)
+    p.add_argument("--observers", type=int, default=0, help="observer nodes, listed in genesis (o0, o1, …)")
     p.add_argument("--base-port", type=int, default=26600)
     p.add_argument("--chain-id", default="warrant-local")
     p.set_defaults(func=cmd_localnet)

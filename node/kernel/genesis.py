@@ -79,12 +79,21 @@ class Genesis(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     admins: list[GenesisAdmin]
     accounts: list[GenesisAccount] = []
     params: ChainParams = ChainParams()
+    # Nodes allowed to follow the chain without voting (node/observer/): same fields as a
+    # validator. Left out (unset) it means none, and a genesis file without it keeps its hash.
+    observers: list[Validator] | msgspec.UnsetType = msgspec.UNSET
 
     def hash(self) -> bytes:
         return hashlib.sha256(codec.encode(self)).digest()
 
     def validator_set(self) -> ValidatorSet:
         return ValidatorSet(self.validators)
+
+    def observer_list(self) -> list[Validator]:
+        return [] if isinstance(self.observers, msgspec.UnsetType) else self.observers
+
+    def observer_keys(self) -> list[crypto.PublicKey]:
+        return [crypto.PublicKey.from_hex(o.pubkey) for o in self.observer_list()]
 
     def encode(self) -> bytes:
         return codec.encode(self)
@@ -101,6 +110,7 @@ def parse_genesis(data: bytes | str, source: str = "genesis") -> Genesis:
         raise ChainError(f"{source}: {exc}") from None
     check_chain_id(genesis.chain_id)
     genesis.validator_set()  # checks keys against addresses, duplicates
+    _check_observers(genesis, source)
     if not genesis.admins:
         raise ChainError(f"{source}: at least one alliance admin is required")
     if genesis.params.approvals_required > len(genesis.admins):
@@ -109,15 +119,28 @@ def parse_genesis(data: bytes | str, source: str = "genesis") -> Genesis:
     seen: set[str] = set()
     members: list[GenesisAdmin | GenesisAccount] = [*genesis.admins, *genesis.accounts]
     for account in members:
-        try:
-            if crypto.address_of(bytes.fromhex(account.pubkey)) != account.address:
-                raise ChainError(f"{source}: account {account.name}: address does not match its public key")
-        except CryptoError as exc:
-            raise ChainError(f"{source}: account {account.name}: {exc}") from None
+        _check_address(account, f"{source}: account {account.name}")
         if account.address in seen:
             raise ChainError(f"{source}: account {account.address} is listed twice")
         seen.add(account.address)
     return genesis
+
+
+def _check_address(member: GenesisAdmin | GenesisAccount | Validator, what: str) -> None:
+    try:
+        if crypto.address_of(bytes.fromhex(member.pubkey)) != member.address:
+            raise ChainError(f"{what}: address does not match its public key")
+    except CryptoError as exc:
+        raise ChainError(f"{what}: {exc}") from None
+
+
+def _check_observers(genesis: Genesis, source: str) -> None:
+    taken = {v.pubkey for v in genesis.validators}
+    for observer in genesis.observer_list():
+        _check_address(observer, f"{source}: observer {observer.name}")
+        if observer.pubkey in taken:
+            raise ChainError(f"{source}: observer {observer.name}: its key is listed twice (as a validator or observer)")
+        taken.add(observer.pubkey)
 
 
 def load_genesis(path: str | os.PathLike[str]) -> Genesis:

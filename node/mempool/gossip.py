@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 from node.kernel.chain import SignedTx
 from node.logs import kv
@@ -30,10 +31,11 @@ log = logging.getLogger("warrantd")
 
 
 class Gossip:
-    """The node's transaction relay. ``send(peer, frame)`` is the mesh's (False: its queue is full)."""
+    """The node's transaction relay. ``send(peer, frame)`` is the mesh's (False: its queue is full); a
+    peer is whatever the mesh names it by (its public key)."""
 
     def __init__(
-        self, mempool: Mempool, *, send: Callable[[int, bytes], bool], on_new: Callable[[], None], now_ms: Callable[[], int]
+        self, mempool: Mempool, *, send: Callable[[Any, bytes], bool], on_new: Callable[[], None], now_ms: Callable[[], int]
     ) -> None:
         self._mempool = mempool
         self._send = send
@@ -49,7 +51,7 @@ class Gossip:
             self._flush.cancel()
             self._flush = None
 
-    def relay(self, txs: list[SignedTx], peers: list[int] | None = None) -> None:
+    def relay(self, txs: list[SignedTx], peers: list[Hashable] | None = None) -> None:
         """Queue ``txs`` for ``peers`` (default: all linked); a burst goes out in one frame."""
         self.queues.queue(txs, peers)
         self._schedule(0.0)
@@ -64,12 +66,12 @@ class Gossip:
         self._relayed_at[tx.id] = now
         self.relay([tx])
 
-    def link_up(self, peer: int) -> None:
+    def link_up(self, peer: Hashable) -> None:
         """``peer`` is linked (again): it gets our whole mempool."""
         self.queues.link_up(peer, self._mempool.txs())
         self._schedule(0.0)
 
-    def link_down(self, peer: int) -> None:
+    def link_down(self, peer: Hashable) -> None:
         """Forget its queue (it gets everything again when it is back)."""
         self.queues.link_down(peer)
 
@@ -87,7 +89,7 @@ class Gossip:
                     break
                 self.queues.sent(peer, len(batch))
 
-    def admit_frame(self, peer: int, body: bytes) -> None:
+    def admit_frame(self, peer: Hashable, body: bytes) -> None:
         """Admit the transactions of a relay frame; a malformed frame is dropped from there on."""
         offset, now, end = 0, self._now_ms(), len(body)
         while offset < end:

@@ -13,7 +13,7 @@ reactor keeps a per-peer cursor over its mempool for the same reason.
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 
 from node.kernel.chain import SignedTx
 
@@ -32,39 +32,39 @@ class Relay:
         self._limit = limit
         self._frame_bytes = frame_bytes
         self._wanted = still_wanted  # is this tx id still in the mempool?
-        self._queues: dict[int, collections.deque[SignedTx]] = {}
+        self._queues: dict[Hashable, collections.deque[SignedTx]] = {}
         self.dropped = 0
         """Entries dropped because a queue was full."""
 
-    def link_up(self, peer: int, mempool: Iterable[SignedTx]) -> None:
+    def link_up(self, peer: Hashable, mempool: Iterable[SignedTx]) -> None:
         """``peer`` is linked (again): it may lack anything we hold, so queue all of it."""
         self._queues[peer] = collections.deque()
         self._push(peer, mempool)
 
-    def link_down(self, peer: int) -> None:
+    def link_down(self, peer: Hashable) -> None:
         self._queues.pop(peer, None)
 
-    def linked(self) -> list[int]:
-        return sorted(self._queues)
+    def linked(self) -> list[Hashable]:
+        return list(self._queues)  # in link-up order
 
-    def queue(self, txs: Iterable[SignedTx], peers: Iterable[int] | None = None) -> None:
+    def queue(self, txs: Iterable[SignedTx], peers: Iterable[Hashable] | None = None) -> None:
         """Queue ``txs`` for ``peers`` (default: every linked peer)."""
         batch = list(txs)
         for peer in self.linked() if peers is None else peers:
             if peer in self._queues:
                 self._push(peer, batch)
 
-    def _push(self, peer: int, txs: Iterable[SignedTx]) -> None:
+    def _push(self, peer: Hashable, txs: Iterable[SignedTx]) -> None:
         queue = self._queues[peer]
         queue.extend(txs)
         while len(queue) > self._limit:
             queue.popleft()
             self.dropped += 1
 
-    def pending(self, peer: int) -> int:
+    def pending(self, peer: Hashable) -> int:
         return len(self._queues.get(peer, ()))
 
-    def next_frame(self, peer: int) -> list[SignedTx]:
+    def next_frame(self, peer: Hashable) -> list[SignedTx]:
         """The next batch for ``peer`` (up to ``frame_bytes``), still queued until :meth:`sent`."""
         queue = self._queues.get(peer)
         batch: list[SignedTx] = []
@@ -82,7 +82,7 @@ class Relay:
             queue.extendleft(reversed(batch))
         return batch
 
-    def sent(self, peer: int, count: int) -> None:
+    def sent(self, peer: Hashable, count: int) -> None:
         """The mesh accepted the frame built from the first ``count`` queued entries."""
         queue = self._queues.get(peer)
         for _ in range(min(count, len(queue or ()))):

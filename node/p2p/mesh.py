@@ -1,12 +1,21 @@
-"""The validator mesh: authenticated websocket links between validators (the only module importing websockets).
+"""The mesh: authenticated websocket links between validators, and from observers to validators
+(the only module importing websockets).
 
-A thin asyncio shell around node.p2p.handshake. Each pair of validators keeps exactly one link: the
-lower index dials the higher and the higher only accepts lower indices, so two validators never
-race to build duplicate links. A link is usable only after the mutual handshake; after that every
-frame is a binary websocket message carrying the opaque bytes given to :meth:`Mesh.send` — the
-daemon tags and parses them.
+A thin asyncio shell around node.p2p.handshake. Peers are identified by their public key. Who may
+link is the current :class:`~node.p2p.handshake.Members` (validators of the current and pending
+epochs with their URLs, allowed observers), which the daemon replaces at run time with
+:meth:`Mesh.set_members`: new validators are dialed, and links of keys that left are closed. Each
+pair keeps exactly one link: between validators the lower key dials the higher and the higher only
+accepts lower keys, so two validators never race to build duplicate links; an observer dials
+every validator and is never dialed. A link is usable only after the mutual handshake; after that
+every frame is a binary websocket message carrying the opaque bytes given to :meth:`Mesh.send` —
+the daemon tags and parses them.
 
 Policies (docs/P2P.md explains each):
+
+- a validator serves at most ``max_observer_links`` observers at once; one more is refused
+  (``observer-limit``, close 1013) after its handshake (a reconnecting observer replaces its own
+  old link and is not counted twice). :meth:`Mesh.broadcast` reaches validators only;
 
 - until the handshake completes a connection may send frames of at most ``PRE_HANDSHAKE_MAX_FRAME``
   bytes (4 KiB; a Hello or Proof is under 300): websockets refuses a larger one from its header,
@@ -44,12 +53,11 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.frames import Frame, Opcode
 
 from node.errors import WarrantChainError
-from node.kernel.chain import ValidatorSet
-from node.kernel.crypto import SigningKey
+from node.kernel.crypto import PublicKey, SigningKey
 from node.logs import Throttle
-from node.p2p.handshake import Handshake, HandshakeError, Refusal, Role
+from node.p2p.handshake import Handshake, HandshakeError, Members, PeerRole, Refusal, Role, dials, role_fits
 
-__all__ = ["MAX_PENDING", "MAX_PENDING_PER_HOST", "PRE_HANDSHAKE_MAX_FRAME", "P2PError", "Mesh", "backoff_delay"]
+__all__ = ["MAX_PENDING", "MAX_PENDING_PER_HOST", "PRE_HANDSHAKE_MAX_FRAME", "P2PError", "Mesh", "backoff_delay", "is_peer_url"]
 
 # Close codes (RFC 6455 section 7.4.1).
 _POLICY_VIOLATION = 1008
@@ -73,10 +81,11 @@ class P2PError(WarrantChainError):
 class _Link:
     """One authenticated connection and its bounded send queue."""
 
-    __slots__ = ("peer", "ws", "queue", "queued_bytes", "wakeup")
+    __slots__ = ("peer", "role", "ws", "queue", "queued_bytes", "wakeup")
 
-    def __init__(self, peer: int, ws: Connection) -> None:
+    def __init__(self, peer: PublicKey, role: PeerRole, ws: Connection) -> None:
         self.peer = peer
+        self.role = role
         self.ws = ws
         self.queue: collections.deque[bytes] = collections.deque()
         self.queued_bytes = 0
@@ -84,28 +93,30 @@ class _Link:
 
 
 class Mesh:
-    """This validator's links to all the others.
+    """This node's links to the other members, by public key.
 
-    Call :meth:`start` (binds, then keeps dialing higher-indexed peers), then :meth:`send` /
-    :meth:`broadcast` at will; received frames arrive through ``on_message(peer, data)`` and link
-    changes through ``on_peer_change(peer, up)``, both called in the event loop. ``up=True`` is
-    reported for every new authenticated link (also one replacing an older link to the same
-    peer), ``up=False`` when the peer's current link goes away. Call :meth:`stop` to close all.
+    Call :meth:`start` (binds, then keeps dialing the validators the connection rule says it
+    dials), then :meth:`send` / :meth:`broadcast` at will; received frames arrive through
+    ``on_message(peer, data)`` and link changes through ``on_peer_change(peer, up)``, both called
+    in the event loop. ``up=True`` is reported for every new authenticated link (also one replacing
+    an older link to the same peer), ``up=False`` when the peer's current link goes away. The
+    peer's role is :meth:`role`. :meth:`set_members` changes who may link; :meth:`stop` closes all.
+    This node is a validator while its key is one of ``members.validators``, else an observer.
     """
 
     def __init__(
         self,
         *,
-        index: int,
         key: SigningKey,
-        validators: ValidatorSet,
+        members: Members,
         chain_id: str,
         genesis_hash: bytes,
         listen_host: str,
         listen_port: int,
-        peers: dict[int, str],
-        on_message: Callable[[int, bytes], None],
-        on_peer_change: Callable[[int, bool], None] | None = None,
+        on_message: Callable[[PublicKey, bytes], None],
+        on_peer_change: Callable[[PublicKey, bool], None] | None = None,
+        max_observer_links: int = 8,
+        name: str | None = None,
         max_frame: int = 8 << 20,
         queue_limit: int = 1024,
         queue_bytes: int = 64 << 20,
@@ -119,27 +130,22 @@ class Mesh:
         ping_interval: float | None = 20.0,
         log: logging.Logger | None = None,
     ) -> None:
-        if not 0 <= index < len(validators):
-            raise P2PError(f"index {index} is not a validator index (genesis lists {len(validators)})")
-        if validators.keys[index] != key.public_key:
-            raise P2PError(f"the node key is not the key genesis lists for validator {index}")
-        for peer, url in peers.items():
-            if not 0 <= peer < len(validators) or peer == index:
-                raise P2PError(f"peer {peer} is not another validator")
-            if not url.startswith(("ws://", "wss://")):
-                raise P2PError(f"peer {peer}: {url!r} is not a ws:// or wss:// URL")
+        _check_members(members)
+        if max_observer_links < 0:
+            raise P2PError("max_observer_links must be >= 0")
         if queue_limit < 1 or queue_bytes < max_frame or max_frame < 1:
             raise P2PError("queue_limit must be >= 1 and queue_bytes >= max_frame (a full block must fit)")
         if not 0 < reconnect_min <= reconnect_max:
             raise P2PError("need 0 < reconnect_min <= reconnect_max")
-        self.index = index
+        self.key = key.public_key
+        self.name = name or self.key.hex()[:12]
         self._key = key
-        self._validators = validators
+        self._members = members
+        self.max_observer_links = max_observer_links
         self._chain_id = chain_id
         self._genesis_hash = genesis_hash
         self._host = listen_host
         self.port = listen_port  # the bound port once started (listen_port 0 picks one)
-        self._peers = dict(peers)
         self._on_message = on_message
         self._on_peer_change = on_peer_change
         self._max_frame = max_frame
@@ -154,21 +160,66 @@ class Mesh:
         self._ping_interval = ping_interval
         self._log = log or logging.getLogger("warrantchain.p2p")
         self._refusal_log = Throttle(self._log)
-        self._links: dict[int, _Link] = {}
+        self._links: dict[PublicKey, _Link] = {}
+        self._dialers: dict[PublicKey, tuple[str, asyncio.Task[None]]] = {}  # peer -> (url, its dial loop)
         self._server: Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._pending: collections.Counter[str] = collections.Counter()  # unfinished inbound handshakes by host
         self._random = random.Random()
         self.stats: collections.Counter[str] = collections.Counter()
-        # Per peer index, across reconnects (the node's metrics read both when scraped).
-        self.bytes_sent: collections.Counter[int] = collections.Counter()
-        self.bytes_received: collections.Counter[int] = collections.Counter()
+        # Per peer key, across reconnects (the node's metrics read both when scraped).
+        self.bytes_sent: collections.Counter[PublicKey] = collections.Counter()
+        self.bytes_received: collections.Counter[PublicKey] = collections.Counter()
+
+    # -- membership --------------------------------------------------------------------------
+
+    @property
+    def members(self) -> Members:
+        return self._members
+
+    @property
+    def own_role(self) -> PeerRole:
+        """VALIDATOR while our key is one of the members' validators, else OBSERVER."""
+        return self._members.role_of(self.key) or PeerRole.OBSERVER
+
+    def set_members(self, members: Members) -> None:
+        """Change who may link, at run time: dial validators that are new (or moved to a new URL)
+        and that the connection rule says we dial, stop dialing those we no longer dial, and close
+        the link of every peer whose key left (or changed role): ``removed``, close 1008.
+        Raises P2PError for a bad URL (nothing changes then)."""
+        _check_members(members)
+        was = self.own_role
+        self._members = members
+        # Our own role changed (an observer admitted as a validator, a validator removed): every
+        # link was made in the old role and the peers hold us in it; make them again.
+        turned = self.own_role is not was
+        for peer, link in list(self._links.items()):
+            if turned or not role_fits(members.role_of(peer), link.role):
+                self.stats["removed"] += 1
+                self._log.info("p2p %s closes the link of %s: no longer a %s", self.name, _short(peer), link.role.value)
+                self._spawn(link.ws.close(_POLICY_VIOLATION, Refusal.REMOVED.value), "close-removed")
+        if self._server is not None:
+            self._reconcile_dialers()
+
+    def _reconcile_dialers(self) -> None:
+        want = {
+            peer: url for peer, url in self._members.validators.items()
+            if url is not None and peer != self.key and dials(self.key, self.own_role, peer, PeerRole.VALIDATOR)
+        }
+        for peer, (url, task) in list(self._dialers.items()):
+            if want.get(peer) != url:
+                del self._dialers[peer]
+                task.cancel()  # ends its link too, if it has one
+        for peer, url in sorted(want.items(), key=lambda item: item[0].raw):
+            if peer not in self._dialers and not self._closing:
+                task = self._spawn(self._dial_loop(peer, url), f"dial-{self.name}->{_short(peer)}")
+                self._dialers[peer] = (url, task)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Bind the listener and start dialing every peer with a higher index."""
+        """Bind the listener and start dialing the validators the connection rule says we dial."""
         self._server = await serve(
             self._on_inbound,
             self._host,
@@ -178,9 +229,7 @@ class Mesh:
             **self._ws_options(),  # type: ignore[arg-type]
         )
         self.port = self._server.sockets[0].getsockname()[1]
-        for peer, url in sorted(self._peers.items()):
-            if peer > self.index:  # the lower index dials the higher
-                self._spawn(self._dial_loop(peer, url), f"dial-{self.index}->{peer}")
+        self._reconcile_dialers()
 
     async def stop(self) -> None:
         """Close the listener and every link, and wait until all tasks have finished."""
@@ -189,9 +238,9 @@ class Mesh:
             self._server.close()  # also closes inbound links (1001 going away)
         for link in list(self._links.values()):
             self._spawn(link.ws.close(), "close")
-        for task in list(self._tasks):
-            if task.get_name().startswith("dial-"):
-                task.cancel()
+        for _, task in self._dialers.values():
+            task.cancel()
+        self._dialers.clear()
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._server is not None:
@@ -199,7 +248,7 @@ class Mesh:
 
     # -- sending -----------------------------------------------------------------------------
 
-    def send(self, peer: int, data: bytes) -> bool:
+    def send(self, peer: PublicKey, data: bytes) -> bool:
         """Queue ``data`` for ``peer`` without waiting; False (and counted) if not connected or full."""
         link = self._links.get(peer)
         if link is None:
@@ -211,18 +260,24 @@ class Mesh:
         return self._enqueue(link, bytes(data))
 
     def broadcast(self, data: bytes) -> int:
-        """Queue ``data`` for every connected peer; returns how many accepted it."""
+        """Queue ``data`` for every linked validator (observers only get what is sent to them);
+        returns how many accepted it."""
         if len(data) > self._max_frame:
             self.stats["dropped_oversize"] += 1
             return 0
         data = bytes(data)  # one immutable copy shared by all queues
-        return sum(self._enqueue(link, data) for link in list(self._links.values()))
+        return sum(self._enqueue(link, data) for link in list(self._links.values()) if link.role is PeerRole.VALIDATOR)
 
-    def connected(self) -> set[int]:
-        """Indices of peers with an authenticated link right now."""
-        return set(self._links)
+    def connected(self, role: PeerRole | None = None) -> set[PublicKey]:
+        """Keys of peers with an authenticated link right now (only those in ``role``, if given)."""
+        return {peer for peer, link in self._links.items() if role is None or link.role is role}
 
-    def queued(self, peer: int) -> tuple[int, int]:
+    def role(self, peer: PublicKey) -> PeerRole | None:
+        """The role of a linked peer, None if not linked."""
+        link = self._links.get(peer)
+        return None if link is None else link.role
+
+    def queued(self, peer: PublicKey) -> tuple[int, int]:
         """(messages, bytes) waiting in ``peer``'s send queue; (0, 0) if not connected."""
         link = self._links.get(peer)
         return (0, 0) if link is None else (len(link.queue), link.queued_bytes)
@@ -270,17 +325,29 @@ class Mesh:
         self._pending[host] += 1
         try:
             try:
-                peer = await self._handshake(ws, Role.RESPONDER, None)
+                done = await self._handshake(ws, Role.RESPONDER, None)
             finally:
                 self._pending[host] -= 1
                 if not self._pending[host]:
                     del self._pending[host]
-            if peer is not None:
-                await self._run_link(peer, ws)
+            if done is not None and await self._admit_observer(ws, *done):
+                await self._run_link(*done, ws)
         except Exception:
             self._log.exception("inbound link from %s failed", _remote(ws))
 
-    async def _dial_loop(self, peer: int, url: str) -> None:
+    async def _admit_observer(self, ws: Connection, peer: PublicKey, role: PeerRole) -> bool:
+        """The observer-link cap: False (refused, closed 1013) if ``max_observer_links`` others are linked."""
+        if role is not PeerRole.OBSERVER:
+            return True
+        others = sum(1 for key, link in self._links.items() if link.role is PeerRole.OBSERVER and key != peer)
+        if others < self.max_observer_links:
+            return True
+        error = HandshakeError(Refusal.OBSERVER_LIMIT, f"{self.max_observer_links} observers already linked")
+        self._count_refusal(error, ws, Role.RESPONDER)
+        await ws.close(_TRY_AGAIN_LATER, Refusal.OBSERVER_LIMIT.value)
+        return False
+
+    async def _dial_loop(self, peer: PublicKey, url: str) -> None:
         """Keep one link to ``peer`` up until stop(), backing off after failures."""
         failures = 0
         while not self._closing:
@@ -292,29 +359,30 @@ class Mesh:
                     open_timeout=self._handshake_timeout,
                     **self._ws_options(),  # type: ignore[arg-type]
                 ) as ws:
-                    if await self._handshake(ws, Role.INITIATOR, peer) is not None:
+                    done = await self._handshake(ws, Role.INITIATOR, peer)
+                    if done is not None:
                         authenticated = True
-                        await self._run_link(peer, ws)
+                        await self._run_link(*done, ws)
             except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClosed) as exc:
                 self.stats["dial_failures"] += 1
-                self._log.debug("dial %d -> %d (%s) failed: %s", self.index, peer, url, exc)
+                self._log.debug("dial %s -> %s (%s) failed: %s", self.name, _short(peer), url, exc)
             except Exception:
                 self.stats["dial_failures"] += 1
-                self._log.exception("dial %d -> %d (%s) failed", self.index, peer, url)
+                self._log.exception("dial %s -> %s (%s) failed", self.name, _short(peer), url)
             failures = 0 if authenticated else failures + 1
             if not self._closing:
                 await asyncio.sleep(backoff_delay(failures, *self._reconnect, self._random))
 
-    async def _handshake(self, ws: Connection, role: Role, expect: int | None) -> int | None:
-        """Run the handshake; the peer's index, or None after refusing and closing the link."""
+    async def _handshake(self, ws: Connection, role: Role, expect: PublicKey | None) -> tuple[PublicKey, PeerRole] | None:
+        """Run the handshake; the peer's key and role, or None after refusing and closing the link."""
         hs = Handshake(
             role=role,
-            index=self.index,
             key=self._key,
-            validators=self._validators,
+            members=self._members,
             chain_id=self._chain_id,
             genesis_hash=self._genesis_hash,
             expect=expect,
+            claim=self.own_role,
         )
         gate = _Gate(ws, hs, self._max_frame)
         try:
@@ -345,7 +413,7 @@ class Mesh:
                 error = HandshakeError(gate.error.reason if gate.error else Refusal.CLOSED, str(exc))
         else:
             self.stats["handshakes_ok"] += 1
-            return hs.peer
+            return hs.peer, hs.peer_role
         finally:
             gate.remove()
         self._count_refusal(error, ws, role)
@@ -358,21 +426,25 @@ class Mesh:
         # The one log line a refused peer gets (not news while we are shutting down ourselves);
         # a flood of the same refusal is one line per interval with a count.
         if self._closing:
-            self._log.debug("p2p %d refused %s (%s): %s", self.index, _remote(ws), role.value, error)
+            self._log.debug("p2p %s refused %s (%s): %s", self.name, _remote(ws), role.value, error)
         else:
-            self._refusal_log.warning(f"{error.reason.value}:{error.detail[:80]}", "p2p %d refused %s (%s): %s",
-                                      self.index, _remote(ws), role.value, error)
+            self._refusal_log.warning(f"{error.reason.value}:{error.detail[:80]}", "p2p %s refused %s (%s): %s",
+                                      self.name, _remote(ws), role.value, error)
 
-    async def _run_link(self, peer: int, ws: Connection) -> None:
+    async def _run_link(self, peer: PublicKey, role: PeerRole, ws: Connection) -> None:
         """Serve an authenticated link until it closes: read frames, and write the queue in a task."""
-        link = _Link(peer, ws)
+        if not role_fits(self._members.role_of(peer), role):  # set_members removed it while it shook hands
+            self.stats["removed"] += 1
+            await ws.close(_POLICY_VIOLATION, Refusal.REMOVED.value)
+            return
+        link = _Link(peer, role, ws)
         old = self._links.get(peer)
         self._links[peer] = link
         if old is not None:  # the peer restarted and reconnected before we noticed the old link die
             self._spawn(old.ws.close(), "close-replaced")
-        self._log.info("p2p %d linked to %d at %s", self.index, peer, _remote(ws))
+        self._log.info("p2p %s linked to %s %s at %s", self.name, role.value, _short(peer), _remote(ws))
         self._notify(peer, True)
-        writer = asyncio.create_task(self._write(link), name=f"write-{self.index}->{peer}")
+        writer = asyncio.create_task(self._write(link), name=f"write-{self.name}->{_short(peer)}")
         try:
             async for message in ws:
                 if isinstance(message, str):
@@ -385,7 +457,7 @@ class Mesh:
                     self._on_message(peer, message)
                 except Exception:  # a daemon bug must not take the link down
                     self.stats["callback_errors"] += 1
-                    self._log.exception("on_message(%d, %d bytes) raised", peer, len(message))
+                    self._log.exception("on_message(%s, %d bytes) raised", _short(peer), len(message))
         except ConnectionClosed:
             pass  # too-large frames (1009), keepalive timeouts and resets end here
         finally:
@@ -394,7 +466,7 @@ class Mesh:
             if self._links.get(peer) is link:
                 del self._links[peer]
                 self.stats["disconnects"] += 1
-                self._log.info("p2p %d lost %d: %s", self.index, peer, _close_reason(ws))
+                self._log.info("p2p %s lost %s: %s", self.name, _short(peer), _close_reason(ws))
                 self._notify(peer, False)
 
     async def _write(self, link: _Link) -> None:
@@ -411,25 +483,26 @@ class Mesh:
         except ConnectionClosed:
             pass  # the reader sees the close too and cleans up
         except Exception:
-            self._log.exception("writer to %d failed", link.peer)
+            self._log.exception("writer to %s failed", _short(link.peer))
             await link.ws.close(_INTERNAL_ERROR, "writer failed")
 
-    def _notify(self, peer: int, up: bool) -> None:
+    def _notify(self, peer: PublicKey, up: bool) -> None:
         if self._on_peer_change is None:
             return
         try:
             self._on_peer_change(peer, up)
         except Exception:
             self.stats["callback_errors"] += 1
-            self._log.exception("on_peer_change(%d, %s) raised", peer, up)
+            self._log.exception("on_peer_change(%s, %s) raised", _short(peer), up)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def __repr__(self) -> str:
-        return f"Mesh({self.index} port={self.port} linked={sorted(self._links)})"
+        return f"Mesh({self.name} {self.own_role.value} port={self.port} linked={sorted(_short(k) for k in self._links)})"
 
 
 class _Gate:
@@ -489,6 +562,22 @@ def backoff_delay(failures: int, low: float, high: float, rng: random.Random) ->
     """
     base = min(high, low * 2.0 ** min(failures, 32))
     return base / 2 + rng.uniform(0, base / 2)
+
+
+def is_peer_url(url: str) -> bool:
+    """Whether the mesh can dial ``url`` (ws:// or wss://)."""
+    return url.startswith(("ws://", "wss://"))
+
+
+def _check_members(members: Members) -> None:
+    for peer, url in members.validators.items():
+        if url is not None and not is_peer_url(url):
+            raise P2PError(f"validator {_short(peer)}: {url!r} is not a ws:// or wss:// URL")
+
+
+def _short(key: PublicKey) -> str:
+    """A key in logs: the first 12 hex digits of its compressed form."""
+    return key.hex()[:12]
 
 
 def _remote(ws: Connection) -> str:

@@ -82,6 +82,7 @@ class NodeStatus(msgspec.Struct, frozen=True, kw_only=True):
     mempool_size: int
     in_sync: bool
     ready: bool = True  # False while it takes no submissions (halted, not linked to a quorum, catching up): /health answers 503
+    role: str = "validator"  # or "observer": follows the chain without voting (view is then 0)
 
 
 Json = dict[str, Any]

@@ -1,5 +1,8 @@
-"""A local network of validator processes on 127.0.0.1, for ``scripts/localnet``, the demo, the
-benchmark and the integration tests: one piece of code starts, kills and restarts them all.
+"""A local network of validator (and observer) processes on 127.0.0.1, for ``scripts/localnet``,
+the demo, the benchmark and the integration tests: one piece of code starts, kills and restarts them all.
+
+Nodes are numbered validators first (``v0`` … ``v{count-1}``), then observers (``o0`` …, index
+``count + j``): every method that takes an index takes either.
 
 Processes are started with ``python -m node.cli.warrantd start`` and always stopped by pid.
 """
@@ -19,7 +22,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from node.cli.warrantd import write_localnet
+from node.cli.warrantd import localnet_name, write_localnet
 from node.sdk.client import Client, RpcCallError
 from node.sdk.results import ChainStatus
 
@@ -76,9 +79,11 @@ def free_base_port(count: int, rnd: random.Random | None = None) -> int:
 
 
 class LocalNet:
-    """``count`` validators whose keys, genesis, configs, data and logs live in ``directory``."""
+    """``count`` validators (and ``observers`` observers, listed in genesis) whose keys, genesis,
+    configs, data and logs live in ``directory``."""
 
-    def __init__(self, directory: Path, count: int = 4, base_port: int | None = None, log_level: str = "info") -> None:
+    def __init__(self, directory: Path, count: int = 4, base_port: int | None = None, log_level: str = "info",
+                 observers: int = 0) -> None:
         # Absolute: each validator runs with its own directory as cwd, so a relative path given
         # here (scripts/localnet's default "localnet") would no longer name its config file.
         self.directory = Path(directory).resolve()
@@ -88,9 +93,19 @@ class LocalNet:
         self._logs: dict[int, IO[bytes]] = {}
         if (self.directory / "genesis.json").exists():
             self.base_port = self._read_base_port()
+            self.observers = len(list(self.directory.glob("o*.toml")))
         else:
-            self.base_port = base_port or free_base_port(count)
-            write_localnet(self.directory, count, self.base_port)
+            self.observers = observers
+            self.base_port = base_port or free_base_port(count + observers)
+            write_localnet(self.directory, count, self.base_port, observers=observers)
+
+    def name(self, index: int) -> str:
+        """``v{index}`` for a validator, ``o{j}`` for observer ``j`` (index ``count + j``)."""
+        return localnet_name(index, self.count)
+
+    @property
+    def observer_indices(self) -> list[int]:
+        return list(range(self.count, self.count + self.observers))
 
     def _read_base_port(self) -> int:
         text = (self.directory / "v0.toml").read_text()
@@ -105,7 +120,7 @@ class LocalNet:
     def configure(self, index: int, section: str, values: dict[str, Any]) -> None:
         """Set ``key = value`` lines in ``[section]`` of validator ``index``'s config file (before
         it starts), e.g. ``configure(0, "rpc", {"rate": 50})``."""
-        path = self.directory / f"v{index}.toml"
+        path = self.directory / f"{self.name(index)}.toml"
         lines = path.read_text().splitlines()
         start = lines.index(f"[{section}]") + 1
         end = next((i for i in range(start, len(lines)) if lines[i].startswith("[")), len(lines))
@@ -123,25 +138,26 @@ class LocalNet:
         return Client(self.rpc_url(index))
 
     def log_path(self, index: int) -> Path:
-        return self.directory / f"v{index}.log"
+        return self.directory / f"{self.name(index)}.log"
 
     def start(self, index: int, nofile: int | None = None) -> None:
-        """Start validator ``index`` (appending to its log file); ``nofile`` caps its open files
+        """Start node ``index`` (appending to its log file); ``nofile`` caps its open files
         (soft and hard), as a host's default limit would."""
         if index in self.procs and self.procs[index].poll() is None:
-            raise RuntimeError(f"v{index} is already running")
+            raise RuntimeError(f"{self.name(index)} is already running")
         log = open(self.log_path(index), "ab")
         self._logs[index] = log
         env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         self.procs[index] = subprocess.Popen(
-            [sys.executable, "-m", "node.cli.warrantd", "start", "--config", str(self.directory / f"v{index}.toml"),
+            [sys.executable, "-m", "node.cli.warrantd", "start", "--config", str(self.directory / f"{self.name(index)}.toml"),
              "--log-level", self.log_level],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.directory, env=env,
             preexec_fn=None if nofile is None else lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile)),
         )
 
     def start_all(self) -> None:
-        for index in range(self.count):
+        """Start every validator and observer."""
+        for index in range(self.count + self.observers):
             self.start(index)
 
     def kill(self, index: int) -> None:
@@ -191,23 +207,26 @@ class LocalNet:
                 raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
             for index, proc in self.procs.items():
                 if proc.poll() is not None:
-                    raise RuntimeError(f"v{index} exited with code {proc.returncode}; see {self.log_path(index)}")
+                    raise RuntimeError(f"{self.name(index)} exited with code {proc.returncode}; see {self.log_path(index)}")
             await asyncio.sleep(interval)
 
     async def wait_ready(self, indices: list[int] | None = None, timeout: float = 30.0) -> None:
-        """Wait until the given validators answer and each is linked to all the others that run."""
+        """Wait until the given nodes answer and each is linked to all the others that run (an
+        observer: to every validator that runs)."""
         targets = self.running() if indices is None else indices
         # With a quorum running, also wait until each takes submissions (it has heard its peers'
         # heights and is not behind them); fewer than a quorum never do.
         quorum = 2 * ((self.count - 1) // 3) + 1
 
         async def ready() -> bool:
-            running = len(self.running())
+            running = self.running()
+            validators = sum(1 for i in running if i < self.count)
             for index in targets:
                 status = await self.status(index)
-                if status is None or status["peers"] < running - 1:
+                links = validators if index >= self.count else len(running) - 1
+                if status is None or status["peers"] < links:
                     return False
-                if running >= quorum and not status.get("ready", True):
+                if validators >= quorum and not status.get("ready", True):
                     return False
             return True
 

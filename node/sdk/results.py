@@ -29,6 +29,7 @@ class ChainStatus(TypedDict):
     mempool_size: int
     in_sync: bool
     ready: bool
+    role: str  # "validator" or "observer"
 
 
 class TxOutcome(TypedDict):

@@ -35,7 +35,7 @@ from node.kernel.genesis import load_genesis
 from node.mempool.gossip import TAG_TX
 from node.node import TAG_CONSENSUS
 from node.p2p.handshake import encode_message as encode_handshake
-from node.p2p.handshake import make_hello
+from node.p2p.handshake import Members, PeerRole, make_hello
 from node.p2p.mesh import Mesh
 from node.sdk.localnet import LocalNet
 
@@ -69,7 +69,8 @@ def _closed_by_server(url: str, frame: bytes | str) -> bool:
 _hello_fields = st.fixed_dictionaries(
     {}, optional={"type": st.just("hello") | json_value, "chain_id": st.just("warrant-local") | json_value,
                   "genesis_hash": st.text("0123456789abcdef", max_size=70) | json_value,
-                  "index": st.integers(-5, 2**65) | json_value, "nonce": st.text("0123456789abcdef", max_size=70) | json_value,
+                  "key": st.text("0123456789abcdef", max_size=70) | json_value,
+                  "role": st.sampled_from(["validator", "observer"]) | json_value, "nonce": st.text("0123456789abcdef", max_size=70) | json_value,
                   "version": json_value},
 )
 
@@ -87,19 +88,23 @@ def test_malformed_frames_before_the_handshake_close_the_connection(cluster: Loc
 def test_hello_variants_with_wrong_values_are_refused(cluster: LocalNet, before: dict) -> None:
     genesis = load_genesis(cluster.directory / "genesis.json")
     url = f"ws://127.0.0.1:{cluster.base_port + RUNNING[0]}"
-    good = json.loads(encode_handshake(make_hello(genesis.chain_id, genesis.hash(), 3)))
+    keys = genesis.validator_set().keys
+    good = json.loads(encode_handshake(make_hello(genesis.chain_id, genesis.hash(), keys[3], PeerRole.VALIDATOR)))
     variants = [
-        {**good, "chain_id": "other-chain"}, {**good, "genesis_hash": "00" * 32}, {**good, "index": 0},
-        {**good, "index": 4}, {**good, "index": -1}, {**good, "index": 2**64}, {**good, "nonce": "00"},
-        {**good, "extra": 1}, {k: v for k, v in good.items() if k != "nonce"}, [good], {**good, "index": "3"},
+        {**good, "chain_id": "other-chain"}, {**good, "genesis_hash": "00" * 32}, {**good, "key": keys[RUNNING[0]].hex()},
+        {**good, "key": crypto.generate_key().public_key.hex()}, {**good, "key": "02" + "ff" * 32}, {**good, "key": 3},
+        {**good, "role": "admin"}, {**good, "nonce": "00"},
+        {**good, "extra": 1}, {k: v for k, v in good.items() if k != "nonce"}, [good], {**good, "key": keys[3].hex()[:-2]},
     ]
     for variant in variants:
         assert _closed_by_server(url, json.dumps(variant).encode()), variant
         TRIED["Hello messages with wrong values"] += 1
-    # A well-formed Hello (validator 1 dialing validator 2, as the connection rule wants), then
-    # garbage instead of the Proof.
-    url = f"ws://127.0.0.1:{cluster.base_port + 2}"
-    hello = encode_handshake(make_hello(genesis.chain_id, genesis.hash(), 1))
+    # A well-formed Hello (a validator dialing one with a higher key, as the connection rule
+    # wants), then garbage instead of the Proof.
+    server = max(RUNNING, key=lambda i: keys[i].raw)
+    dialer = next(i for i in range(len(keys)) if keys[i].raw < keys[server].raw)
+    url = f"ws://127.0.0.1:{cluster.base_port + server}"
+    hello = encode_handshake(make_hello(genesis.chain_id, genesis.hash(), keys[dialer], PeerRole.VALIDATOR))
     for junk in (b"", b"\x00" * 100, b"{}", hello, json.dumps({"type": "proof", "signature": "00" * 64}).encode()):
         with connect(url, max_size=None, open_timeout=10) as ws:
             ws.send(hello)
@@ -119,18 +124,26 @@ class _TestPeer:
         self.key = crypto.load_key(net.directory / "v3.pem")
         self.domain = genesis.chain_id.encode()
         self.downs: collections.Counter[int] = collections.Counter()
+        self.keys = genesis.validator_set().keys
         self.mesh = Mesh(
-            index=3, key=self.key, validators=genesis.validator_set(), chain_id=genesis.chain_id,
+            key=self.key, chain_id=genesis.chain_id,
+            members=Members.of({k: f"ws://127.0.0.1:{net.base_port + i}" if i in RUNNING else None
+                                for i, k in enumerate(self.keys)}),
             genesis_hash=genesis.hash(), listen_host="127.0.0.1", listen_port=net.base_port + 3,
-            peers={i: f"ws://127.0.0.1:{net.base_port + i}" for i in RUNNING},
             on_message=lambda peer, data: None, on_peer_change=self._changed, log=logging.getLogger("test-peer"),
             max_frame=2 * DEFAULT_MAX_FRAME,  # so that it can send frames over the validators' limit
             queue_bytes=8 * DEFAULT_MAX_FRAME,
         )
 
-    def _changed(self, peer: int, up: bool) -> None:
+    def _changed(self, peer: crypto.PublicKey, up: bool) -> None:
         if not up:
-            self.downs[peer] += 1
+            self.downs[self.keys.index(peer)] += 1
+
+    def linked(self) -> set[int]:
+        return {self.keys.index(k) for k in self.mesh.connected()}
+
+    def send(self, index: int, frame: bytes) -> bool:
+        return self.mesh.send(self.keys[index], frame)
 
     def sign(self, msg):  # type: ignore[no-untyped-def]
         return replace(msg, sig=self.key.sign(signing_bytes(self.domain, msg)))
@@ -178,19 +191,19 @@ async def test_garbage_after_the_handshake_is_dropped_or_refused(cluster: LocalN
     await peer.mesh.start()
     try:
         async def linked() -> bool:
-            return peer.mesh.connected() >= set(RUNNING)
+            return peer.linked() >= set(RUNNING)
 
         await cluster.wait_for(linked, 30, "v0..v2 to link to the test peer")
         status = (await cluster.heights([0]))[0]
         for _ in range(600):
             name, frame = _garbage(rng, peer, status["view"], status["height"])
             target = rng.choice(RUNNING)
-            if peer.mesh.send(target, frame):
+            if peer.send(target, frame):
                 TRIED[f"post-handshake: {name}"] += 1
             await asyncio.sleep(0.002)
 
         async def garbage_written() -> bool:  # every junk frame has gone out (some are 4 MiB)
-            return all(peer.mesh.queued(i) == (0, 0) for i in RUNNING)
+            return all(peer.mesh.queued(peer.keys[i]) == (0, 0) for i in RUNNING)
 
         await cluster.wait_for(garbage_written, 90, "the test peer to write out its garbage")
         await asyncio.sleep(0.5)  # the validators read what was written before judging the links
@@ -199,11 +212,11 @@ async def test_garbage_after_the_handshake_is_dropped_or_refused(cluster: LocalN
         # A frame over the validators' limit: they close the link (websockets close 1009),
         # then dial validator 3 again by themselves.
         for target in RUNNING:
-            assert peer.mesh.send(target, TAG_CONSENSUS + b"\x00" * DEFAULT_MAX_FRAME)
+            assert peer.send(target, TAG_CONSENSUS + b"\x00" * DEFAULT_MAX_FRAME)
             TRIED["post-handshake: frame over the frame limit"] += 1
 
         async def refused_and_relinked() -> bool:
-            return all(peer.downs[i] for i in RUNNING) and peer.mesh.connected() >= set(RUNNING)
+            return all(peer.downs[i] for i in RUNNING) and peer.linked() >= set(RUNNING)
 
         await cluster.wait_for(refused_and_relinked, 30, "each validator to cut the oversize link and relink")
     finally:

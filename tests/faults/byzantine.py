@@ -49,6 +49,7 @@ from consensus.messages import (
 )
 from node.config import load_config
 from node.kernel import chain
+from node.kernel.crypto import PublicKey
 from node.factory import build_node
 from node.mempool.gossip import TAG_TX
 from node.node import TAG_CONSENSUS
@@ -72,14 +73,21 @@ class TamperingMesh:
     def __getattr__(self, name: str) -> Any:  # start, stop, connected, ...: the real mesh's
         return getattr(self.inner, name)
 
-    def send(self, peer: int, data: bytes) -> bool:
+    def send(self, peer: PublicKey, data: bytes) -> bool:
+        index = self.byzantine.node.peer_index(peer)
+        if index is None:  # not a validator: nothing to tamper with
+            return bool(self.inner.send(peer, data))
         ok = False
-        for dst, frame in self.byzantine.transform(peer, data):
-            ok = self.inner.send(dst, frame) or ok
+        for dst, frame in self.byzantine.transform(index, data):
+            ok = self.send_raw(dst, frame) or ok
         return ok
 
+    def send_raw(self, index: int, frame: bytes) -> bool:
+        """Send to validator ``index`` as it is, past :meth:`Byzantine.transform`."""
+        return bool(self.inner.send(self.byzantine.node.validators.keys[index], frame))
+
     def broadcast(self, data: bytes) -> int:
-        return sum(self.send(peer, data) for peer in sorted(self.inner.connected()))
+        return sum(self.send(self.byzantine.node.validators.keys[i], data) for i in sorted(self.byzantine.node.linked_validators()))
 
 
 class Byzantine:
@@ -190,14 +198,14 @@ class Byzantine:
     async def _inject_loop(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
-            peers = sorted(self.mesh.connected())
+            peers = sorted(self.node.linked_validators())
             if not peers:
                 continue
             peer = self.rng.choice(peers)
             choice = self.rng.randrange(4)
             if choice == 0 and self.sent:
                 self.counts["replay of its own old message"] += 1
-                self.mesh.inner.send(peer, self.rng.choice(self.sent))
+                self.mesh.send_raw(peer, self.rng.choice(self.sent))
             elif choice == 1:
                 await self._replay_certificate(peer)
             elif choice == 2:
@@ -214,7 +222,7 @@ class Byzantine:
             return
         for sender, sig in cert.signatures:
             commit = Commit(cert.view, cert.height, bytes.fromhex(cert.block_hash), sender, bytes.fromhex(sig))
-            self.mesh.inner.send(peer, self.frame(commit))
+            self.mesh.send_raw(peer, self.frame(commit))
         self.counts["replay of other validators' old commits"] += 1
 
     def _random_vote(self, peer: int) -> None:
@@ -222,7 +230,7 @@ class Byzantine:
         seq = replica.last_delivered + self.rng.randint(1, 5)
         digest = hashlib.sha256(b"random%d" % self.rng.getrandbits(32)).digest()
         kind = self.rng.choice([Prepare, Commit])
-        self.mesh.inner.send(peer, self.frame(self.sign(kind(replica.view, seq, digest, self.index))))
+        self.mesh.send_raw(peer, self.frame(self.sign(kind(replica.view, seq, digest, self.index))))
         self.counts["vote for a random digest at a real seq"] += 1
 
     def _garbage(self, peer: int) -> None:
@@ -265,4 +273,4 @@ class Byzantine:
             name = "unknown frame tag"
             frame = bytes([rng.choice(b"abdefxyz\x00\xff")]) + b"hello"
         self.counts[f"garbage: {name}"] += 1
-        self.mesh.inner.send(peer, frame)
+        self.mesh.send_raw(peer, frame)

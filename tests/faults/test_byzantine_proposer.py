@@ -44,7 +44,7 @@ async def liar(idle_net: LocalNet) -> AsyncIterator[Byzantine]:
         async def linked() -> bool:
             statuses = await idle_net.heights(CORRECT)
             return len(statuses) == len(CORRECT) and all(s["peers"] == 3 for s in statuses.values()) \
-                and byzantine.mesh.connected() >= set(CORRECT)
+                and byzantine.node.linked_validators() >= set(CORRECT)
 
         await idle_net.wait_for(linked, 60, "all four validators to be linked")
         yield byzantine

@@ -48,7 +48,7 @@ async def test_censoring_primary_is_replaced_and_the_censored_transaction_commit
         await net.wait_ready(BACKUPS, timeout=60)
 
         async def primary_linked() -> bool:  # else the backups rightly replace an absent primary
-            return censor.mesh.connected() == set(BACKUPS)
+            return censor.linked_validators() == set(BACKUPS)
 
         await net.wait_for(primary_linked, 30, "v0 to link to all three backups")
         load.start()

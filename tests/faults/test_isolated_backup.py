@@ -57,7 +57,7 @@ class CuttableMesh:
             if isinstance(msg, Commit):
                 self.commits.append((time.monotonic(), msg.view, msg.seq))
 
-    def send(self, peer: int, data: bytes) -> bool:
+    def send(self, peer: crypto.PublicKey, data: bytes) -> bool:
         if self.node.cut:
             return True  # accepted, then lost on the way
         self._note(data)
@@ -113,7 +113,7 @@ async def test_cut_off_backup_rejoins_the_view_and_a_later_pause_costs_nothing(i
         await net.wait_ready([0, 1, 2], timeout=60)
 
         async def linked() -> bool:
-            return node.mesh.connected() == {0, 1, 2}
+            return node.linked_validators() == {0, 1, 2}
 
         await net.wait_for(linked, 30, "v3 to link to the others")
         load.start()

@@ -10,7 +10,7 @@ from websockets.exceptions import ConnectionClosed
 
 from node.kernel import crypto
 from node.kernel.genesis import load_genesis
-from node.p2p.handshake import Role, decode_message, encode_message, make_hello, make_proof
+from node.p2p.handshake import PeerRole, Role, decode_message, encode_message, make_hello, make_proof
 from node.sdk.client import Wallet
 from node.sdk.localnet import LocalNet
 
@@ -27,11 +27,20 @@ async def _closed(ws) -> bool:
         return True
 
 
-async def _impostor(net: LocalNet, key: crypto.SigningKey, claim: int, chain_id: str | None = None) -> bool:
+def _target(net: LocalNet) -> int:
+    """The validator with the highest key: every other validator may dial it (the connection rule)."""
+    keys = load_genesis(net.directory / "genesis.json").validator_set().keys
+    return max(range(len(keys)), key=lambda i: keys[i].raw)
+
+
+async def _impostor(net: LocalNet, key: crypto.SigningKey, claim: int | None, chain_id: str | None = None,
+                    role: PeerRole = PeerRole.VALIDATOR) -> bool:
+    """Shake hands with the target validator as ``key`` naming validator ``claim``'s key (None: its own)."""
     genesis = load_genesis(net.directory / "genesis.json")
-    url = f"ws://127.0.0.1:{net.base_port + 3}"
+    url = f"ws://127.0.0.1:{net.base_port + _target(net)}"
+    named = key.public_key if claim is None else genesis.validator_set().keys[claim]
     async with connect(url, max_size=None) as ws:
-        hello = make_hello(chain_id or genesis.chain_id, genesis.hash(), claim)
+        hello = make_hello(chain_id or genesis.chain_id, genesis.hash(), named, role)
         await ws.send(encode_message(hello))
         try:
             theirs = decode_message(await asyncio.wait_for(ws.recv(), 10))
@@ -55,17 +64,19 @@ async def _send_oversized(url: str) -> None:
 
 
 async def _logged(net: LocalNet, text: str) -> bool:
-    return text in net.log_path(3).read_text()
+    return text in net.log_path(_target(net)).read_text()
 
 
 async def test_impostors_and_junk_are_refused_and_the_cluster_keeps_committing(net: LocalNet, admin: Wallet) -> None:
     genesis = load_genesis(net.directory / "genesis.json")
     outsider = crypto.generate_key()
-    assert await _impostor(net, outsider, 0), "a key that is not in genesis must be refused"
-    assert await _impostor(net, outsider, 9), "an index that is not in genesis must be refused"
+    target = _target(net)
+    assert await _impostor(net, outsider, (target + 1) % 4), "a validator's key without its private key must be refused"
+    assert await _impostor(net, outsider, None), "a key that is not in genesis must be refused"
+    assert await _impostor(net, outsider, None, role=PeerRole.OBSERVER), "an observer that is not allowed must be refused"
     assert await _impostor(net, outsider, 0, chain_id="other-chain"), "another chain id must be refused"
 
-    url = f"ws://127.0.0.1:{net.base_port + 3}"
+    url = f"ws://127.0.0.1:{net.base_port + target}"
     async with connect(url, max_size=None) as ws:  # garbage instead of a Hello
         await ws.send(b"\x00\xffnot a handshake" * 10)
         assert await _closed(ws)
@@ -74,7 +85,7 @@ async def test_impostors_and_junk_are_refused_and_the_cluster_keeps_committing(n
         assert await _closed(ws)
     await _send_oversized(url)
     await net.wait_for(lambda: _logged(net, "2097152-byte frame is too large for a handshake"), 10, "the oversized frame to be refused")
-    reader, writer = await asyncio.open_connection("127.0.0.1", net.base_port + 3)  # not even HTTP
+    reader, writer = await asyncio.open_connection("127.0.0.1", net.base_port + target)  # not even HTTP
     writer.write(b"\x16\x03\x01garbage garbage\r\n\r\n" * 100)
     await writer.drain()
     assert await asyncio.wait_for(reader.read(), 10) is not None
@@ -85,6 +96,6 @@ async def test_impostors_and_junk_are_refused_and_the_cluster_keeps_committing(n
     statuses = await net.wait_height(max(r["height"] for r in results), timeout=20)
     assert all(s["peers"] == 3 for s in statuses.values()), "validator links were not disturbed"
     assert genesis.chain_id == "warrant-local"
-    refusals = [line for line in net.log_path(3).read_text().splitlines() if "refused 127.0.0.1" in line]
-    for reason in ("bad-signature", "unknown-index", "chain-id", "malformed"):
+    refusals = [line for line in net.log_path(target).read_text().splitlines() if "refused 127.0.0.1" in line]
+    for reason in ("bad-signature", "not-allowed", "chain-id", "malformed"):
         assert any(reason in line for line in refusals), f"no log line for a refusal with reason {reason}"

@@ -18,6 +18,7 @@ from node.kernel import chain, crypto
 from node.mempool.relay import Relay
 from node.factory import build_node
 from node.mempool.gossip import TAG_TX
+from node.p2p.handshake import PeerRole
 from node.node import TAG_CONSENSUS, Node
 
 CHAIN = "warrant-local"
@@ -62,24 +63,30 @@ def test_a_frame_the_mesh_refused_stays_queued_and_queues_are_bounded() -> None:
 
 
 class FakeMesh:
-    """Records what the daemon sends; ``accept`` False plays a full send queue."""
+    """Records what the daemon sends; ``accept`` False plays a full send queue. Names peers by
+    key like the mesh; ``links`` and ``sent`` use validator indices."""
 
-    def __init__(self) -> None:
+    def __init__(self, keys: tuple[crypto.PublicKey, ...]) -> None:
+        self.keys = keys
         self.links: set[int] = set()
         self.sent: list[tuple[int, bytes]] = []
         self.accept = True
 
-    def connected(self) -> set[int]:
-        return set(self.links)
+    def connected(self, role: object = None) -> set[crypto.PublicKey]:
+        return {self.keys[i] for i in self.links}
 
-    def send(self, peer: int, data: bytes) -> bool:
-        if peer not in self.links or not self.accept:
+    def role(self, peer: crypto.PublicKey) -> PeerRole | None:
+        return PeerRole.VALIDATOR if self.keys.index(peer) in self.links else None
+
+    def send(self, peer: crypto.PublicKey, data: bytes) -> bool:
+        index = self.keys.index(peer)
+        if index not in self.links or not self.accept:
             return False
-        self.sent.append((peer, data))
+        self.sent.append((index, data))
         return True
 
     def broadcast(self, data: bytes) -> int:
-        return sum(self.send(p, data) for p in sorted(self.links))
+        return sum(self.send(self.keys[p], data) for p in sorted(self.links))
 
     def relayed(self, peer: int) -> list[bytes]:
         """The transactions relayed to ``peer``, in order."""
@@ -101,7 +108,7 @@ class FakeMesh:
 async def node(tmp_path: Path) -> AsyncIterator[tuple[Node, FakeMesh]]:
     write_localnet(tmp_path, 4, 41000)
     node = build_node(load_config(tmp_path / "v1.toml"))
-    mesh = FakeMesh()
+    mesh = FakeMesh(node.validators.keys)
     node.mesh = mesh  # type: ignore[assignment]
     try:
         yield node, mesh
@@ -125,13 +132,13 @@ async def test_daemon_relays_to_peers_whose_links_come_up_later(node: tuple[Node
     daemon, mesh = node
     first, second = _admin_tx(tmp_path, 2)
     mesh.links = {2}
-    daemon.peer_changed(2, True)
+    daemon.peer_changed(mesh.keys[2], True)
     daemon.submit(first)  # v0 (the primary) and v3 are not linked yet
     await _settle()
     assert mesh.relayed(2) == [first.raw] and mesh.relayed(0) == []
     mesh.links |= {0, 3}
-    daemon.peer_changed(0, True)
-    daemon.peer_changed(3, True)
+    daemon.peer_changed(mesh.keys[0], True)
+    daemon.peer_changed(mesh.keys[3], True)
     await _settle()
     assert mesh.relayed(0) == [first.raw] and mesh.relayed(3) == [first.raw]
     assert any(to == 0 and data[:1] == TAG_CONSENSUS for to, data in mesh.sent)  # its status, at once
@@ -152,7 +159,7 @@ async def test_daemon_relays_a_resubmitted_or_forwarded_pending_transaction_agai
     (tx,) = _admin_tx(tmp_path, 1)
     mesh.links = {0, 2, 3}
     for peer in (0, 2, 3):
-        daemon.peer_changed(peer, True)
+        daemon.peer_changed(mesh.keys[peer], True)
     daemon.submit(tx)
     await _settle()
     daemon.submit(tx)  # a client that got no answer tries again: pending, and relayed again

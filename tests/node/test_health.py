@@ -14,6 +14,7 @@ import pytest
 
 from node.app import ProposalRefusal
 from node.metrics import Metrics
+from node.node import replica_in_sync
 from node.rpc.server import RpcLimits, RpcServer
 from node.service import NodeService
 from tests.scrape import scrape
@@ -36,6 +37,10 @@ class _Validators(list[Any]):
     def validators(self) -> list[Any]:
         return self
 
+    @property
+    def keys(self) -> tuple[int, ...]:  # the mesh names peers by key; ints stand in for them here
+        return tuple(range(len(self)))
+
 
 class _Pool(list[Any]):
     """An empty mempool: its length, and the expiry listeners NodeService registers."""
@@ -48,13 +53,15 @@ class _Pool(list[Any]):
 def _node(replica: _Replica) -> Any:
     meta = SimpleNamespace(chain_id="wc-test", height=0, block_hash="00" * 32, state_root="11" * 32)
     linked = {1, 2, 3}
-    mesh = SimpleNamespace(connected=lambda: set(linked), linked=linked, bytes_sent=Counter(), bytes_received=Counter(),
+    mesh = SimpleNamespace(connected=lambda role=None: set(linked), linked=linked, bytes_sent=Counter(), bytes_received=Counter(),
                            queued=lambda peer: (0, 0), stats=Counter())
-    return SimpleNamespace(
+    node = SimpleNamespace(
         on_commit=[], store=SimpleNamespace(meta=meta), replica=replica, failure=None, index=0, mesh=mesh,
         validators=_Validators(SimpleNamespace(name=f"v{i}") for i in range(4)), mempool=_Pool(), readiness=lambda: None,
-        app=SimpleNamespace(refused=Counter()),
+        app=SimpleNamespace(refused=Counter()), follower=None, feed=SimpleNamespace(stats=Counter()),
     )
+    node.in_sync = lambda: replica_in_sync(replica, node.failure is not None)  # type: ignore[arg-type]
+    return node
 
 
 @pytest.fixture

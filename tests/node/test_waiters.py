@@ -30,7 +30,7 @@ CHAIN = "warrant-local"
 class _Unlinked:
     """A mesh with no links (the node under test is never started)."""
 
-    def connected(self) -> set[int]:
+    def connected(self, role: object = None) -> set[int]:
         return set()
 
     def send(self, peer: int, data: bytes) -> bool:

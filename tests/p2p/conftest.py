@@ -17,8 +17,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from node.kernel.chain import Validator, ValidatorSet
-from node.kernel.crypto import SigningKey, generate_key
-from node.p2p.handshake import Handshake, Role
+from node.kernel.crypto import PublicKey, SigningKey, generate_key
+from node.p2p.handshake import Handshake, Members, Role
 from node.p2p.mesh import Mesh
 
 CHAIN_ID = "wc-test"
@@ -29,32 +29,59 @@ GENESIS_HASH = hashlib.sha256(b"p2p test genesis").digest()
 class Cluster:
     keys: list[SigningKey]
     validators: ValidatorSet
+    observers: list[SigningKey] = field(default_factory=list)
+
+    def key(self, index: int) -> PublicKey:
+        return self.keys[index].public_key
+
+    def index(self, key: PublicKey) -> int:
+        """A validator's index, or -1 - i for observer i (so tests can name observers too)."""
+        for i, k in enumerate(self.keys):
+            if k.public_key == key:
+                return i
+        return -1 - [o.public_key for o in self.observers].index(key)
+
+    def members(self, urls: dict[int, str], validators: Iterable[int] | None = None) -> Members:
+        """Members: the validators ``validators`` (default: all) at ``urls``, and the observers."""
+        chosen = range(len(self.keys)) if validators is None else validators
+        return Members.of({self.key(i): urls.get(i) for i in chosen}, (o.public_key for o in self.observers))
 
 
-def make_cluster(n: int) -> Cluster:
-    keys = [generate_key() for _ in range(n)]
+def make_cluster(n: int, observers: int = 0) -> Cluster:
+    # Sorted by key, so that index order is the connection rule's order: the lower index dials the higher.
+    keys = sorted((generate_key() for _ in range(n)), key=lambda k: k.public_key.raw)
     validators = ValidatorSet(
         Validator(name=f"v{i}", pubkey=k.public_key.hex(), address=k.address) for i, k in enumerate(keys)
     )
-    return Cluster(keys, validators)
+    return Cluster(keys, validators, [generate_key() for _ in range(observers)])
 
 
 @pytest.fixture(scope="session")
 def cluster5() -> Cluster:
-    """Five validators: tests run meshes for some and drive the others by hand."""
-    return make_cluster(5)
+    """Five validators and two allowed observers: tests run meshes for some and drive the others by hand."""
+    return make_cluster(5, observers=2)
 
 
 @dataclass
 class Node:
-    """A mesh plus what its callbacks saw."""
+    """A mesh plus what its callbacks saw, with peers named by index (observer i is -1 - i)."""
 
     mesh: Mesh
+    cluster: Cluster
     inbox: list[tuple[int, bytes]] = field(default_factory=list)
     changes: list[tuple[int, bool]] = field(default_factory=list)
 
     def received(self, peer: int | None = None) -> list[bytes]:
         return [data for (p, data) in self.inbox if peer is None or p == peer]
+
+    def linked(self) -> set[int]:
+        return {self.cluster.index(k) for k in self.mesh.connected()}
+
+    def send(self, peer: int, data: bytes) -> bool:
+        return self.mesh.send(self.peer_key(peer), data)
+
+    def peer_key(self, peer: int) -> PublicKey:
+        return self.cluster.key(peer) if peer >= 0 else self.cluster.observers[-1 - peer].public_key
 
 
 async def eventually(cond: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
@@ -72,27 +99,29 @@ def make_node(
     index: int,
     peers: dict[int, str],
     port: int = 0,
-    on_message: Callable[[int, bytes], None] | None = None,
+    on_message: Callable[[PublicKey, bytes], None] | None = None,
+    members: Members | None = None,
     **options: Any,
 ) -> Node:
-    """A mesh (not started) recording what it receives, unless ``on_message`` is given."""
+    """A mesh (not started) recording what it receives, unless ``on_message`` is given. Index
+    ``index`` >= 0 is that validator, -1 - i observer i; ``members`` defaults to the whole cluster
+    at ``peers``."""
     node: Node
     options.setdefault("handshake_timeout", 1.0)
     options.setdefault("reconnect_max", 0.5)
+    key = cluster.keys[index] if index >= 0 else cluster.observers[-1 - index]
     mesh = Mesh(
-        index=index,
-        key=cluster.keys[index],
-        validators=cluster.validators,
+        key=key,
+        members=cluster.members(peers) if members is None else members,
         chain_id=CHAIN_ID,
         genesis_hash=GENESIS_HASH,
         listen_host="127.0.0.1",
         listen_port=port,
-        peers=peers,
-        on_message=on_message or (lambda peer, data: node.inbox.append((peer, data))),
-        on_peer_change=lambda peer, up: node.changes.append((peer, up)),
+        on_message=on_message or (lambda peer, data: node.inbox.append((cluster.index(peer), data))),
+        on_peer_change=lambda peer, up: node.changes.append((cluster.index(peer), up)),
         **options,
     )
-    node = Node(mesh)
+    node = Node(mesh, cluster)
     return node
 
 
@@ -115,7 +144,7 @@ async def running_mesh(
             await node.mesh.start()
         everyone = set(nodes)
         await eventually(
-            lambda: all(n.mesh.connected() == everyone - {i} for i, n in nodes.items()), "a full mesh"
+            lambda: all(n.linked() == everyone - {i} for i, n in nodes.items()), "a full mesh"
         )
         yield nodes
     finally:
@@ -123,15 +152,14 @@ async def running_mesh(
 
 
 async def authenticate(ws: ClientConnection, cluster: Cluster, index: int, expect: int) -> Handshake:
-    """Run the real handshake by hand over ``ws`` as validator ``index``."""
+    """Run the real handshake by hand over ``ws`` as validator ``index`` (observer -1 - i if negative)."""
     hs = Handshake(
         role=Role.INITIATOR,
-        index=index,
-        key=cluster.keys[index],
-        validators=cluster.validators,
+        key=cluster.keys[index] if index >= 0 else cluster.observers[-1 - index],
+        members=cluster.members({}),
         chain_id=CHAIN_ID,
         genesis_hash=GENESIS_HASH,
-        expect=expect,
+        expect=cluster.key(expect),
     )
     while True:
         for frame in hs.data_to_send():

@@ -34,8 +34,8 @@ async def test_the_frame_right_behind_the_proof_may_be_large(cluster5: Cluster, 
     # apply the link's limit to it, although it was parsed before the handshake coroutine ran.
     big = bytes(range(256)) * (100 * 1024 // 256)
     async with raw_peer(nodes[4], max_size=None) as ws:
-        hs = Handshake(role=Role.INITIATOR, index=0, key=cluster5.keys[0], validators=cluster5.validators,
-                       chain_id=CHAIN_ID, genesis_hash=GENESIS_HASH, expect=4)
+        hs = Handshake(role=Role.INITIATOR, key=cluster5.keys[0], members=cluster5.members({}),
+                       chain_id=CHAIN_ID, genesis_hash=GENESIS_HASH, expect=cluster5.key(4))
         for frame in hs.data_to_send():
             await ws.send(frame)  # Hello
         hs.receive(await ws.recv())

@@ -15,7 +15,7 @@ async def test_four_meshes_link_and_deliver_both_ways(cluster5: Cluster) -> None
         for i, sender in nodes.items():
             for j in nodes:
                 if i != j:
-                    assert sender.mesh.send(j, f"{i}->{j}".encode())
+                    assert sender.send(j, f"{i}->{j}".encode())
         await eventually(lambda: all(len(n.inbox) == 3 for n in nodes.values()), "12 directed messages")
         for j, node in nodes.items():
             assert sorted(node.inbox) == sorted((i, f"{i}->{j}".encode()) for i in nodes if i != j)
@@ -23,7 +23,7 @@ async def test_four_meshes_link_and_deliver_both_ways(cluster5: Cluster) -> None
         # Exactly one link per pair: 6 pairs, each counted once on both sides, no churn.
         assert sum(n.mesh.stats["handshakes_ok"] for n in nodes.values()) == 12
         assert all(n.mesh.stats["refused"] == 0 for n in nodes.values())
-        assert all(sorted(n.changes) == [(p, True) for p in sorted(n.mesh.connected())] for n in nodes.values())
+        assert all(sorted(n.changes) == [(p, True) for p in sorted(n.linked())] for n in nodes.values())
 
 
 async def test_broadcast_reaches_every_peer(cluster5: Cluster) -> None:
@@ -44,11 +44,11 @@ async def test_broadcast_reaches_every_peer(cluster5: Cluster) -> None:
 async def test_send_refuses_unknown_peer_and_oversized_data(cluster5: Cluster) -> None:
     async with running_mesh(cluster5, range(2), max_frame=1024, queue_bytes=4096) as nodes:
         mesh = nodes[0].mesh
-        assert mesh.send(4, b"x") is False  # not running
-        assert mesh.send(1, b"x" * 1025) is False
+        assert mesh.send(cluster5.key(4), b"x") is False  # not running
+        assert mesh.send(cluster5.key(1), b"x" * 1025) is False
         assert mesh.broadcast(b"x" * 1025) == 0
         assert mesh.stats["dropped_not_connected"] == 1 and mesh.stats["dropped_oversize"] == 2
-        assert mesh.send(1, b"x" * 1024)
+        assert mesh.send(cluster5.key(1), b"x" * 1024)
         await eventually(lambda: len(nodes[1].inbox) == 1, "a frame of exactly max_frame")
 
 
@@ -62,10 +62,10 @@ async def test_a_raising_callback_does_not_drop_the_link(cluster5: Cluster) -> N
         sender = make_node(cluster5, 0, {1: f"ws://127.0.0.1:{buggy.mesh.port}"})
         try:
             await sender.mesh.start()
-            await eventually(lambda: sender.mesh.connected() == {1} and buggy.mesh.connected() == {0}, "the link")
-            assert sender.mesh.send(1, b"boom") and sender.mesh.send(1, b"boom again")
+            await eventually(lambda: sender.linked() == {1} and buggy.linked() == {0}, "the link")
+            assert sender.send(1, b"boom") and sender.send(1, b"boom again")
             await eventually(lambda: buggy.mesh.stats["callback_errors"] == 2, "both callback errors")
-            assert buggy.mesh.connected() == {0} and sender.mesh.connected() == {1}
+            assert buggy.linked() == {0} and sender.linked() == {1}
         finally:
             await sender.mesh.stop()
     finally:
@@ -75,18 +75,16 @@ async def test_a_raising_callback_does_not_drop_the_link(cluster5: Cluster) -> N
 async def test_stop_closes_everything(cluster5: Cluster) -> None:
     async with running_mesh(cluster5, range(3)) as nodes:
         await nodes[1].mesh.stop()
-        assert nodes[1].mesh.connected() == set()
-        await eventually(lambda: all(1 not in n.mesh.connected() for n in nodes.values()), "peers noticing")
+        assert nodes[1].linked() == set()
+        await eventually(lambda: all(1 not in n.linked() for n in nodes.values()), "peers noticing")
         assert (1, False) in nodes[0].changes and (1, False) in nodes[2].changes
 
 
 def test_constructor_checks_configuration(cluster5: Cluster) -> None:
-    with pytest.raises(P2PError, match="not the key"):
-        Mesh(index=0, key=cluster5.keys[1], validators=cluster5.validators, chain_id=CHAIN_ID,
-             genesis_hash=GENESIS_HASH, listen_host="127.0.0.1", listen_port=0, peers={},
-             on_message=lambda p, d: None)
-    with pytest.raises(P2PError, match="not another validator"):
-        make_node(cluster5, 0, {0: "ws://127.0.0.1:1"})
+    with pytest.raises(P2PError, match="max_observer_links"):
+        Mesh(key=cluster5.keys[1], members=cluster5.members({}), chain_id=CHAIN_ID,
+             genesis_hash=GENESIS_HASH, listen_host="127.0.0.1", listen_port=0,
+             on_message=lambda p, d: None, max_observer_links=-1)
     with pytest.raises(P2PError, match="ws:// or wss://"):
         make_node(cluster5, 0, {1: "http://127.0.0.1:1"})
     with pytest.raises(P2PError, match="queue_bytes"):

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from node.kernel.crypto import generate_key
-from node.p2p.handshake import Handshake, Refusal, Role, encode_message, make_hello
+from node.p2p.handshake import Handshake, PeerRole, Refusal, Role, encode_message, make_hello
 from node.p2p.mesh import MAX_PENDING_PER_HOST
 from tests.p2p.conftest import (
     CHAIN_ID,
@@ -42,7 +42,7 @@ async def assert_mesh_works(nodes: dict[int, Node]) -> None:
     """Every mesh is still linked to every other and a broadcast from each reaches all."""
     everyone = set(nodes)
     for index, node in nodes.items():
-        assert node.mesh.connected() - {0} == everyone - {index}
+        assert node.linked() - {0} == everyone - {index}
     before = {i: len(n.inbox) for i, n in nodes.items()}
     for i, node in nodes.items():
         assert node.mesh.broadcast(f"still here {i}".encode()) >= len(nodes) - 1
@@ -51,8 +51,8 @@ async def assert_mesh_works(nodes: dict[int, Node]) -> None:
     )
 
 
-def hello_frame(index: int = 0, **changes: object) -> bytes:
-    hello = json.loads(encode_message(make_hello(CHAIN_ID, GENESIS_HASH, index)))
+def hello_frame(cluster: Cluster, index: int = 0, **changes: object) -> bytes:
+    hello = json.loads(encode_message(make_hello(CHAIN_ID, GENESIS_HASH, cluster.key(index), PeerRole.VALIDATOR)))
     hello.update(changes)
     return json.dumps(hello).encode()
 
@@ -70,32 +70,48 @@ def refusals(node: Node, reason: Refusal) -> int:
     return node.mesh.stats[f"refused.{reason.value}"]
 
 
-async def test_key_not_in_genesis_is_refused_and_logged(
-    cluster5: Cluster, nodes: dict[int, Node], caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("claim", ["validator", "observer"])
+async def test_key_not_allowed_is_refused_and_logged(
+    cluster5: Cluster, nodes: dict[int, Node], caplog: pytest.LogCaptureFixture, claim: str
 ) -> None:
     caplog.set_level(logging.WARNING, "warrantchain.p2p")
-    outsider = Cluster([generate_key()] + cluster5.keys[1:], cluster5.validators)  # claims to be 0
+    outsider = Cluster([generate_key()] + cluster5.keys[1:], cluster5.validators)  # its key is nobody's
     async with raw_peer(nodes[4]) as ws:
-        await authenticate(ws, outsider, 0, expect=4)  # validator 4's proof is fine; ours is not
-        assert await closed_code(ws) == 1008 and ws.close_reason == "bad-signature"
-    assert refusals(nodes[4], Refusal.BAD_SIGNATURE) == 1
+        with pytest.raises(Exception):  # the mesh closes the connection instead of sending its Proof
+            hs = Handshake(role=Role.INITIATOR, key=outsider.keys[0], members=outsider.members({}), chain_id=CHAIN_ID,
+                           genesis_hash=GENESIS_HASH, expect=cluster5.key(4), claim=PeerRole(claim))
+            for frame in hs.data_to_send():
+                await ws.send(frame)
+            hs.receive(await ws.recv())
+            for frame in hs.data_to_send():
+                await ws.send(frame)
+            await ws.recv()
+        assert await closed_code(ws) == 1008 and ws.close_reason == "not-allowed"
+    assert refusals(nodes[4], Refusal.NOT_ALLOWED) == 1
     lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
-    assert len(lines) == 1 and "127.0.0.1:" in lines[0] and "bad-signature" in lines[0]
-    assert 0 not in nodes[4].mesh.connected()
+    assert len(lines) == 1 and "127.0.0.1:" in lines[0] and "not-allowed" in lines[0]
+    assert 0 not in nodes[4].linked()
     await assert_mesh_works(nodes)
 
 
 @pytest.mark.parametrize(
-    ("frame", "reason"),
+    ("changes", "reason"),
     [
-        (hello_frame(chain_id="wc-other"), Refusal.CHAIN_ID),
-        (hello_frame(genesis_hash="00" * 32), Refusal.GENESIS_HASH),
-        (hello_frame(index=9), Refusal.UNKNOWN_INDEX),
-        (hello_frame(index=4), Refusal.UNKNOWN_INDEX),
-        (hello_frame(index=3), Refusal.WRONG_DIRECTION),  # sent to validator 2: 2 dials 3
+        ({"chain_id": "wc-other"}, Refusal.CHAIN_ID),
+        ({"genesis_hash": "00" * 32}, Refusal.GENESIS_HASH),
+        ({"key": "stranger"}, Refusal.NOT_ALLOWED),
+        ({"key": 4}, Refusal.NOT_ALLOWED),  # the target's own key
+        ({"key": 3}, Refusal.WRONG_DIRECTION),  # sent to validator 2: 2 dials 3
+        ({"key": "observer"}, Refusal.NOT_ALLOWED),  # an observer's key, claiming to be a validator
     ],
 )
-async def test_bad_hello_is_refused(nodes: dict[int, Node], frame: bytes, reason: Refusal) -> None:
+async def test_bad_hello_is_refused(cluster5: Cluster, nodes: dict[int, Node], changes: dict[str, object],
+                                    reason: Refusal) -> None:
+    key = changes.get("key")
+    if key is not None:
+        keys = {"stranger": generate_key().public_key.hex(), "observer": cluster5.observers[0].public_key.hex()}
+        changes = {"key": keys[key] if isinstance(key, str) else cluster5.key(int(str(key))).hex()}
+    frame = hello_frame(cluster5, **changes)
     target = nodes[2] if reason is Refusal.WRONG_DIRECTION else nodes[4]
     assert await refused(target, frame) == (1008, reason.value)
     assert refusals(target, reason) == 1
@@ -104,9 +120,9 @@ async def test_bad_hello_is_refused(nodes: dict[int, Node], frame: bytes, reason
 
 async def test_replayed_handshake_is_refused(cluster5: Cluster, nodes: dict[int, Node]) -> None:
     # An eavesdropper recorded validator 0's half of a genuine handshake with validator 4 ...
-    a = Handshake(role=Role.INITIATOR, index=0, key=cluster5.keys[0], validators=cluster5.validators,
-                  chain_id=CHAIN_ID, genesis_hash=GENESIS_HASH, expect=4)
-    b = Handshake(role=Role.RESPONDER, index=4, key=cluster5.keys[4], validators=cluster5.validators,
+    a = Handshake(role=Role.INITIATOR, key=cluster5.keys[0], members=cluster5.members({}),
+                  chain_id=CHAIN_ID, genesis_hash=GENESIS_HASH, expect=cluster5.key(4))
+    b = Handshake(role=Role.RESPONDER, key=cluster5.keys[4], members=cluster5.members({}),
                   chain_id=CHAIN_ID, genesis_hash=GENESIS_HASH)
     recorded = a.data_to_send()
     for frame in recorded:
@@ -164,12 +180,12 @@ async def test_non_websocket_bytes_are_refused(nodes: dict[int, Node]) -> None:
 async def test_authenticated_peer_delivers_opaque_bytes(cluster5: Cluster, nodes: dict[int, Node]) -> None:
     async with raw_peer(nodes[4]) as ws:
         await authenticate(ws, cluster5, 0, expect=4)
-        await eventually(lambda: 0 in nodes[4].mesh.connected(), "validator 4 to link validator 0")
+        await eventually(lambda: 0 in nodes[4].linked(), "validator 4 to link validator 0")
         await ws.send(b"\x00\xffany bytes: the daemon parses them")
         await eventually(lambda: (0, b"\x00\xffany bytes: the daemon parses them") in nodes[4].inbox, "delivery")
-        assert nodes[4].mesh.send(0, b"reply")
+        assert nodes[4].send(0, b"reply")
         assert await ws.recv() == b"reply"
-    await eventually(lambda: 0 not in nodes[4].mesh.connected(), "the link to close")
+    await eventually(lambda: 0 not in nodes[4].linked(), "the link to close")
     assert (0, False) in nodes[4].changes
     await assert_mesh_works(nodes)
 
@@ -180,10 +196,10 @@ async def test_bad_frame_after_handshake_drops_the_peer(
 ) -> None:
     async with raw_peer(nodes[4], max_size=None) as ws:
         await authenticate(ws, cluster5, 0, expect=4)
-        await eventually(lambda: 0 in nodes[4].mesh.connected(), "validator 4 to link validator 0")
+        await eventually(lambda: 0 in nodes[4].linked(), "validator 4 to link validator 0")
         await ws.send(frame)
         assert await closed_code(ws) == code
-    await eventually(lambda: 0 not in nodes[4].mesh.connected(), "the link to be dropped")
+    await eventually(lambda: 0 not in nodes[4].linked(), "the link to be dropped")
     assert nodes[4].inbox == [] or all(p != 0 for p, _ in nodes[4].inbox)
     await assert_mesh_works(nodes)
 
@@ -192,10 +208,10 @@ async def test_new_link_from_a_peer_replaces_its_old_one(cluster5: Cluster, node
     # A restarted peer reconnects before the old TCP link is known dead: the newest link wins.
     async with raw_peer(nodes[4]) as first, raw_peer(nodes[4]) as second:
         await authenticate(first, cluster5, 0, expect=4)
-        await eventually(lambda: 0 in nodes[4].mesh.connected(), "the first link")
+        await eventually(lambda: 0 in nodes[4].linked(), "the first link")
         await authenticate(second, cluster5, 0, expect=4)
         assert await closed_code(first) == 1000
-        assert nodes[4].mesh.send(0, b"to the new link")
+        assert nodes[4].send(0, b"to the new link")
         assert await second.recv() == b"to the new link"
         assert nodes[4].changes.count((0, True)) == 2 and (0, False) not in nodes[4].changes
     await assert_mesh_works(nodes)

@@ -16,13 +16,14 @@ from ecdsa.util import sigdecode_string, sigencode_string_canonize
 
 from consensus.messages import commit_signing_bytes
 from node.kernel import codec, crypto, merkle
-from node.kernel.chain import SignedTx, TxBody, decode_tx, sign_tx
+from node.kernel.chain import Certificate, SignedTx, TxBody, decode_tx, sign_tx
 from node.kernel.genesis import parse_genesis
 from node.ledger import Code, LedgerError
 from node.ledger.keys import canonical_reg_id, document_id, lei_valid, uscc_check_char
 from node.ledger.epochs import EpochRecord, check_succession, genesis_epoch, next_first_height, record_hash
 from node.ledger.model import warrant_id
 from node.ledger.payloads import check_payload
+from node.observer.feed import FeedBlocks, FeedEntry, FeedRequest, decode_feed, encode_blocks, encode_request
 from node.rpc.api import VERSION
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md"
@@ -42,7 +43,7 @@ VECTORS = _vectors()
 
 def test_the_document_has_every_vector() -> None:
     assert set(VECTORS) == {"key", "tx-1", "tx-1-canonical", "tx-1-encoded", "tx-2", "document-id", "reg-ids", "merkle",
-                            "commit-signing-bytes", "genesis", "epoch-records", "epoch-boundary"}
+                            "commit-signing-bytes", "genesis", "epoch-records", "epoch-boundary", "feed-frames"}
 
 
 def test_key_vector() -> None:
@@ -161,3 +162,15 @@ def test_epoch_boundary_vector() -> None:
     for approval, interval, previous_first, first in VECTORS["epoch-boundary"]:
         previous = msgspec.structs.replace(genesis_epoch([]), first_height=previous_first)
         assert next_first_height(previous, approval, interval) == first, (approval, interval, previous_first)
+
+
+def test_feed_frame_vectors() -> None:
+    v = VECTORS["feed-frames"]
+    request = bytes.fromhex(v["request"]["frame"])
+    assert encode_request(v["request"]["from_height"]) == request
+    assert decode_feed(request[1:]) == FeedRequest(v["request"]["from_height"])
+    b = v["blocks"]
+    entry = FeedEntry(bytes.fromhex(b["block"]), Certificate(**{**b["certificate"], "signatures": [tuple(s) for s in b["certificate"]["signatures"]]}))
+    frame = bytes.fromhex(b["frame"])
+    assert encode_blocks(b["tip"], [entry]) == frame
+    assert decode_feed(frame[1:]) == FeedBlocks(b["tip"], (entry,))

@@ -93,7 +93,7 @@ async def test_chain_status(client: Client) -> None:
     status = await client.result("chain_status")
     assert status == {
         "chain_id": "wc-test", "height": 5, "block_hash": "ab" * 32, "state_root": "cd" * 32, "view": 0,
-        "validators": 4, "peers": 3, "mempool_size": 0, "in_sync": True, "ready": True,
+        "validators": 4, "peers": 3, "mempool_size": 0, "in_sync": True, "ready": True, "role": "validator",
     }
     assert await client.result("chain_status", {}) == status
     assert await client.result("chain_status", []) == status
