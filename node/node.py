@@ -221,7 +221,8 @@ class Node:
         need = 1 if self.replica is None else self.replica.config.quorum - 1
         linked = len(self.linked_validators())
         if linked < need:
-            return "NOT_LINKED", f"this node is linked to {linked} other validators, and {need} are needed; retry shortly or use another node"
+            purpose = "forwarding needs" if self.replica is None else "a quorum needs"
+            return "NOT_LINKED", f"this node is linked to {linked} other validators, and {purpose} {need}; retry shortly or use another node"
         network = self.peer_height()
         if network is None:
             return "SYNCING", "this node has not heard its peers' heights yet; retry shortly"
