@@ -37,7 +37,7 @@ from consensus.ready import Effects, SoftState, perform
 from consensus.replica import Replica
 from node.app import Application, Committed, DivergenceError
 from node.config import NodeConfig
-from node.errors import StoreError
+from node.errors import ChainError, StoreError
 from node.kernel import crypto
 from node.kernel.chain import SignedTx
 from node.kernel.genesis import Genesis
@@ -231,7 +231,8 @@ class Node:
         need = 1 if self.replica is None else self.replica.config.quorum - 1
         linked = len(self.linked_validators())
         if linked < need:
-            return "NOT_LINKED", f"this node is linked to {linked} other validators, and {need} are needed; retry shortly or use another node"
+            purpose = "forwarding needs" if self.replica is None else "a quorum needs"
+            return "NOT_LINKED", f"this node is linked to {linked} other validators, and {purpose} {need}; retry shortly or use another node"
         network = self.peer_height()
         if network is None:
             return "SYNCING", "this node has not heard its peers' heights yet; retry shortly"
@@ -514,11 +515,18 @@ class Node:
         epoch was scheduled or started since it last got them: new validators are dialed, removed
         ones' links closed."""
         executed = self.store.meta.height
-        epochs = (latest_epoch(self.store.state).epoch, epoch_at(self.store.state, executed + 1).epoch)
-        if epochs == self._members_epochs:
+        try:
+            epochs = (latest_epoch(self.store.state).epoch, epoch_at(self.store.state, executed + 1).epoch)
+            if epochs == self._members_epochs:
+                return
+            members = members_at(self.store.state, executed, self.genesis, self.config.p2p.peers)
+        except ChainError as exc:  # a data directory without epoch records: keep genesis' members
+            if self._members_epochs is None:
+                log.warning(kv("members-from-genesis", reason=exc))
+                self._members_epochs = (-1, -1)
             return
         self._members_epochs = epochs
-        self.mesh.set_members(members_at(self.store.state, executed, self.genesis, self.config.p2p.peers))
+        self.mesh.set_members(members)
 
     def _forward(self, action: Forward) -> None:
         """The replica's request timer is half-way for this transaction: hand it to the primary

@@ -126,7 +126,7 @@ class NodeService:
             chain_id=meta.chain_id, height=meta.height, block_hash=meta.block_hash, state_root=meta.state_root,
             view=0 if node.replica is None else node.replica.view, validators=len(node.validators),
             peers=len(node.mesh.connected()), mempool_size=len(node.mempool), in_sync=self.in_sync(),
-            ready=node.readiness() is None, role=node.mesh.own_role.value,
+            ready=node.readiness() is None, role="observer" if node.replica is None else "validator",
         )
 
     def _refuse_if_not_ready(self, what: str = "") -> None:

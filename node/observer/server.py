@@ -1,7 +1,8 @@
 """A validator's side of the block feed: committed blocks with their certificates, pushed to each
-linked observer, within a rate (pure bookkeeping; the node calls it from its event loop).
+linked peer that asks (observers, and a validator admitted by governance that follows the chain
+until its epoch), within a rate (pure bookkeeping; the node calls it from its event loop).
 
-Each observer has a cursor, the next height it wants. It sets the cursor with a
+Each such peer ("observer" below) has a cursor, the next height it wants. It sets the cursor with a
 :class:`~node.observer.feed.FeedRequest` (when its link comes up, after a gap, or when it has heard
 nothing for a while), and the server moves it as it sends. :meth:`FeedServer.pump` (after every
 commit and on every tick) sends each observer what it lacks, bounded three ways, so that an
@@ -12,8 +13,8 @@ observer can make a validator spend only so much:
 - no new frame while the observer's mesh send queue holds ``_QUEUED`` frames or more: a slow
   observer slows its own feed, and the queue never fills with feed frames the observer can't take.
 
-The number of observers is bounded by the mesh (``p2p.max_observer_links``), and so is the state
-kept here (one cursor and one bucket each).
+The number of peers is bounded by the mesh (the validators, and ``p2p.max_observer_links``
+observers), and so is the state kept here (one cursor and one bucket each).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from node.observer.feed import MAX_FEED_ENTRIES, FeedEntry, FeedError, FeedReque
 __all__ = ["FeedServer"]
 
 _QUEUED = 2  # feed frames waiting in an observer's send queue before the server holds back
+_TIP_INTERVAL_S = 0.1  # "nothing new, my height is T" at most this often per observer, however often it asks
 
 Entry = Callable[[int], "tuple[bytes, bytes, Certificate] | None"]
 """(payload, digest, certificate) of committed block h, or None (Application.committed_entry)."""
@@ -39,6 +41,7 @@ class _Observer:
     cursor: int | None  # None until it asks
     tokens: float
     refilled: float
+    told: float = float("-inf")  # when it was last sent an empty frame (just the tip)
 
 
 class FeedServer:
@@ -92,9 +95,11 @@ class FeedServer:
         height = self._height()
         state.cursor = min(request.from_height, height + 1)
         if state.cursor > height:
-            # Nothing to send: say how far we are, so that it knows it is in sync (one small frame
-            # per request, and none while its queue is backed up).
-            if self._queued(observer) < _QUEUED:
+            # Nothing to send: say how far we are, so that it knows it is in sync (one small frame,
+            # at most every _TIP_INTERVAL_S, and none while its queue is backed up).
+            now = self._clock()
+            if now - state.told >= _TIP_INTERVAL_S and self._queued(observer) < _QUEUED:
+                state.told = now
                 self._send(observer, encode_blocks(height, ()))
             return
         self.pump()

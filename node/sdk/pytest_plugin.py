@@ -12,7 +12,8 @@ run by pytest-asyncio: mark them ``@pytest.mark.asyncio`` or set ``asyncio_mode 
 pytest configuration (docs/SDK.md has a complete example).
 
 Options (pytest.ini / pyproject ``[tool.pytest.ini_options]``): ``warrantchain_validators``
-(default 4) and ``warrantchain_log_level`` (default warning). ``WARRANTCHAIN_PORT_RANGE=LO-HI``
+(default 4), ``warrantchain_observers`` (default 0; observer ``j`` is ``localnet.client(validators + j)``)
+and ``warrantchain_log_level`` (default warning). ``WARRANTCHAIN_PORT_RANGE=LO-HI``
 chooses the ports, as for this project's own suite.
 """
 
@@ -30,6 +31,8 @@ __all__ = ["localnet"]
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("warrantchain_validators", "validators in the localnet fixture's network", default="4")
+    parser.addini("warrantchain_observers", "observers (nodes that follow without voting) in the localnet fixture's network",
+                  default="0")
     parser.addini("warrantchain_log_level", "log level of the localnet fixture's validators", default="warning")
 
 
@@ -38,7 +41,8 @@ def localnet(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     """A running local WarrantChain network for the whole test session (stopped at its end)."""
     count = int(str(request.config.getini("warrantchain_validators")))
     net = LocalNet(tmp_path_factory.mktemp("warrantchain"), count,
-                   log_level=str(request.config.getini("warrantchain_log_level")))
+                   log_level=str(request.config.getini("warrantchain_log_level")),
+                   observers=int(str(request.config.getini("warrantchain_observers"))))
     try:
         net.start_all()
         asyncio.run(net.wait_ready(timeout=90))

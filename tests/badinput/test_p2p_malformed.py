@@ -93,7 +93,7 @@ def test_hello_variants_with_wrong_values_are_refused(cluster: LocalNet, before:
     variants = [
         {**good, "chain_id": "other-chain"}, {**good, "genesis_hash": "00" * 32}, {**good, "key": keys[RUNNING[0]].hex()},
         {**good, "key": crypto.generate_key().public_key.hex()}, {**good, "key": "02" + "ff" * 32}, {**good, "key": 3},
-        {**good, "role": "observer"}, {**good, "role": "admin"}, {**good, "nonce": "00"},
+        {**good, "role": "admin"}, {**good, "nonce": "00"},
         {**good, "extra": 1}, {k: v for k, v in good.items() if k != "nonce"}, [good], {**good, "key": keys[3].hex()[:-2]},
     ]
     for variant in variants:

@@ -34,7 +34,8 @@ def _stand_in(chain: Chain) -> Any:
     return SimpleNamespace(
         on_commit=[], store=chain.store, genesis=chain.genesis, replica=replica, failure=None, index=0, mesh=mesh,
         validators=chain.genesis.validator_set(), mempool=_Pool(), readiness=lambda: None,
-        app=SimpleNamespace(refused=Counter()),
+        app=SimpleNamespace(refused=Counter()), follower=None, feed=SimpleNamespace(stats=Counter()),
+        in_sync=lambda: True, peer_height=lambda: height, linked_validators=lambda: set(),
     )
 
 

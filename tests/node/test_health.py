@@ -15,7 +15,6 @@ import pytest
 from node.app import ProposalRefusal
 from node.metrics import Metrics
 from node.node import replica_in_sync
-from node.p2p.handshake import PeerRole
 from node.rpc.server import RpcLimits, RpcServer
 from node.service import NodeService
 from tests.scrape import scrape
@@ -55,7 +54,7 @@ def _node(replica: _Replica) -> Any:
     meta = SimpleNamespace(chain_id="wc-test", height=0, block_hash="00" * 32, state_root="11" * 32)
     linked = {1, 2, 3}
     mesh = SimpleNamespace(connected=lambda role=None: set(linked), linked=linked, bytes_sent=Counter(), bytes_received=Counter(),
-                           queued=lambda peer: (0, 0), stats=Counter(), own_role=PeerRole.VALIDATOR)
+                           queued=lambda peer: (0, 0), stats=Counter())
     node = SimpleNamespace(
         on_commit=[], store=SimpleNamespace(meta=meta), replica=replica, failure=None, index=0, mesh=mesh,
         validators=_Validators(SimpleNamespace(name=f"v{i}") for i in range(4)), mempool=_Pool(), readiness=lambda: None,

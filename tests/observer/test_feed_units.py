@@ -179,6 +179,13 @@ def test_a_caught_up_observer_is_told_the_tip_and_strangers_get_nothing() -> Non
     s.link_up(OBSERVER)
     s.request(OBSERVER, FeedRequest(99))
     assert c.sent == [(OBSERVER, FeedBlocks(3, ()))]
+    for _ in range(100):  # asking in a loop gets no more answers than one per 100 ms
+        s.request(OBSERVER, FeedRequest(4))
+    assert len(c.sent) == 1
+    clock.now += 0.2
+    s.request(OBSERVER, FeedRequest(4))
+    assert len(c.sent) == 2
+    c.sent.pop()
     s.on_frame(OBSERVER, b"junk")
     assert s.stats["malformed"] == 1
     s.link_down(OBSERVER)

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from node.config import load_config
@@ -130,9 +131,19 @@ async def test_an_observer_follows_serves_forwards_and_refuses(network: tuple[Lo
         await net.wait_height(height, [0, 1, 2, O_ALL], timeout=30)
         assert await assert_same_chain(net, [0, 1, 2, O_ALL]) >= height
         assert byzantine.store.meta.height >= height - 1  # the byzantine validator votes honestly
-        # ... and serves reads from its own state.
+        # ... and serves reads from its own state, and the explorer.
         account = await observer.call("account_get", address=newcomer.address)
         assert account["name"] == "newcomer" and account["role"] == "supplier"
+        async with aiohttp.ClientSession() as session, session.get(net.rpc_url(O_ALL).removesuffix("/rpc") + "/") as page:
+            assert page.status == 200 and "text/html" in page.content_type
+
+    # Stopped while the chain moves on, it catches up from where it was when it is back.
+    net.stop(O_ALL)
+    more = await register_accounts(net, admin, 3, via=[1, 2])
+    height = max(r["height"] for r in more)
+    net.start(O_ALL)
+    await net.wait_height(height, [O_ALL], timeout=30)
+    assert await assert_same_chain(net, [0, 1, 2, O_ALL]) >= height
 
     # o1 hears only the byzantine validator, whose every block fails verification: it executes
     # none of them, and says why.
