@@ -6,6 +6,7 @@ The daemon needs::
     from consensus import Ready, Effects, SoftState, perform        # one Ready per input, performed
     from consensus import Validation, ACCEPT, reject, later          # the proposal check's verdicts
     from consensus import Send, Broadcast, Persist, Deliver, ServeState, Forward, StateEntry
+    from consensus import Epoch, signing_domain, fixed_through        # reconfiguration
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from consensus.actions import (
     Verdict,
     describe_action,
 )
+from consensus.epoch import Epoch, first_seq_after, fixed_through, signing_domain
 from consensus.interfaces import ACCEPT, Signer, Validation, Validity, Verifier, later, reject
 from consensus.params import Config
 from consensus.messages import (
@@ -49,6 +51,7 @@ __all__ = [
     "ConsensusError",
     "Deliver",
     "Effects",
+    "Epoch",
     "Forward",
     "MalformedMessage",
     "Message",
@@ -73,7 +76,10 @@ __all__ = [
     "describe",
     "describe_action",
     "encode_message",
+    "first_seq_after",
+    "fixed_through",
     "later",
     "perform",
     "reject",
+    "signing_domain",
 ]

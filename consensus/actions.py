@@ -33,10 +33,14 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Send ``msg`` to replica ``to`` (after persisting this batch)."""
+    """Send ``msg`` to replica ``to`` (after persisting this batch).
+
+    ``to`` is an id of the replica's current epoch, or of ``epoch`` if set: an epoch before,
+    whose member is still catching up there (its key may be in no later epoch)."""
 
     to: int
     msg: Message
+    epoch: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +83,13 @@ class Deliver:
 @dataclass(frozen=True, slots=True)
 class ServeState:
     """Replica ``to`` asked for blocks ``from_seq..to_seq``: read them from the block store and
-    call ``replica.serve_state(to, entries)`` (entries you don't have can be left out)."""
+    call ``replica.serve_state(to, entries, epoch)`` (entries you don't have can be left out).
+    ``epoch`` as in :class:`Send`: set when the asker is still in an epoch before ours."""
 
     to: int
     from_seq: int
     to_seq: int
+    epoch: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +123,9 @@ class Reason(enum.Enum):
     REJECTED = "rejected by the application"
     STASH_FULL = "stash full for that sender"
     LATER = "the application can check it only after executing the block before it"
+    WRONG_EPOCH = "of another epoch"
+    EPOCH_UNKNOWN = "for a seq whose epoch is not known yet"
+    NOT_A_MEMBER = "this replica is not a validator of its epoch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +148,8 @@ PROCESSED = Outcome(Verdict.PROCESS)
 
 def describe_action(action: Action) -> str:
     if isinstance(action, Send):
-        return f"send to {action.to}: {describe(action.msg)}"
+        where = "" if action.epoch is None else f" of epoch {action.epoch}"
+        return f"send to {action.to}{where}: {describe(action.msg)}"
     if isinstance(action, Broadcast):
         return f"broadcast: {describe(action.msg)}"
     if isinstance(action, Persist):

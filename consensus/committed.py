@@ -25,7 +25,7 @@ from consensus.replica_state import State, discard
 
 __all__ = [
     "maybe_deliver", "deliver", "handle_checkpoint", "add_checkpoint", "become_stable",
-    "help_into_view", "handle_status", "want_state", "maybe_fetch_state", "handle_state_request",
+    "help_into_view", "handle_status", "note_height", "want_state", "maybe_fetch_state", "handle_state_request",
     "handle_state_response",
 ]
 
@@ -40,7 +40,7 @@ def maybe_deliver(st: State) -> None:
 
 
 def deliver(st: State, seq: int, digest: bytes, payload: bytes, cert: Certificate) -> None:
-    st.last_delivered = seq
+    st.last_delivered = st.handed = seq
     st.last_digest = digest
     st.counters["delivered"] += 1
     st.next_seq = max(st.next_seq, seq + 1)
@@ -118,14 +118,19 @@ def help_into_view(st: State, peer: int) -> None:
 def handle_status(st: State, msg: Status) -> Outcome:
     if msg.view < st.view:
         help_into_view(st, msg.sender)
-    st.heights[msg.sender] = msg.seq
+    note_height(st, msg.sender, msg.seq)
+    return PROCESSED
+
+
+def note_height(st: State, peer: int, height: int) -> None:
+    """``peer`` (an id of our epoch) has delivered up to ``height``: fetch what f+1 vouch for."""
+    st.heights[peer] = height
     heights = sorted(st.heights.values(), reverse=True)
     if len(heights) > st.config.f:
         target = heights[st.config.f]  # at least one correct replica has this height
         if target > st.last_delivered:
             peers = [s for s, h in sorted(st.heights.items()) if h >= target]
             want_state(st, target, peers)
-    return PROCESSED
 
 
 def want_state(st: State, target: int, peers: list[int]) -> None:
@@ -140,6 +145,8 @@ def maybe_fetch_state(st: State) -> None:
     if st.last_delivered >= st.fetch_target:
         st.fetch_deadline = None
         return
+    if st.last_delivered >= st.cap():
+        return  # the next seq's epoch: asked for once it is known (or entered)
     if st.fetch_deadline is not None and st.now < st.fetch_deadline:
         return
     peers = st.fetch_peers or [r for r in range(st.config.n) if r != st.id]
@@ -164,11 +171,12 @@ def handle_state_request(st: State, msg: StateRequest) -> Outcome:
 
 def handle_state_response(st: State, msg: StateResponse) -> Outcome:
     delivered = 0
+    cap = st.cap()
     for entry in sorted(msg.entries, key=lambda e: e.seq):
         if entry.seq <= st.last_delivered:
             continue
-        if entry.seq != st.last_delivered + 1:
-            break
+        if entry.seq != st.last_delivered + 1 or entry.seq > cap:
+            break  # above the cap: its certificate is checked in its own epoch, once there
         if st.digest(entry.payload) != entry.digest:
             return discard(Reason.MALFORMED, f"payload digest at seq {entry.seq}")
         problem = st.check.certificate_problem(entry.certificate, entry.seq, entry.digest)

@@ -208,10 +208,13 @@ def commit_signing_bytes(domain: bytes, view: int, seq: int, digest: bytes) -> b
     return domain + b"/commit/" + view.to_bytes(8, "big") + seq.to_bytes(8, "big") + digest
 
 
-def signing_bytes(domain: bytes, msg: Message) -> bytes:
-    """Deterministic, domain-prefixed bytes that ``msg.sig`` signs (``sig`` itself excluded)."""
+def signing_bytes(domain: bytes, msg: Message, chain_domain: bytes | None = None) -> bytes:
+    """Deterministic, domain-prefixed bytes that ``msg.sig`` signs (``sig`` itself excluded).
+
+    ``domain`` is the epoch's signing domain (``consensus.epoch.signing_domain``); a Commit is
+    signed under ``chain_domain`` (default: ``domain``), the certificate format's."""
     if isinstance(msg, Commit):
-        return commit_signing_bytes(domain, msg.view, msg.seq, msg.digest)
+        return commit_signing_bytes(chain_domain or domain, msg.view, msg.seq, msg.digest)
     if isinstance(msg, Prepare):
         return domain + b"/prepare/" + _VS.pack(msg.view, msg.seq) + msg.digest
     if isinstance(msg, PrePrepare):

@@ -37,7 +37,8 @@ def classify(st: State, msg: PrePrepare | Prepare | Commit) -> Outcome | None:
         return stash_message(st, msg, Reason.WRONG_VIEW)
     if msg.seq <= st.stable_seq:
         return discard(Reason.OUTSIDE_WINDOW, f"seq {msg.seq} <= low {st.stable_seq}")
-    if msg.seq > st.stable_seq + st.config.window:
+    if msg.seq > st.high():
+        # Above the window, or above the last seq whose epoch is fixed (``State.cap``).
         return stash_message(st, msg, Reason.OUTSIDE_WINDOW)
     return None
 

@@ -6,8 +6,10 @@ the value bytes; ``record is None`` deletes the key):
 ========================  ===================================================================
 key                       value (canonical JSON)
 ========================  ===================================================================
-``b"view"``               ``{"view": v, "active": bool}`` -- current view, and whether its
-                          new view was accepted (False: a view change to ``v`` is under way)
+``b"view"``               ``{"view": v, "active": bool, "epoch": e}`` -- current epoch and
+                          view (views restart at 0 in each epoch), and whether its new view
+                          was accepted (False: a view change to ``v`` is under way); ``epoch``
+                          is left out for epoch 0
 ``b"checkpoint"``         the last stable checkpoint: ``{"seq", "digest", "proof"}`` with 2f+1
                           signed Checkpoint messages
 ``b"slot/" + seq(8B BE)``  ``{"view", "pre_prepare", "proof"}`` for a seq above the stable
@@ -73,9 +75,13 @@ def _dumps(data: Any) -> bytes:
 class ViewRecord:
     view: int
     active: bool
+    epoch: int = 0
 
     def encode(self) -> bytes:
-        return _dumps({"view": self.view, "active": self.active})
+        body: dict[str, Any] = {"view": self.view, "active": self.active}
+        if self.epoch:
+            body["epoch"] = self.epoch
+        return _dumps(body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +125,7 @@ def decode_record(key: bytes, value: bytes) -> Record:
             )
         body = json.loads(value)
         if key == KEY_VIEW:
-            return ViewRecord(int(body["view"]), bool(body["active"]))
+            return ViewRecord(int(body["view"]), bool(body["active"]), int(body.get("epoch", 0)))
         if key == KEY_CHECKPOINT:
             return CheckpointRecord(
                 int(body["seq"]),
@@ -137,6 +143,9 @@ class PersistedState:
 
     view: int = 0
     active: bool = True
+    epoch: int = 0
+    """The epoch ``view`` belongs to (a record of an older epoch than the application's height
+    implies is not resumed: the replica starts that epoch afresh at its base)."""
     stable_seq: int = 0
     stable_digest: bytes = b""
     stable_proof: tuple[Checkpoint, ...] = ()
@@ -153,7 +162,7 @@ class PersistedState:
         state = cls()
         for key, rec in records.items():
             if isinstance(rec, ViewRecord):
-                state.view, state.active = rec.view, rec.active
+                state.view, state.active, state.epoch = rec.view, rec.active, rec.epoch
             elif isinstance(rec, CheckpointRecord):
                 state.stable_seq, state.stable_digest, state.stable_proof = (
                     rec.seq, rec.digest, rec.proof

@@ -72,28 +72,42 @@ class NewViewPlan:
 
 
 class Checker:
-    def __init__(self, config: Config, verifier: Verifier, domain: bytes, digest: DigestFn) -> None:
+    """The checks of one epoch: its validators (``config.n``, ``verifier``), its signing
+    ``domain`` (``chain_domain`` for commits and certificates) and its ``base``, the seq before
+    its first, which is stable in it without a proof (genesis, 0, for epoch 0)."""
+
+    def __init__(
+        self, config: Config, verifier: Verifier, domain: bytes, digest: DigestFn,
+        *, chain_domain: bytes | None = None, base: int = 0,
+    ) -> None:
         self.config = config
         self.verifier = verifier
         self.domain = domain
+        self.chain_domain = chain_domain or domain
+        self.base = base
         self.digest = digest
         self.null_digest = digest(b"")
 
     def signed(self, msg: Message) -> bool:
         if not 0 <= msg.sender < self.config.n:
             return False
-        return self.verifier.verify(msg.sender, signing_bytes(self.domain, msg), msg.sig)
+        data = signing_bytes(self.domain, msg, self.chain_domain)
+        return self.verifier.verify(msg.sender, data, msg.sig)
 
     def certificate_problem(self, cert: Certificate, seq: int, digest: bytes) -> str | None:
         """:func:`certificate_problem` with this replica's validators and quorum."""
         return certificate_problem(
-            cert, seq, digest, domain=self.domain, n=self.config.n, quorum=self.config.quorum,
-            verify=self.verifier.verify,
+            cert, seq, digest, domain=self.chain_domain, n=self.config.n,
+            quorum=self.config.quorum, verify=self.verifier.verify,
         )
 
     def checkpoint_proof_ok(self, seq: int, digest: bytes, proof: tuple[Checkpoint, ...]) -> bool:
-        if seq == 0:
-            return True  # genesis needs no proof
+        if seq < self.base:
+            return False  # the epoch before's: its validators are not ours
+        if seq == self.base:
+            # The epoch's genesis: every member that entered the epoch delivered it, certified by
+            # the validators before (its digest is never used to choose or check a block).
+            return True
         if seq % self.config.checkpoint_interval:
             return False
         senders: set[int] = set()

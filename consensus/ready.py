@@ -42,6 +42,13 @@ class SoftState:
     primary: int
     active: bool
     """True once the view has started (its NewView accepted or sent); False while changing view."""
+    epoch: int = 0
+    """The epoch the replica is in. When it changes, the validator set changed at the seq after
+    the last delivered block: connect to the new members, drop the removed ones' links (views
+    restart at 0 in each epoch)."""
+    member: bool = True
+    """False: this replica is not a validator of ``epoch`` (removed, or its key rotated away): it
+    no longer votes nor answers; the node runs on as an observer (or with its new key)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +72,8 @@ class Ready:
     """State requests of peers: read the blocks from the block store and answer with
     ``replica.serve_state(to, entries)`` (its reply comes in the next Ready)."""
     soft_state: SoftState | None = None
-    """The view, its primary and whether it is active, when one of them changed since the last
-    Ready (None: unchanged). React after ``persist``; the caller never needs to poll status()."""
+    """The epoch, view, its primary and whether it is active, when one of them changed since the
+    last Ready (None: unchanged). React after ``persist``; the caller never needs to poll status()."""
 
     def __bool__(self) -> bool:
         return bool(
@@ -106,6 +113,10 @@ class Effects:
     forward: Callable[[Forward], None]
     serve: Callable[[ServeState], None]
     soft_state: Callable[[SoftState], None]
+    send_in: Callable[[int, int, Message], None] | None = None
+    """``send_in(epoch, to, msg)``: send to member ``to`` of an epoch before the replica's (a peer
+    still catching up there; ``Send.epoch``). None: such messages are not sent (a caller whose
+    replica is never given epochs)."""
 
 
 def perform(ready: Ready, effects: Effects) -> bool:
@@ -124,7 +135,10 @@ def perform(ready: Ready, effects: Effects) -> bool:
         effects.soft_state(ready.soft_state)
     for out in ready.messages:
         if isinstance(out, Send):
-            effects.send(out.to, out.msg)
+            if out.epoch is None:
+                effects.send(out.to, out.msg)
+            elif effects.send_in is not None:
+                effects.send_in(out.epoch, out.to, out.msg)
         else:
             effects.broadcast(out.msg)
     for request in ready.forward:

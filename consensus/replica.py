@@ -34,11 +34,13 @@ the view follows it.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from consensus import committed, normal, timers, viewchange
+from consensus import boundary, committed, normal, timers, viewchange
 from consensus.actions import Outcome, Reason, Verdict
+from consensus.epoch import Epoch
 from consensus.interfaces import DigestFn, Signer, Validate, Verifier
 from consensus.messages import (
     Checkpoint,
@@ -90,6 +92,8 @@ class ReplicaStatus:
     last_delivered: int
     next_seq: int
     timeout_ticks: int
+    epoch: int = 0
+    member: bool = True
 
 
 class Replica:
@@ -105,6 +109,9 @@ class Replica:
         persisted: PersistedState | None = None,
         app_height: int = 0,
         app_digest: bytes = b"",
+        *,
+        epochs: Sequence[Epoch] = (),
+        key: bytes = b"",
     ) -> None:
         """Create a replica, or restart one.
 
@@ -113,15 +120,21 @@ class Replica:
             persisted: the state rebuilt from this replica's Persist records (None: fresh start).
             app_height, app_digest: the application's last committed block (0 = genesis); the
                 replica resumes delivering at ``app_height + 1``.
+            epochs: the epochs the application knows after executing ``app_height`` (epoch 0
+                first; the last may start later). Given, they replace ``config.n``,
+                ``replica_id`` and ``verifier``: the replica is in the epoch of
+                ``app_height + 1``, its id there is that of ``key`` (its own identity among the
+                members), and it may be no member at all (it then votes nothing). Not given: one
+                epoch for ever, the ``config.n`` validators checked by ``verifier``.
         """
-        if not 0 <= replica_id < config.n:
+        if not epochs and not 0 <= replica_id < config.n:
             raise ConsensusError("replica id out of range")
+        if epochs and [e.number for e in epochs] != list(range(len(epochs))):
+            raise ConsensusError("epochs must be 0, 1, 2... in order")
         self._st = st = State(
             config, replica_id, signer, verifier, validate, digest, domain, persisted, app_height,
-            app_digest,
+            app_digest, epochs, key,
         )
-        self.config = config
-        self.id = replica_id
         self.stats: Counter[tuple[str, str]] = st.stats
         """How many messages got each (verdict, reason)."""
         self.counters: Counter[str] = st.counters
@@ -134,11 +147,17 @@ class Replica:
 
     def step(self, msg: Message) -> Outcome:
         """Process one message from a peer and say what was done with it."""
+        outcome = self._checked_step(msg)
+        self.stats[(outcome.verdict.value, outcome.reason.value if outcome.reason else "")] += 1
+        self._flush_stash()
+        return outcome
+
+    def _checked_step(self, msg: Message) -> Outcome:
+        if not self._st.member:
+            return discard(Reason.NOT_A_MEMBER, f"epoch {self._st.epoch.number}")
         outcome = self._common_checks(msg)
         if outcome is None:
             outcome = _HANDLERS[type(msg)](self._st, msg)
-        self.stats[(outcome.verdict.value, outcome.reason.value if outcome.reason else "")] += 1
-        self._flush_stash()
         return outcome
 
     def receive(self, data: bytes) -> Outcome:
@@ -152,8 +171,9 @@ class Replica:
 
     def tick(self) -> None:
         """Advance logical time by one tick: timers, heartbeats, state-transfer retries."""
-        timers.tick(self._st)
-        self._flush_stash()
+        if self._st.member:
+            timers.tick(self._st)
+            self._flush_stash()
 
     def note_pending(self, oldest: bytes | None) -> None:
         """Tell the replica which client request has waited longest here (None: none waits).
@@ -174,19 +194,31 @@ class Replica:
         not check before (LATER: "not before executing seq-1") up to ``height + 1`` are checked
         again now; what they produce is in the next Ready."""
         st = self._st
+        boundary.note_applied(st, height)
         due = [pp for pps in st.later.values() for seq, pp in pps.items() if seq <= height + 1]
         for pp in due:
             del st.later[pp.sender][pp.seq]
         for pp in sorted(due, key=lambda pp: pp.seq):
             normal.handle_pre_prepare(st, pp)
-        if due:
-            self._flush_stash()
+        self._flush_stash()
+
+    def schedule_epoch(self, epoch: Epoch) -> None:
+        """The application learnt of the next epoch (it executed the block that approved it):
+        call it while executing that block, before ``applied`` for it or the next ``ready()``.
+
+        The replica switches to it once the block before ``epoch.first_seq`` is delivered and
+        executed (``Ready.soft_state.epoch`` says when). Raises ConsensusError if it breaks the
+        boundary rule (``consensus.epoch.check_next``); scheduling the same epoch again is a no-op."""
+        boundary.schedule(self._st, epoch)
+        boundary.maybe_switch(self._st)
+        self._flush_stash()
 
     def greet(self, peer: int) -> None:
         """A link to ``peer`` came up: tell it our view and height now rather than at the next
         status interval (it learns whether it is behind; we learn its height from its answer)."""
         st = self._st
-        st.send(peer, st.sign(Status(st.view, st.last_delivered, st.id)))
+        if st.member:
+            st.send(peer, st.sign(Status(st.view, st.last_delivered, st.id)))
 
     def propose(self, payload: bytes, digest: bytes) -> int:
         """Assign ``payload`` the next sequence number (primary only); returns that seq."""
@@ -204,12 +236,17 @@ class Replica:
         st.broadcast(pp)
         return seq
 
-    def serve_state(self, to: int, entries: Iterable[StateEntry]) -> None:
-        """Answer a ServeState with committed blocks read from the block store."""
+    def serve_state(self, to: int, entries: Iterable[StateEntry], epoch: int | None = None) -> None:
+        """Answer a ServeState (``to``, ``epoch`` as it says) with committed blocks read from the
+        block store."""
         entries = tuple(entries)
-        if entries:
-            st = self._st
-            st.send(to, st.sign(StateResponse(entries, st.id)))
+        st = self._st
+        signed_in = st.epoch_at(entries[0].seq) if entries else None
+        if signed_in is not None:
+            # Signed in the epoch of its first block, the asker's (it may not know ours yet).
+            response = st.sign_in(signed_in, StateResponse(entries, st.id))
+            if response is not None:
+                st.send(to, response, epoch)
 
     def start_view_change(self, new_view: int) -> None:
         """Leave the current view for ``new_view`` (tests, and the timers)."""
@@ -223,13 +260,39 @@ class Replica:
         Calling it again says the previous Ready was performed: persist and deliver before
         sending, in the order its fields state. An empty Ready is false."""
         st = self._st
+        boundary.note_applied(st, st.taken)  # the previous Ready, performed: its blocks executed
+        self._flush_stash()
         out, st.out = st.out, []
+        st.taken = st.handed
         soft = self._soft_state()
         changed = soft if soft != self._reported else None
         self._reported = soft
         return Ready.of(out, changed)
 
     # ------------------------------------------------------------------ looking
+
+    @property
+    def config(self) -> Config:
+        """The parameters of the current epoch (``n`` is its size)."""
+        return self._st.config
+
+    @property
+    def id(self) -> int:
+        """Our replica id in the current epoch (-1: not a member of it)."""
+        return self._st.id
+
+    @property
+    def epoch(self) -> Epoch:
+        return self._st.epoch
+
+    @property
+    def epochs(self) -> tuple[Epoch, ...]:
+        return tuple(self._st.epochs)
+
+    @property
+    def member(self) -> bool:
+        """False once in an epoch this replica's key is not a validator of: it votes no more."""
+        return self._st.member
 
     @property
     def view(self) -> int:
@@ -275,7 +338,7 @@ class Replica:
     def can_propose(self) -> bool:
         """True when this replica is the active primary and the window has room."""
         st = self._st
-        return st.active and self.is_primary() and st.next_seq <= st.stable_seq + self.config.window
+        return st.member and st.active and self.is_primary() and st.next_seq <= st.high()
 
     def log_seqs(self) -> list[int]:
         """Sequence numbers that currently have a slot (all above the stable checkpoint)."""
@@ -296,14 +359,14 @@ class Replica:
         st = self._st
         return ReplicaStatus(
             self.id, st.view, st.active, self.config.primary(st.view), st.stable_seq,
-            st.stable_seq + self.config.window, st.last_delivered, st.next_seq, st.timeout,
+            st.high(), st.last_delivered, st.next_seq, st.timeout, st.epoch.number, st.member,
         )
 
     # ------------------------------------------------------------------ internals
 
     def _soft_state(self) -> SoftState:
         st = self._st
-        return SoftState(st.view, self.config.primary(st.view), st.active)
+        return SoftState(st.view, self.config.primary(st.view), st.active, st.epoch.number, st.member)
 
     def _common_checks(self, msg: Any) -> Outcome | None:
         if type(msg) not in _HANDLERS:
@@ -312,27 +375,42 @@ class Replica:
             check_well_formed(msg, self.config.digest_size)
         except MalformedMessage as exc:
             return discard(Reason.MALFORMED, str(exc))
-        if msg.sender >= self.config.n:
-            return discard(Reason.UNKNOWN_SENDER, f"sender {msg.sender}")
-        if msg.sender == self.id:
+        st = self._st
+        epochs = boundary.candidates(st, msg)
+        if epochs is None:
+            if msg.sender >= max(e.n for e in st.epochs):
+                return discard(Reason.UNKNOWN_SENDER, f"sender {msg.sender}")
+            return boundary.stash_unverified(st, msg)
+        if msg.sender == self.id and epochs[0] == st.epoch:
             return discard(Reason.DUPLICATE, "our own message")
-        if not self._st.check.signed(msg):
+        if all(msg.sender >= e.n for e in epochs):
+            return discard(Reason.UNKNOWN_SENDER, f"sender {msg.sender}")
+        epoch = next((e for e in epochs if boundary.verify(st, msg, e)), None)
+        if epoch is None:
             return discard(Reason.BAD_SIGNATURE)
+        if epoch != st.epoch:
+            return boundary.route(st, msg, epoch)
         return None
 
     def _flush_stash(self) -> None:
         """Replay stashed messages after the view or the window moved."""
         st = self._st
-        while st.replay:
+        while st.replay and st.member:
             st.replay = False
             stash, st.stash = st.stash, {}
             for msgs in stash.values():
                 for msg in msgs:
                     _HANDLERS[type(msg)](st, msg)
+            unverified, st.unverified = st.unverified, {}
+            for msgs in unverified.values():
+                for msg in msgs:
+                    self._checked_step(msg)
 
     def _resume(self) -> None:
         """After a restart: re-send the votes we had already signed (same digests only)."""
         st = self._st
+        if not st.member:
+            return
         if not st.active:
             viewchange.broadcast_view_change(st)
         else:

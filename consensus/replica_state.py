@@ -10,13 +10,17 @@ must do to ``out`` (``sign``, ``broadcast``, ``send``, ``persist_slot``), which
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from consensus.actions import Action, Broadcast, Outcome, Persist, Reason, Send, Verdict
+from consensus.epoch import Epoch, fixed_through, signing_domain
 from consensus.interfaces import DigestFn, Signer, Validate, Verifier
 from consensus.log import Slot
-from consensus.messages import Checkpoint, Message, NewView, PrePrepare, Suspect, ViewChange, signing_bytes
+from consensus.messages import (
+    Checkpoint, ConsensusError, Message, NewView, PrePrepare, Suspect, ViewChange, signing_bytes,
+)
 from consensus.params import Config
 from consensus.persist import PersistedState, SlotRecord, slot_key
 from consensus.proofs import Checker
@@ -43,14 +47,30 @@ class State:
         persisted: PersistedState | None,
         app_height: int,
         app_digest: bytes,
+        epochs: Sequence[Epoch] = (),
+        key: bytes = b"",
     ) -> None:
-        self.config = config
-        self.id = replica_id
+        self.base_config = config
         self.signer = signer
         self.validate = validate
         self.digest = digest
-        self.domain = domain
-        self.check = Checker(config, verifier, domain, digest)
+        self.chain_domain = domain
+        self.reconfigurable = bool(epochs)
+        """False: one epoch for ever (no ``epochs`` given), so every seq's epoch is known."""
+        if not epochs:  # the genesis validators, ids as given
+            members = tuple(b"replica/%d" % i for i in range(config.n))
+            epochs, key = (Epoch(0, 1, members, verifier),), members[replica_id]
+        self.epochs: list[Epoch] = list(epochs)
+        """Every epoch known, oldest first; the last may not have started (``schedule_epoch``)."""
+        self.key = key
+        self.applied = app_height
+        """The last block the application has executed (``applied``, or a Ready performed)."""
+        self.handed = app_height
+        """The last block put in a Deliver action."""
+        self.taken = app_height
+        """The last block of the Readies taken: executed by the time of the next ``ready()``."""
+        current = [e for e in self.epochs if e.first_seq <= app_height + 1][-1]
+        self.set_epoch(current)
         self.out: list[Action] = []
         """What the caller must do, in the order produced (``Replica.ready()`` sorts it)."""
         self.stats: Counter[tuple[str, str]] = Counter()
@@ -60,16 +80,29 @@ class State:
         suspicions, later (proposals the application could not check yet)."""
 
         p = persisted or PersistedState()
-        self.view = p.view
-        self.active = p.active
+        if p.epoch > current.number:
+            raise ConsensusError(
+                f"the persisted record is of epoch {p.epoch}, the application's height "
+                f"{app_height} is in epoch {current.number}")
+        fresh = p.epoch < current.number
+        """The record is of an epoch before: this replica never signed anything in this one
+        (it persists the epoch's view record before its first message), so it starts it at
+        view 0, at the epoch's base, like every member that entered it."""
+        self.view = 0 if fresh else p.view
+        self.active = True if fresh else p.active
         self.stable_seq, self.stable_digest, self.stable_proof = (
             p.stable_seq, p.stable_digest or bytes(config.digest_size), p.stable_proof
         )
+        if self.stable_seq < current.base:
+            base_digest = app_digest if app_height == current.base else b""
+            self.stable_seq, self.stable_digest, self.stable_proof = (
+                current.base, base_digest or bytes(config.digest_size), ()
+            )
         self.last_delivered = app_height
         self.last_digest = app_digest
         self.log: dict[int, Slot] = {}
         self.persisted_slots: set[int] = set()
-        for seq, rec in p.slots.items():
+        for seq, rec in ({} if fresh else p.slots).items():
             slot = Slot(seq, view=rec.view, pre_prepare=rec.pre_prepare, proof=rec.proof)
             slot.prepared = rec.proof is not None and rec.proof.pre_prepare.view == rec.view
             self.log[seq] = slot
@@ -97,6 +130,11 @@ class State:
         self.view_changes: dict[int, ViewChange] = {}
         self.stash: dict[int, list[Message]] = {}
         """Messages for a future view or above the window, per sender; replayed when it moves."""
+        self.next_stash: dict[int, list[Message]] = {}
+        """Messages of the next epoch (verified in it), per sender id in it; replayed at the switch."""
+        self.unverified: dict[int, list[Message]] = {}
+        """Messages for seqs whose epoch is not known yet (so their signature cannot be checked),
+        per claimed sender, bounded; stepped again (checks included) when more epochs are known."""
         self.replay = False
         """The view or the window moved: replay ``stash`` before the next input."""
         self.later: dict[int, dict[int, PrePrepare]] = {}
@@ -109,6 +147,49 @@ class State:
         self.new_view_msg: NewView | None = None
         self.own_checkpoint: Checkpoint | None = None
         self.helped: dict[int, int] = {}
+        self.answered: dict[tuple[int, int], int] = {}
+        """(epoch, peer id there) -> tick we last sent blocks to that peer of an older epoch."""
+
+    def set_epoch(self, epoch: Epoch) -> None:
+        """Take ``epoch``'s validators, quorum, signing domain and our id in it (-1: not a member)."""
+        self.epoch = epoch
+        self.config = replace(self.base_config, n=epoch.n)
+        self.domain = signing_domain(self.chain_domain, epoch.number)
+        self.check = Checker(
+            self.config, epoch.verifier, self.domain, self.digest, chain_domain=self.chain_domain,
+            base=epoch.base,
+        )
+        index = epoch.index(self.key)
+        self.id = -1 if index is None else index
+
+    @property
+    def member(self) -> bool:
+        return self.id >= 0
+
+    def next_epoch(self) -> Epoch | None:
+        return next((e for e in self.epochs if e.number == self.epoch.number + 1), None)
+
+    def horizon(self) -> int:
+        """The last seq whose epoch is known (``consensus.epoch.fixed_through``)."""
+        if not self.reconfigurable:
+            return 2**63 - 1
+        return fixed_through(self.applied, self.config.checkpoint_interval, self.epochs[-1])
+
+    def epoch_at(self, seq: int) -> Epoch | None:
+        """The epoch that orders ``seq``, or None if it is not known yet (above the horizon)."""
+        if seq > self.horizon():
+            return None
+        return next((e for e in reversed(self.epochs) if e.first_seq <= seq), None)
+
+    def cap(self) -> int:
+        """The last seq this replica may order in its epoch: the epoch's last if the next one is
+        known, else the horizon (whatever comes above may belong to an epoch not known yet)."""
+        nxt = self.next_epoch()
+        return nxt.base if nxt is not None else self.horizon()
+
+    def high(self) -> int:
+        """The high water mark: the window, and never above ``cap``."""
+        return min(self.stable_seq + self.config.window, self.cap())
 
     def in_sync(self) -> bool:
         """False while this replica knows of committed blocks it has not fetched yet."""
@@ -132,10 +213,21 @@ class State:
         )
 
     def sign(self, msg: Any) -> Any:
-        return replace(msg, sig=self.signer.sign(signing_bytes(self.domain, msg)))
+        return replace(msg, sig=self.signer.sign(signing_bytes(self.domain, msg, self.chain_domain)))
+
+    def sign_in(self, epoch: Epoch, msg: Any) -> Any:
+        """Sign ``msg`` (its sender set to our id there) in another epoch we are a member of
+        (answering a peer that is still in it), or None if we are not."""
+        index = epoch.index(self.key)
+        if index is None:
+            return None
+        msg = replace(msg, sender=index)
+        data = signing_bytes(signing_domain(self.chain_domain, epoch.number), msg, self.chain_domain)
+        return replace(msg, sig=self.signer.sign(data))
 
     def broadcast(self, msg: Message) -> None:
         self.out.append(Broadcast(msg))
 
-    def send(self, to: int, msg: Message) -> None:
-        self.out.append(Send(to, msg))
+    def send(self, to: int, msg: Message, epoch: int | None = None) -> None:
+        """Send to ``to``, an id of our epoch (or of ``epoch``, one before: ``Send.epoch``)."""
+        self.out.append(Send(to, msg, None if epoch == self.epoch.number else epoch))

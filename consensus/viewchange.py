@@ -86,7 +86,7 @@ def start_view_change(st: State, new_view: int) -> None:
     st.timeout = min(st.timeout * st.config.backoff_factor, st.config.max_timeout_ticks)
     st.timer = None  # starts with 2f+1 view changes for this view (see tick)
     st.later = {}  # proposals of the view we leave: never to be prepared now
-    st.out.append(Persist(KEY_VIEW, ViewRecord(st.view, False)))
+    st.out.append(Persist(KEY_VIEW, ViewRecord(st.view, False, st.epoch.number)))
     st.view_changes = {s: vc for s, vc in st.view_changes.items() if vc.view >= new_view}
     broadcast_view_change(st)
     maybe_new_view(st)
@@ -192,7 +192,7 @@ def enter_new_view(st: State, plan: NewViewPlan, pps: tuple[PrePrepare, ...], nv
     reset_suspicion(st)
     st.left_with = ()
     st.later = {}
-    st.out.append(Persist(KEY_VIEW, ViewRecord(st.view, True)))
+    st.out.append(Persist(KEY_VIEW, ViewRecord(st.view, True, st.epoch.number)))
     st.view_changes = {s: vc for s, vc in st.view_changes.items() if vc.view > st.view}
     if plan.stable_seq > st.stable_seq:
         committed.become_stable(st, plan.stable_seq, plan.stable_digest, plan.stable_proof)

@@ -32,6 +32,7 @@ from node.kernel.chain import Block, BlockHeader, SignedTx
 from node.kernel.genesis import Genesis
 from node.ledger.context import BlockContext
 from node.ledger.dispatch import BlockOutcome, execute_block
+from node.ledger.epochs import validator_set_at
 from node.ledger.housekeeping import next_due
 from node.ledger.model import key_account, key_admin
 from node.ledger.state import StateReaderLike
@@ -249,8 +250,8 @@ class Application:
             return ProposalRefusal.WRONG_PARENT, "parent is not our last block"
         if header.state_root != meta.state_root or header.results_root != meta.results_root:
             return ProposalRefusal.WRONG_ROOTS, "state or results root differs from ours"
-        if header.proposer >= len(self.validators):
-            return ProposalRefusal.UNKNOWN_PROPOSER, "unknown proposer"
+        if header.proposer >= len(validator_set_at(self.store.state, seq)):
+            return ProposalRefusal.UNKNOWN_PROPOSER, "unknown proposer"  # of the epoch of this height
         reason = self.time_error(header.time_ms, arrived_ms)
         if reason is not None:
             return ProposalRefusal.BAD_TIME, reason

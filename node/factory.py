@@ -25,7 +25,9 @@ from node.kernel import crypto
 from node.kernel.genesis import Genesis, load_genesis
 from node.logs import kv
 from node.ledger.initial import genesis_state
+from node.ledger.epochs import epoch_history
 from node.ledger.payloads import check_payload
+from node.reconfig import known_epochs, voter_in
 from node.mempool.pool import Mempool
 from node.node import MeshMaker, Node, Parts, ReplicaMaker
 from node.p2p.handshake import Members
@@ -51,11 +53,12 @@ def build_node(config: NodeConfig, node_type: type[Node] = Node) -> Node:
     key = _load_key(config)
     validators = genesis.validator_set()
     index = validators.index_of(key.address)
-    if index is None and key.public_key not in genesis.observer_keys():
+    if index is None and key.public_key not in genesis.observer_keys() and not _in_an_epoch(config, key):
         if not config.node.observer:  # most likely the wrong key file: say so rather than follow quietly
             raise StartupError(
                 f"key {config.node.key_file} ({key.address}) is not a validator in genesis {config.node.genesis}, "
-                "nor one of its observers; set node.observer = true to run it as an observer anyway"
+                "nor one of its observers, nor a validator of an epoch its data directory knows; "
+                "set node.observer = true to run it as an observer anyway (a validator joining by governance)"
             )
         # An observer admitted later, or a validator joining by governance: the validators refuse
         # it (not-allowed) until their members include it.
@@ -81,7 +84,10 @@ def build_node(config: NodeConfig, node_type: type[Node] = Node) -> Node:
         app = Application(store, genesis, mempool)
         parts = Parts(
             config=config, genesis=genesis, key=key, index=index, store=store, mempool=mempool, app=app,
-            replica=None if index is None else _replica_maker(config, genesis, store, key, index, app), mesh=mesh,
+            # A validator of the epoch of the next block votes; any other key follows as an
+            # observer (a joining validator until its epoch, a removed one, a rotated-away key).
+            replica=_replica_maker(config, genesis, store, key, app) if votes_now(store, key) else None,
+            mesh=mesh, joins=_replica_maker(config, genesis, store, key, app),
         )
         return node_type(parts)
     except BaseException:
@@ -134,13 +140,35 @@ class _Signer:
 
 
 
+def votes_now(store: Store, key: crypto.SigningKey) -> bool:
+    """Is ``key`` a validator of the epoch of the block after the store's last?"""
+    return voter_in(known_epochs(store.state), store.meta.height, key.public_key) is not None
+
+
+def _in_an_epoch(config: NodeConfig, key: crypto.SigningKey) -> bool:
+    """Is ``key`` a validator of an epoch the existing data directory knows (admitted, or a
+    rotated key, by governance)? Read without creating the directory."""
+    data_dir = config.path(config.node.data_dir)
+    if not data_dir.exists():
+        return False
+    store = Store(data_dir)
+    try:
+        return store.initialized and any(
+            v.pubkey == key.public_key.hex() for r in epoch_history(store.state) for v in r.validators
+        )
+    except WarrantChainError:
+        return False
+    finally:
+        store.close()
+
+
 def _replica_maker(
-    config: NodeConfig, genesis: Genesis, store: Store, key: crypto.SigningKey, index: int, app: Application
+    config: NodeConfig, genesis: Genesis, store: Store, key: crypto.SigningKey, app: Application
 ) -> ReplicaMaker:
-    """The replica, restarted from the store's consensus records, once Node hands it its validator."""
+    """The replica, restarted from the store's consensus records, once Node hands it its validator
+    (at start, or when a follower's key becomes a validator's): read from the store when made, in
+    the epoch of the next block as the executed state knows the epochs."""
     timing = config.consensus
-    meta = store.meta
-    cert = store.certificate(meta.height) if meta.height else None
     validators = genesis.validator_set()
     consensus = ConsensusConfig(
         n=len(validators),
@@ -150,13 +178,17 @@ def _replica_maker(
         status_interval_ticks=max(1, 1000 // timing.tick_ms),
         state_request_timeout_ticks=max(2, 2000 // timing.tick_ms),
     )
-    persisted = PersistedState.from_items(dict(store.consensus_records()))
 
     def make(validate: Validate) -> Replica:
+        meta = store.meta
+        cert = store.certificate(meta.height) if meta.height else None
+        persisted = PersistedState.from_items(dict(store.consensus_records()))
+        epochs = known_epochs(store.state)
         return Replica(
-            consensus, index, _Signer(key), validators, validate, app.digest,
+            consensus, 0, _Signer(key), validators, validate, app.digest,
             genesis.chain_id.encode(), persisted=persisted, app_height=meta.height,
             app_digest=bytes.fromhex(cert.block_hash) if cert else b"",
+            epochs=epochs, key=bytes.fromhex(key.public_key.hex()),
         )
 
     return make

@@ -49,6 +49,7 @@ from node.observer.feed import TAG_FEED
 from node.observer.follower import Follower
 from node.observer.membership import members_at
 from node.observer.server import FeedServer
+from node import reconfig
 from node.p2p.handshake import PeerRole
 from node.p2p.mesh import Mesh
 from node.store.leveldb import Store
@@ -91,6 +92,9 @@ class Parts:
     app: Application
     replica: ReplicaMaker | None  # None: an observer (it follows the chain, it does not vote)
     mesh: MeshMaker
+    joins: ReplicaMaker | None = None
+    """Makes the replica (from the store as it is then) once this node's key is a validator of
+    the epoch of its next block: a validator admitted by governance follows until then."""
 
 
 class Node:
@@ -103,16 +107,22 @@ class Node:
         self.name = parts.config.node.name
         self.genesis = parts.genesis
         self.key = parts.key
-        self.validators = parts.genesis.validator_set()
-        self.index = parts.index
         self.store = parts.store
         self.mempool = parts.mempool
         self.app = parts.app
+        self.validators = parts.genesis.validator_set()
+        """The validator set of the replica's epoch (its ids index it); follows each switch."""
+        self.index = parts.index
         self.replica = None if parts.replica is None else parts.replica(self._check_proposal)
+        self._joins = parts.joins
+        self._epoch = -1
+        if self.replica is not None:
+            self._take_epoch(self.replica)
         self.on_commit: list[Callable[[Committed], None]] = []
         self._effects = Effects(
             persist=self._persist, deliver=self._deliver, send=self._send, broadcast=self._broadcast,
             forward=self._forward, serve=self._serve_state, soft_state=self._view_changed,
+            send_in=self._send_in,
         )
         # Sent through whatever self.mesh is when the frame goes out (a test may wrap the mesh).
         self.gossip = Gossip(self.mempool, send=lambda peer, frame: self.mesh.send(peer, frame),
@@ -251,6 +261,48 @@ class Node:
         except ValueError:
             return None
 
+    def _votes_somewhere(self, replica: Replica, peer: crypto.PublicKey) -> bool:
+        """A validator of an epoch the replica knows: the current one, the next (a joiner
+        voting before we switched) or an older one (a peer still catching up there)."""
+        raw = bytes.fromhex(peer.hex())
+        return any(raw in epoch.members for epoch in replica.epochs)
+
+    def _take_epoch(self, replica: Replica) -> None:
+        """The replica's epoch is ours: its validator set (replica ids index it), our index."""
+        self._epoch = replica.epoch.number
+        self.validators = reconfig.validators_of(replica.epoch)
+        self.index = replica.id if replica.member else None
+
+    def _maybe_join(self) -> None:
+        """A follower whose key is a validator of the next block's epoch starts voting: the
+        replica starts at the base of that epoch (or above it), from the store."""
+        if self.replica is not None or self._joins is None or self.failure is not None:
+            return
+        epochs = reconfig.known_epochs(self.store.state)
+        if reconfig.voter_in(epochs, self.store.meta.height, self.key.public_key) is None:
+            return
+        if self.follower is not None:
+            self.follower.stop()
+            self.follower = None
+        self.replica = replica = self._joins(self._check_proposal)
+        self._take_epoch(replica)
+        log.warning(kv("joined", epoch=replica.epoch.number, index=replica.id, height=self.store.meta.height))
+        self.refresh_members()
+        for index in self.linked_validators():
+            replica.greet(index)
+        self._pump()
+
+    def _leave(self) -> None:
+        """The replica's key is no validator of its new epoch (removed, or rotated away): the
+        node follows the chain as an observer from now on (restart it with a new key to vote)."""
+        replica = self.replica
+        assert replica is not None
+        log.warning(kv("not-a-validator", epoch=replica.epoch.number,
+                       note="this key votes no more: removed, or rotated (restart with the new key)"))
+        self.replica = None
+        self.index = None
+        self.follower = self.make_follower()
+
     def linked_validators(self) -> set[int]:
         """Indices of the validators (of our set) we have a link to now."""
         return {i for i in map(self.peer_index, self.mesh.connected(PeerRole.VALIDATOR)) if i is not None}
@@ -299,7 +351,7 @@ class Node:
 
     def _on_consensus(self, peer: crypto.PublicKey, body: bytes) -> None:
         replica = self.replica
-        if replica is None or self.peer_index(peer) is None:  # we are an observer, or it is
+        if replica is None or not self._votes_somewhere(replica, peer):  # we are an observer, or it is
             log.info(kv("consensus-from-non-validator", peer=peer.hex()[:16]))
             return
         try:
@@ -391,6 +443,8 @@ class Node:
         while self.failure is None and self.replica is not None and (ready := self.replica.ready()):
             if not perform(ready, self._effects):
                 return
+        if self.replica is not None and not self.replica.member:
+            self._leave()
 
     def _persist(self, records: tuple[Persist, ...]) -> bool:
         try:
@@ -403,12 +457,25 @@ class Node:
     def _send(self, to: int, msg: Message) -> None:
         self.mesh.send(self.validators.keys[to], TAG_CONSENSUS + encode_message(msg))
 
+    def _send_in(self, epoch: int, to: int, msg: Message) -> None:
+        """To member ``to`` of an older epoch (a peer still catching up there)."""
+        assert self.replica is not None  # only the replica sends
+        members = self.replica.epochs[epoch].members
+        self.mesh.send(crypto.PublicKey.from_bytes(members[to]), TAG_CONSENSUS + encode_message(msg))
+
     def _broadcast(self, msg: Message) -> None:
         self.mesh.broadcast(TAG_CONSENSUS + encode_message(msg))
 
     def _view_changed(self, soft: SoftState) -> None:
         """A view change started or a new view started: what the old primary proposed but did
-        not get committed may be proposed again by the new one."""
+        not get committed may be proposed again by the new one. A new epoch: the replica's ids
+        now index its validator set."""
+        replica = self.replica
+        if replica is not None and soft.epoch != self._epoch:
+            self._take_epoch(replica)
+            log.warning(kv("epoch", epoch=soft.epoch, n=len(self.validators), member=soft.member,
+                           first_height=replica.epoch.first_seq))
+            self.refresh_members()
         log.warning(kv("new-view" if soft.active else "view-change", view=soft.view, primary=soft.primary))
         self.mempool.release_in_flight()
         self._schedule_proposal()
@@ -418,6 +485,8 @@ class Node:
             return False
         self._schedule_proposal()
         assert self.replica is not None  # only the replica delivers
+        # The block may have scheduled the next epoch: the replica learns it before ``applied``.
+        reconfig.schedule_pending(self.replica, self.store.state, action.seq)
         self.replica.applied(action.seq)  # proposals it answered LATER for are checked again
         return True
 
@@ -437,6 +506,8 @@ class Node:
             callback(committed)
         self.refresh_members()
         self.feed.pump()
+        if self.replica is None:
+            self._maybe_join()  # a follower admitted by governance votes from its epoch on
         return True
 
     def refresh_members(self) -> None:
@@ -478,4 +549,4 @@ class Node:
                 break
             entries.append(StateEntry(height, digest, payload, cert.to_consensus()))
         assert self.replica is not None  # only the replica asks
-        self.replica.serve_state(action.to, entries)
+        self.replica.serve_state(action.to, entries, action.epoch)

@@ -6,6 +6,8 @@
     python scripts/simulate.py --n 4 --seed 123 --verbose     # replay one seed, print the trace
     python scripts/simulate.py --liveness --seeds 1000        # restart/censor/isolation schedules
     python scripts/simulate.py --liveness --seeds 300 --unsafe-old-timer   # a broken timer: fails
+    python scripts/simulate.py --reconfig --seeds 1000       # validators join, leave, rotate keys
+    python scripts/simulate.py --reconfig --seeds 1000 --unsafe-epoch-skew  # a broken switch: fails
 
 Prints seeds/s, faults injected per seed, simulated commits per second of wall time, and every
 failing seed (which replays exactly with --seed N --verbose).
@@ -23,6 +25,7 @@ from typing import Any
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from consensus.sim.liveness import run_schedule  # noqa: E402
+from consensus.sim.reconfig import run_reconfig_seed  # noqa: E402
 from consensus.sim.runner import run_seed, sim_config  # noqa: E402
 
 
@@ -73,6 +76,46 @@ def liveness(args: argparse.Namespace) -> int:
     return 0
 
 
+def reconfig(args: argparse.Namespace) -> int:
+    """Seeds that change the validator set during faults (consensus.sim.reconfig)."""
+    seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
+    failing: list[int] = []
+    plans: Counter[str] = Counter()
+    failed_plans: Counter[str] = Counter()
+    events: Counter[str] = Counter()
+    faults: Counter[str] = Counter()
+    started = time.perf_counter()
+    for seed in seeds:
+        result = run_reconfig_seed(seed, verbose=args.verbose, unsafe_epoch_skew=args.unsafe_epoch_skew)
+        plans[result.plan] += 1
+        events.update(result.events)
+        faults.update(result.faults)
+        if not result.ok:
+            failed_plans[result.plan] += 1
+        if not args.unsafe_epoch_skew or args.verbose:
+            _report(result, seed, args.verbose, failing)
+        elif not result.ok:
+            failing.append(seed)
+    wall = time.perf_counter() - started
+    count = len(seeds)
+    print(f"reconfig seeds={count} (from {seeds[0]}) failing={len(failing)} wall={wall:.1f}s "
+          f"seeds/s={count / wall:.1f}")
+    print("plans: " + " ".join(f"{k}={v}" for k, v in sorted(plans.items()))
+          + " | failing: " + (" ".join(f"{k}={v}" for k, v in sorted(failed_plans.items())) or "none"))
+    print("faults per seed: " + " ".join(f"{k}={v / count:.2f}" for k, v in sorted(faults.items())))
+    print("protocol events per seed (correct replicas): " + " ".join(
+        f"{k}={v / count:.2f}" for k, v in sorted(events.items())))
+    if args.unsafe_epoch_skew:
+        # The break must be caught: a seed that passes had its skew go unnoticed.
+        print(f"--unsafe-epoch-skew: caught in {len(failing)} of {count} seeds")
+        return 0 if failing else 1
+    if failing:
+        print("FAILING SEEDS: " + " ".join(map(str, failing[:50])))
+        print(f"replay: python scripts/simulate.py --reconfig --seed {failing[0]} --verbose")
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=4, help="number of validators (default 4)")
@@ -91,9 +134,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --liveness: the old view timer, restarted by every delivery")
     parser.add_argument("--unsafe-lone-view-change", action="store_true",
                         help="with --liveness: leave a view on one's own timeout (the old rule)")
+    parser.add_argument("--reconfig", action="store_true",
+                        help="seeds that add, remove and rotate validators during the faults")
+    parser.add_argument("--unsafe-epoch-skew", action="store_true",
+                        help="with --reconfig: some replicas switch epochs K seqs late (must fail)")
     args = parser.parse_args(argv)
     if args.liveness:
         return liveness(args)
+    if args.reconfig:
+        return reconfig(args)
 
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
     config = sim_config(args.n, unsafe_quorum_override=args.unsafe_quorum)

@@ -31,9 +31,8 @@ from consensus.messages import (
     StateEntry,
     StateResponse,
     ViewChange,
-    signing_bytes,
 )
-from consensus.sim.fakecrypto import DOMAIN, sha256
+from consensus.sim.fakecrypto import sha256
 
 if TYPE_CHECKING:
     from consensus.sim.cluster import Cluster, Node
@@ -53,8 +52,7 @@ __all__ = [
 
 
 def _sign(cluster: Cluster, node: Node, msg: Any) -> Any:
-    sig = cluster.signers[node.id].sign(signing_bytes(DOMAIN, msg))
-    return replace(msg, sig=sig)
+    return cluster.sign_as(node, msg)
 
 
 def _evil(digest: bytes) -> bytes:
@@ -97,10 +95,10 @@ class EquivocatingPrimary(Behaviour):
                 return []  # its honest commit goes to the first half only
             return [(dst, msg)]
         if not self._other_half(msg.view, msg.seq, dst):
-            return [(dst, msg), (dst, _sign(cluster, node, Commit(msg.view, msg.seq, msg.digest, node.id)))]
+            return [(dst, msg), (dst, _sign(cluster, node, Commit(msg.view, msg.seq, msg.digest, cluster.replica_id(node))))]
         payload = msg.payload + b"/evil"
-        evil = _sign(cluster, node, PrePrepare(msg.view, msg.seq, sha256(payload), payload, node.id))
-        commit = _sign(cluster, node, Commit(msg.view, msg.seq, evil.digest, node.id))
+        evil = _sign(cluster, node, PrePrepare(msg.view, msg.seq, sha256(payload), payload, cluster.replica_id(node)))
+        commit = _sign(cluster, node, Commit(msg.view, msg.seq, evil.digest, cluster.replica_id(node)))
         self.injected += 1
         return [(dst, evil), (dst, commit)]
 
@@ -112,16 +110,17 @@ class EquivocatingPrimary(Behaviour):
         pool = {vc.sender: vc for vc in self.view_changes.values() if vc.view == nv.view}
         for vc in nv.view_changes:
             pool.setdefault(vc.sender, vc)
-        q = cluster.config.quorum
+        proofs = cluster.proofs_of(node)
+        q = proofs.config.quorum
         if len(pool) <= q:
             return None
         subset = tuple(sorted(pool.values(), key=lambda vc: vc.sender)[-q:])
-        if any(cluster.proofs.view_change_problem(vc) for vc in subset):
+        if any(proofs.view_change_problem(vc) for vc in subset):
             return None
-        plan = cluster.proofs.plan_new_view(subset)
-        pps = tuple(_sign(cluster, node, PrePrepare(nv.view, s, d, p, node.id))
+        plan = proofs.plan_new_view(subset)
+        pps = tuple(_sign(cluster, node, PrePrepare(nv.view, s, d, p, cluster.replica_id(node)))
                     for s, d, p in plan.proposals)
-        return _sign(cluster, node, NewView(nv.view, subset, pps, node.id))  # type: ignore[no-any-return]
+        return _sign(cluster, node, NewView(nv.view, subset, pps, cluster.replica_id(node)))  # type: ignore[no-any-return]
 
     def _other_half(self, view: int, seq: int, dst: int) -> bool:
         return hash((view, seq, dst, 7919)) % 2 == 1
@@ -143,7 +142,7 @@ class ConflictingVoter(Behaviour):
         seq = r.stable_seq + self.rng.randint(1, cluster.config.window)
         digest = sha256(b"random%d" % self.rng.getrandbits(32))
         kind = self.rng.choice([Prepare, Commit])
-        msg = _sign(cluster, node, kind(r.view, seq, digest, node.id))
+        msg = _sign(cluster, node, kind(r.view, seq, digest, cluster.replica_id(node)))
         self.injected += 1
         for dst in range(cluster.n):
             if dst != node.id:
@@ -185,8 +184,8 @@ class GarbageSender(Behaviour):
         r = node.replica
         if r is None or self.rng.random() > 0.3:
             return
-        rng, me = self.rng, node.id
-        dst = rng.choice([d for d in range(cluster.n) if d != me])
+        rng, me, at = self.rng, cluster.replica_id(node), node.id
+        dst = rng.choice([d for d in range(cluster.n) if d != at])
         seq = r.stable_seq + rng.randint(1, cluster.config.window)
         digest = sha256(b"g%d" % rng.getrandbits(32))
         kind = rng.randrange(9)
@@ -198,9 +197,8 @@ class GarbageSender(Behaviour):
         elif kind == 2:  # bad signature
             payload = Prepare(r.view, seq, digest, me, bytes(32))
         elif kind == 3:  # impersonation: claims to be someone else, signs with its own key
-            other = rng.choice([d for d in range(cluster.n) if d != me])
-            sig = cluster.signers[me].sign(signing_bytes(DOMAIN, Commit(r.view, seq, digest, other)))
-            payload = Commit(r.view, seq, digest, other, sig)
+            other = rng.choice([d for d in range(r.config.n) if d != me])
+            payload = _sign(cluster, node, Commit(r.view, seq, digest, other))
         elif kind == 4:  # unknown sender
             payload = Prepare(r.view, seq, digest, cluster.n + rng.randint(0, 5), b"x")
         elif kind == 5:  # payload that does not match its digest, wrong digest size
@@ -211,19 +209,19 @@ class GarbageSender(Behaviour):
         elif kind == 6:  # a view change with a forged prepared certificate
             pp = _sign(cluster, node, PrePrepare(r.view, seq, digest, b"x", me))
             fake = PreparedProof(pp, tuple(_sign(cluster, node, Prepare(r.view, seq, digest, me))
-                                           for _ in range(cluster.config.quorum)))
+                                           for _ in range(r.config.quorum)))
             payload = _sign(cluster, node, ViewChange(r.view + 1, r.stable_seq, r.stable_digest,
                                                       r.stable_proof, (fake,), me))
         elif kind == 7:  # blocks with a certificate signed by itself only
             cert = Certificate(r.view, r.last_delivered + 1, digest,
-                               tuple((me, b"s") for _ in range(cluster.config.quorum)))
+                               tuple((me, b"s") for _ in range(r.config.quorum)))
             entry = StateEntry(r.last_delivered + 1, digest, b"forged", cert)
             payload = _sign(cluster, node, StateResponse((entry,), me))
         else:  # checkpoint at a seq that is not a checkpoint
             payload = _sign(cluster, node, Checkpoint(seq * cluster.config.checkpoint_interval + 1,
                                                       digest, me))
         self.injected += 1
-        cluster.inject(me, dst, payload)
+        cluster.inject(at, dst, payload)
 
 
 INVALID_MARK = b"invalid/"
@@ -235,11 +233,11 @@ class InvalidProposer(Behaviour):
     name = "invalid-proposer"
 
     def transform(self, cluster: Cluster, node: Node, dst: int, msg: Any) -> list[tuple[int, Any]]:
-        if isinstance(msg, PrePrepare) and msg.payload and msg.sender == node.id \
+        if isinstance(msg, PrePrepare) and msg.payload and msg.sender == cluster.replica_id(node) \
                 and not msg.payload.startswith(INVALID_MARK):
             payload = INVALID_MARK + msg.payload
             self.injected += 1
-            return [(dst, _sign(cluster, node, PrePrepare(msg.view, msg.seq, sha256(payload), payload, node.id)))]
+            return [(dst, _sign(cluster, node, PrePrepare(msg.view, msg.seq, sha256(payload), payload, cluster.replica_id(node))))]
         return [(dst, msg)]
 
 

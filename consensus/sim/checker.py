@@ -2,12 +2,15 @@
 
 * agreement: no two correct replicas deliver different digests at the same height;
 * order: each correct replica delivers heights 1, 2, 3... with no gap or repeat (across restarts);
-* certificates: every delivered block carries a quorum of valid commit signatures for it;
+* certificates: every delivered block carries a quorum of valid commit signatures for it, of the
+  validators of the epoch that truly orders its height;
 * no equivocation: a correct replica (restarts included) never signs two digests for one
   (kind, view, seq).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from consensus.actions import Deliver
 from consensus.messages import Commit, PrePrepare, Prepare
@@ -17,9 +20,15 @@ __all__ = ["SafetyChecker"]
 
 
 class SafetyChecker:
-    def __init__(self, n: int, correct: set[int], proofs: Checker) -> None:
+    def __init__(
+        self, n: int, correct: set[int], proofs: Checker,
+        proofs_at: Callable[[int], Checker] | None = None,
+    ) -> None:
+        """``proofs_at(seq)``: the checks of the epoch that truly orders ``seq`` (default:
+        ``proofs`` for every seq)."""
         self.correct = correct
         self.proofs = proofs
+        self.proofs_at = proofs_at or (lambda seq: proofs)
         self.committed: dict[int, tuple[int, bytes]] = {}
         self.heights = [0] * n
         self.signed: dict[tuple[int, str, int, int], bytes] = {}
@@ -39,7 +48,7 @@ class SafetyChecker:
                 f"t={now} agreement: height {d.seq}: replica {first[0]} delivered "
                 f"{first[1].hex()[:8]}, replica {replica} delivered {d.digest.hex()[:8]}"
             )
-        problem = self.proofs.certificate_problem(d.certificate, d.seq, d.digest)
+        problem = self.proofs_at(d.seq).certificate_problem(d.certificate, d.seq, d.digest)
         if self.proofs.digest(d.payload) != d.digest or problem is not None:
             self.violations.append(f"t={now} certificate: replica {replica} at height {d.seq}: {problem}")
 

@@ -12,18 +12,26 @@ proposal at a height above the one after its last executed block; it calls
 ``replica.applied(height)`` after each block it executes. ``later_verdicts`` counts those LATER
 answers given to correct replicas.
 
+With ``plan`` set (``consensus.sim.reconfig.Plan``) the validator set changes as the plan says:
+the nodes are the plan's machines, each node's replica learns of an epoch when the node delivers
+the block that approves it, and the cluster does what the daemon does at a switch (a machine not
+yet a member follows as an observer, copying certified blocks; one whose key rotated restarts its
+replica with its new key; a removed one stops). Replica ids are per epoch; the network addresses
+machines.
+
 The same class is the harness of the scenario tests (``deliver_all``, ``crash``, ``tick_until``).
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable
 
 from consensus.actions import Deliver, Forward, Outcome, Persist, ServeState
+from consensus.epoch import Epoch, signing_domain
 from consensus.interfaces import ACCEPT, Validation, later, reject
-from consensus.messages import Message, StateEntry, describe, encode_message
+from consensus.messages import Message, StateEntry, describe, encode_message, signing_bytes
 from consensus.params import Config
 from consensus.persist import PersistedState, Record
 from consensus.proofs import Checker
@@ -32,6 +40,9 @@ from consensus.replica import Replica
 from consensus.sim.checker import SafetyChecker
 from consensus.sim.fakecrypto import DOMAIN, FakeSigner, FakeVerifier, fake_keys, sha256
 from consensus.sim.network import Network, NetworkConfig
+
+if TYPE_CHECKING:
+    from consensus.sim.reconfig import Plan
 
 __all__ = ["Node", "Cluster", "DOMAIN", "SimValidate"]
 
@@ -52,6 +63,12 @@ class Node:
     backlog: list[tuple[int, int]] = field(default_factory=list)
     """(tick due, seq) of delivered blocks the application has not executed yet."""
     effects: Effects | None = None
+    up: bool = True
+    """False between ``crash`` and ``restart``."""
+    retired: bool = False
+    """Removed from the validator set (``plan``): it stops."""
+    key: bytes = b""
+    """The identity its replica runs with (``plan``)."""
 
     @property
     def height(self) -> int:
@@ -72,6 +89,8 @@ class Cluster:
         trace: list[str] | None = None,
         unsafe_amnesia: bool = False,
         app_lag: int | None = None,
+        plan: Plan | None = None,
+        skewed: frozenset[int] = frozenset(),
     ) -> None:
         """Args:
             validate: ``validate(replica, seq, digest, payload)``; default accepts everything.
@@ -81,7 +100,15 @@ class Cluster:
             trace: if a list, every event is appended to it as a line of text.
             unsafe_amnesia: TESTS ONLY -- restart replicas *without* their persisted record, to
                 show that the checker catches what the write-ahead record prevents.
+            plan: change the validator set as this plan says (``n`` is then its machines).
+            skewed: TESTS ONLY (with ``plan``) -- these machines are told that the first change
+                starts K seqs later than it does, to show that the checker catches replicas
+                switching at different heights.
         """
+        self.plan = plan
+        self.skewed = skewed
+        if plan is not None:
+            n = plan.machines
         self.config = config or Config(n=n)
         self.n = n
         self.rng = random.Random(seed)
@@ -90,8 +117,19 @@ class Cluster:
         self.verifier = FakeVerifier(keys)
         self.signers = [FakeSigner(k) for k in keys]
         self.proofs = Checker(self.config, self.verifier, DOMAIN, sha256)
+        self.epochs: list[tuple[int, Epoch]] = (
+            plan.epochs(self.config.checkpoint_interval) if plan is not None else []
+        )
+        """(approving height, epoch), the truth the checker judges by (``plan``)."""
+        self._checkers = [self.epoch_checker(e) for _, e in self.epochs]
+        self.machine_of = {e.members[i]: m for _, e in self.epochs for i, (m, _) in
+                           enumerate(self._members(e.number))}
+        self.key_signers = {k: FakeSigner(k) for k in self.machine_of}
         byzantine = byzantine or {}
-        self.checker = SafetyChecker(n, {i for i in range(n) if i not in byzantine}, self.proofs)
+        self.checker = SafetyChecker(
+            n, {i for i in range(n) if i not in byzantine}, self.proofs,
+            proofs_at=self.checker_at if plan is not None else None,
+        )
         self.validate = validate
         self.roundtrip = roundtrip
         self.trace = trace
@@ -108,6 +146,98 @@ class Cluster:
         for node in self.nodes:
             self._start(node)
 
+    # ------------------------------------------------------------------ epochs (plan)
+
+    def _members(self, number: int) -> tuple[tuple[int, int], ...]:
+        assert self.plan is not None
+        return self.plan.initial if number == 0 else self.plan.changes[number - 1].members
+
+    def epoch_checker(self, epoch: Epoch) -> Checker:
+        """The checks of ``epoch`` as its members make them."""
+        return Checker(
+            replace(self.config, n=epoch.n), epoch.verifier,
+            signing_domain(DOMAIN, epoch.number), sha256, chain_domain=DOMAIN, base=epoch.base,
+        )
+
+    def checker_at(self, seq: int) -> Checker:
+        """The checks of the epoch that truly orders ``seq``."""
+        number = max(i for i, (_, e) in enumerate(self.epochs) if e.first_seq <= seq)
+        return self._checkers[number]
+
+    def _told(self, node: Node, approved: int, epoch: Epoch) -> Epoch:
+        """The epoch as ``node`` is told of it (shifted by K on a skewed node: a broken ledger)."""
+        if node.id in self.skewed and epoch.number >= 1:
+            return replace(epoch, first_seq=epoch.first_seq + self.config.checkpoint_interval)
+        return epoch
+
+    def known_epochs(self, node: Node, height: int) -> list[Epoch]:
+        """The epochs ``node``'s application knows once it executed block ``height``."""
+        return [self._told(node, a, e) for a, e in self.epochs if a <= height]
+
+    def _key_for(self, node: Node, epochs: list[Epoch], height: int) -> bytes | None:
+        """The key ``node`` runs its replica with at ``height``: its key in the epoch of
+        ``height + 1`` if a member, else None (an observer until admitted, or removed)."""
+        current = [e for e in epochs if e.first_seq <= height + 1][-1]
+        return next((k for k in current.members if self.machine_of[k] == node.id), None)
+
+    def _admitted_later(self, node: Node) -> bool:
+        """Will ``node`` be a member of an epoch after its height's? (It waits as an observer.)"""
+        later = [e for _, e in self.epochs if e.first_seq > node.height + 1]
+        return any(self.machine_of[k] == node.id for e in later for k in e.members)
+
+    def _after_switch(self, node: Node) -> None:
+        """The daemon's part when the replica left the validator set: run with the machine's
+        new key (a rotation), wait as an observer, or stop (removed)."""
+        r = node.replica
+        if r is None or r.member or self.plan is None:
+            return
+        self._log(f"{node.id} not a member of epoch {r.epoch.number}")
+        node.replica = None
+        self._start(node)
+
+    def sync_observers(self) -> None:
+        """Machines waiting to be admitted copy the next certified blocks from a reachable
+        member (each checked against the validator set of its height, as an observer node
+        does) and start voting once at the base of the epoch that admits them."""
+        for node in self.nodes:
+            if not node.up or node.replica is not None or node.retired:
+                continue
+            for peer in self.nodes:
+                if peer.replica is None or peer.height <= node.height \
+                        or self.network.blocked(peer.id, node.id):
+                    continue
+                while node.height < peer.height:
+                    entry = peer.store[node.height + 1]
+                    if self.checker_at(entry.seq).certificate_problem(
+                            entry.certificate, entry.seq, entry.digest) is not None:
+                        break
+                    node.store[entry.seq] = entry
+                    self.checker.delivered(node.id, Deliver(entry.seq, entry.digest, entry.payload, entry.certificate), self.now)
+                    if self._key_for(node, self.known_epochs(node, node.height), node.height):
+                        break
+                break
+            if self._key_for(node, self.known_epochs(node, node.height), node.height):
+                self._log(f"{node.id} admitted at height {node.height}")
+                self._start(node)
+
+    def sign_as(self, node: Node, msg: Any) -> Any:
+        """``msg`` signed by ``node``'s replica's key in its epoch (byzantine behaviours)."""
+        r = node.replica
+        if r is None or self.plan is None:
+            return replace(msg, sig=self.signers[node.id].sign(signing_bytes(DOMAIN, msg)))
+        data = signing_bytes(signing_domain(DOMAIN, r.epoch.number), msg, DOMAIN)
+        return replace(msg, sig=self.key_signers[node.key].sign(data))
+
+    def replica_id(self, node: Node) -> int:
+        """``node``'s id in its replica's epoch (its index without a plan)."""
+        r = node.replica
+        return node.id if r is None or self.plan is None else max(r.id, 0)
+
+    def proofs_of(self, node: Node) -> Checker:
+        """The checks of ``node``'s replica's epoch."""
+        r = node.replica
+        return self.proofs if r is None or self.plan is None else self._checkers[r.epoch.number]
+
     # ------------------------------------------------------------------ lifecycle
 
     def _start(self, node: Node) -> None:
@@ -122,10 +252,21 @@ class Cluster:
         node.executed = height  # a restarted application re-executes its block store first
         node.backlog.clear()
         node.effects = node.effects or self._effects(node)
+        signer, epochs, key = self.signers[node.id] if self.plan is None else None, [], b""
+        if self.plan is not None:
+            epochs = self.known_epochs(node, height)
+            found = self._key_for(node, epochs, height)
+            if found is None:
+                node.retired = not self._admitted_later(node)
+                self._log(f"{node.id} {'removed' if node.retired else 'observes'} at height {height}")
+                return
+            key, signer = found, self.key_signers[found]
+            node.key = key
+        assert signer is not None
         node.replica = Replica(
             self.config,
             node.id,
-            self.signers[node.id],
+            signer,
             self.verifier,
             lambda s, d, p: self._check(node, s, d, p),
             sha256,
@@ -133,6 +274,8 @@ class Cluster:
             persisted=persisted,
             app_height=height,
             app_digest=node.store[height].digest if height else b"",
+            epochs=epochs,
+            key=key,
         )
         self._process(node)
 
@@ -161,11 +304,13 @@ class Cluster:
     def crash(self, i: int) -> None:
         """Stop node i: it loses all memory but its disk and block store."""
         self.nodes[i].replica = None
+        self.nodes[i].up = False
         self._log(f"crash {i}")
 
     def restart(self, i: int) -> None:
         node = self.nodes[i]
-        if node.replica is None:
+        if not node.up or (node.replica is None and self.plan is None):
+            node.up = True
             self._log(f"restart {i} (height {node.height})")
             self._start(node)
 
@@ -192,6 +337,7 @@ class Cluster:
         assert node.effects is not None
         while node.replica is not None and (ready := node.replica.ready()):
             perform(ready, node.effects)
+        self._after_switch(node)
 
     def _effects(self, node: Node) -> Effects:
         """The simulated daemon's side of a Ready for ``node``: its disk, block store, network."""
@@ -209,6 +355,10 @@ class Cluster:
             self.checker.delivered(node.id, a, self.now)
             if self.trace is not None:
                 self._log(f"{node.id} deliver s={a.seq} d={a.digest.hex()[:8]}")
+            for approved, epoch in self.epochs:
+                if approved == a.seq and node.replica is not None:
+                    # The daemon: executing the approving block reveals the next epoch.
+                    node.replica.schedule_epoch(self._told(node, approved, epoch))
             self.on_deliver(node, a)
             if self.app_lag is not None:
                 node.backlog.append((self.now + self.app_lag, a.seq))
@@ -224,12 +374,22 @@ class Cluster:
         def serve(a: ServeState) -> None:
             assert node.replica is not None
             entries = [node.store[s] for s in range(a.from_seq, a.to_seq + 1) if s in node.store]
-            node.replica.serve_state(a.to, entries)
+            node.replica.serve_state(a.to, entries, a.epoch)
+
+        def send(to: int, msg: Message) -> None:
+            r = node.replica
+            if self.plan is not None and r is not None:
+                to = self.machine_of[r.epoch.members[to]]  # the replica's ids are its epoch's
+            self._send(node, to, msg)
+
+        def send_in(epoch: int, to: int, msg: Message) -> None:
+            self._send(node, self.machine_of[self.epochs[epoch][1].members[to]], msg)
 
         return Effects(
             persist=persist,
             deliver=deliver,
-            send=lambda dst, msg: self._send(node, dst, msg),
+            send=send,
+            send_in=send_in,
             broadcast=broadcast,
             forward=lambda a: self.on_forward(node, a),
             serve=serve,
@@ -301,6 +461,8 @@ class Cluster:
     def tick(self, ticks: int = 1) -> None:
         for _ in range(ticks):
             self.now += 1
+            if self.plan is not None:
+                self.sync_observers()
             for node in self.alive():
                 assert node.replica is not None
                 if node.backlog:

@@ -25,11 +25,15 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from consensus.params import Config
 from consensus.sim.byzantine import BEHAVIOURS, Composite, InvalidProposer, refuses_invalid
 from consensus.sim.cluster import Cluster
 from consensus.sim.network import NetworkConfig
+
+if TYPE_CHECKING:
+    from consensus.sim.reconfig import Plan
 
 __all__ = ["SimResult", "sim_config", "run_seed", "LAGGING_SHARE"]
 
@@ -64,6 +68,8 @@ class SimResult:
     """Protocol events summed over correct replicas (since their last restart)."""
     app_lag: int | None = None
     """Ticks the simulated application executes blocks after their delivery (None: no lag model)."""
+    plan: str = ""
+    """The reconfiguration plan's kind (``consensus.sim.reconfig``), if any."""
     later: int = 0
     """LATER answers the application gave correct replicas' proposals checks."""
     trace: list[str] | None = None
@@ -72,7 +78,8 @@ class SimResult:
         byz = ", ".join(f"{i}:{name}" for i, name in sorted(self.byzantine.items())) or "none"
         faults = " ".join(f"{k}={v}" for k, v in sorted(self.faults.items()))
         status = "ok" if self.ok else "FAIL"
-        return (f"seed {self.seed} n={self.n}: {status} height={self.height} ticks={self.ticks} "
+        plan = f" plan={self.plan}" if self.plan else ""
+        return (f"seed {self.seed} n={self.n}{plan}: {status} height={self.height} ticks={self.ticks} "
                 f"byzantine=[{byz}] app_lag={self.app_lag} later={self.later} {faults}")
 
 
@@ -85,9 +92,21 @@ def run_seed(
     progress_bound: int = 4000,
     config: Config | None = None,
     unsafe_amnesia: bool = False,
+    plan: Plan | None = None,
+    unsafe_epoch_skew: bool = False,
 ) -> SimResult:
-    rng = random.Random(f"warrantchain-sim/{n}/{seed}")
-    f = (n - 1) // 3
+    """Run one seed. With ``plan`` (``consensus.sim.reconfig``) the validator set changes while
+    the faults go on: ``n`` is the plan's machines, at most the fewest faults any epoch tolerates
+    are faulty at once, the clients ask for blocks until ten past the last epoch's start, and
+    liveness is judged on the correct members of the last epoch. ``unsafe_epoch_skew``: some of
+    them are told the epochs start K seqs later (the deliberate break)."""
+    if plan is not None:
+        n = plan.machines
+        rng = random.Random(f"warrantchain-reconfig/{plan.name}/{seed}")
+        f = plan.f_min
+    else:
+        rng = random.Random(f"warrantchain-sim/{n}/{seed}")
+        f = (n - 1) // 3
     faults: Counter[str] = Counter()
 
     byz_ids = sorted(rng.sample(range(n), rng.randint(0, f)))
@@ -114,6 +133,17 @@ def run_seed(
     fault_end = rng.randint(150, 400)
     request_every = rng.randint(2, 10)
     blocks = blocks if blocks is not None else (30 if n <= 4 else 20)
+    epochs = plan.epochs((config or sim_config(n)).checkpoint_interval) if plan is not None else []
+    last_members = {m for m, _ in (plan.changes[-1].members if plan and plan.changes else ())}
+    final = [m for m in correct if m in last_members]
+    """With a plan: the correct members of the last epoch, whose progress is judged."""
+    skewed: frozenset[int] = frozenset()
+    if epochs:
+        blocks = max(blocks, epochs[-1][1].first_seq + 10)
+        if unsafe_epoch_skew:
+            skew_rng = random.Random(f"warrantchain-reconfig/{seed}/skew")
+            voters = [m for m, _ in plan.changes[0].members if m in correct]  # type: ignore[union-attr]
+            skewed = frozenset(skew_rng.sample(voters, skew_rng.randint(1, len(voters) - 1)))
 
     # Crash/restart windows, never more than f - (byzantine) down at once.
     events: list[tuple[int, int, str, object]] = []
@@ -155,10 +185,13 @@ def run_seed(
         unsafe_amnesia=unsafe_amnesia,
         validate=refuses_invalid,
         app_lag=app_lag,
+        plan=plan,
+        skewed=skewed,
     )
     if trace is not None:
         trace.append(
-            f"seed {seed} n={n} byzantine={ {i: b.name for i, b in byzantine.items()} } "
+            f"seed {seed} n={n} plan={plan} skewed={sorted(skewed)} "
+            f"byzantine={ {i: b.name for i, b in byzantine.items()} } "
             f"network={net} fault_end={fault_end} request_every={request_every} "
             f"blocks={blocks} roundtrip={cluster.roundtrip} app_lag={app_lag} events={[(e[0], e[2], e[3]) for e in events]}"
         )
@@ -192,7 +225,7 @@ def run_seed(
         if violations and not verbose:
             break
         if now > fault_end:
-            heights = {cluster.nodes[i].height for i in correct}
+            heights = {cluster.nodes[i].height for i in (final if plan is not None else correct)}
             if len(heights) == 1 and min(heights) >= blocks:
                 ok = not violations
                 break
@@ -223,5 +256,6 @@ def run_seed(
         recovery_ticks=cluster.now - fault_end,
         app_lag=app_lag,
         later=cluster.later_verdicts,
+        plan=plan.name if plan is not None else "",
         trace=trace,
     )

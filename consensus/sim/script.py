@@ -15,7 +15,8 @@ Commands (one a line; NODES is ``all`` or ``1,2``; FILTER is ``all`` or ``[SRC->
 with SRC/DST ``*`` or ``1,2`` and KIND a message kind in kebab case: ``pre-prepare``, ``commit``,
 ``view-change``, ...)::
 
-    cluster n=4 [checkpoint=K] [window=W] [timeout=T] [status=S]   first: make the cluster
+    cluster n=4 [checkpoint=K] [window=W] [timeout=T] [status=S] [add=A]   first: make the cluster
+                                  (add=A: block A approves a validator n, who observes until then)
     propose NODE PAYLOAD          the primary NODE proposes the bytes PAYLOAD
     deliver FILTER                deliver the matching messages now in flight (their answers wait)
     stabilize [FILTER]            deliver matching messages, answers included, until none is left
@@ -45,6 +46,7 @@ from consensus.persist import (
 from consensus.replica import Replica
 from consensus.sim.cluster import Cluster
 from consensus.sim.fakecrypto import sha256
+from consensus.sim.reconfig import Change, Plan
 
 __all__ = ["STEPS", "Filter", "Script", "ScriptError", "kind_of", "parse_filter"]
 
@@ -124,7 +126,7 @@ class _NodeView:
 
     disk: dict[bytes, Record]
     blocks: frozenset[int]
-    soft: tuple[int, bool, int, tuple[int, ...]] | None
+    soft: tuple[int, bool, int, tuple[int, ...], int, bool] | None
     """(view, active, stable seq, log seqs); None while the node is down."""
 
 
@@ -151,7 +153,8 @@ def _spans(seqs: Iterable[int]) -> str:
 
 def _record(key: bytes, rec: Record) -> str:
     if isinstance(rec, ViewRecord):
-        return f"view {rec.view} " + ("active" if rec.active else "(view change)")
+        epoch = f" (epoch {rec.epoch})" if rec.epoch else ""
+        return f"view {rec.view} " + ("active" if rec.active else "(view change)") + epoch
     if isinstance(rec, CheckpointRecord):
         signers = ",".join(str(cp.sender) for cp in rec.proof)
         return f"checkpoint s={rec.seq} d={_short(rec.digest)} signed by {signers}"
@@ -192,15 +195,24 @@ class Script:
 
     def _cmd_cluster(self, args: list[str]) -> list[str]:
         values: dict[str, int] = {}
+        add: int | None = None
         for arg in args:
             key, _, value = arg.partition("=")
+            if key == "add" and value.isdigit():
+                add = int(value)
+                continue
             if key not in CONFIG_KEYS or not value.isdigit():
-                raise ScriptError(f"cluster takes {'=, '.join(CONFIG_KEYS)}=: got {arg!r}")
+                raise ScriptError(f"cluster takes {'=, '.join(CONFIG_KEYS)}=, add=: got {arg!r}")
             values[CONFIG_KEYS[key]] = int(value)
         if "n" not in values:
             raise ScriptError("cluster needs n=")
         config = Config(**values)  # type: ignore[arg-type]
-        self.cluster = Cluster(config.n, config=config)
+        plan = None
+        if add is not None:
+            n = config.n
+            members = tuple((m, 0) for m in range(n))
+            plan = Plan(f"add-{n}", n + 1, members, (Change(add, (*members, (n, 0))),))
+        self.cluster = Cluster(config.n, config=config, plan=plan)
         self._before = self._look()
         out = [f"{config.n} replicas, f={config.f}, quorum {config.quorum}, primary {config.primary(0)}"]
         return out + self._changes()
@@ -280,7 +292,8 @@ class Script:
         for node in self._c.nodes:
             r = node.replica
             if r is None:
-                out.append(f"{node.id}: down, height {node.height}")
+                what = "down" if not node.up else "removed" if node.retired else "observing"
+                out.append(f"{node.id}: {what}, height {node.height}")
                 continue
             s = r.status()
             out.append(
@@ -335,7 +348,9 @@ class Script:
         views = []
         for node in self._c.nodes:
             r = node.replica
-            soft = None if r is None else (r.view, r.active, r.stable_seq, tuple(r.log_seqs()))
+            soft = None if r is None else (
+                r.view, r.active, r.stable_seq, tuple(r.log_seqs()), r.epoch.number, r.member
+            )
             views.append(_NodeView(dict(node.disk), frozenset(node.store), soft))
         return views
 
@@ -351,16 +366,19 @@ class Script:
 
     @staticmethod
     def _soft_changes(
-        old: tuple[int, bool, int, tuple[int, ...]] | None,
-        new: tuple[int, bool, int, tuple[int, ...]] | None,
+        old: tuple[int, bool, int, tuple[int, ...], int, bool] | None,
+        new: tuple[int, bool, int, tuple[int, ...], int, bool] | None,
     ) -> list[str]:
         if new is None:
             return [] if old is None else ["crashed: memory lost, disk and blocks kept"]
-        view, active, stable, log = new
+        view, active, stable, log, epoch, member = new
         if old is None:
             state = "active" if active else "changing"
-            return [f"restarted: view {view} {state}, stable {stable}, log [{_spans(log)}]"]
+            where = f"epoch {epoch}, " if epoch else ""
+            return [f"restarted: {where}view {view} {state}, stable {stable}, log [{_spans(log)}]"]
         out = []
+        if epoch != old[4]:
+            out.append(f"entered epoch {epoch}" + ("" if member else " (not a member: stops)"))
         if (view, active) != old[:2]:
             out.append(f"view {view} active" if active else f"view change to {view}")
         if stable != old[2]:
