@@ -188,7 +188,7 @@ def _replica_maker(
             consensus, 0, _Signer(key), validators, validate, app.digest,
             genesis.chain_id.encode(), persisted=persisted, app_height=meta.height,
             app_digest=bytes.fromhex(cert.block_hash) if cert else b"",
-            epochs=epochs, key=bytes.fromhex(key.public_key.hex()),
+            epochs=epochs, key=key.public_key.raw,
         )
 
     return make

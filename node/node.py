@@ -264,8 +264,7 @@ class Node:
     def _votes_somewhere(self, replica: Replica, peer: crypto.PublicKey) -> bool:
         """A validator of an epoch the replica knows: the current one, the next (a joiner
         voting before we switched) or an older one (a peer still catching up there)."""
-        raw = bytes.fromhex(peer.hex())
-        return any(raw in epoch.members for epoch in replica.epochs)
+        return any(peer.raw in epoch.members for epoch in replica.epochs)
 
     def _take_epoch(self, replica: Replica) -> None:
         """The replica's epoch is ours: its validator set (replica ids index it), our index."""

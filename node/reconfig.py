@@ -41,7 +41,7 @@ def validators_of(epoch: Epoch) -> ValidatorSet:
 def voter_in(epochs: list[Epoch], height: int, key: crypto.PublicKey) -> Epoch | None:
     """The epoch of block ``height + 1`` if ``key`` is one of its validators, else None."""
     current = [e for e in epochs if e.first_seq <= height + 1][-1]
-    return current if bytes.fromhex(key.hex()) in current.members else None
+    return current if key.raw in current.members else None
 
 
 def schedule_pending(replica: Replica, state: StateReaderLike, executed: int) -> bool:
