@@ -35,7 +35,7 @@ from consensus.messages import (
     ViewChange,
     signing_bytes,
 )
-from consensus.persist import KEY_CHECKPOINT, KEY_VIEW, CheckpointRecord, ViewRecord, slot_key
+from consensus.persist import KEY_CHECKPOINT, KEY_VIEW, CheckpointRecord, ViewRecord
 from consensus.replica_state import State, discard
 
 __all__ = [
@@ -184,9 +184,7 @@ def enter_epoch(st: State, epoch: Epoch) -> None:
     st.own_checkpoint = None
     st.checkpoints = {}
     st.log = {}
-    for s in sorted(st.persisted_slots):
-        st.out.append(Persist(slot_key(s), None))
-    st.persisted_slots = set()
+    st.unpersist_slots()
     st.stable_seq, st.stable_digest, st.stable_proof = epoch.base, base_digest, ()
     st.next_seq = epoch.first_seq
     st.out.append(Persist(KEY_CHECKPOINT, CheckpointRecord(epoch.base, base_digest, ())))

@@ -20,7 +20,7 @@ from consensus.messages import (
     StateResponse,
     Status,
 )
-from consensus.persist import KEY_CHECKPOINT, CheckpointRecord, slot_key
+from consensus.persist import KEY_CHECKPOINT, CheckpointRecord
 from consensus.replica_state import State, discard
 
 __all__ = [
@@ -92,9 +92,7 @@ def become_stable(st: State, seq: int, digest: bytes, proof: tuple[Checkpoint, .
     st.out.append(Persist(KEY_CHECKPOINT, CheckpointRecord(seq, digest, proof)))
     for s in [s for s in st.log if s <= seq]:
         del st.log[s]
-    for s in [s for s in st.persisted_slots if s <= seq]:
-        st.persisted_slots.discard(s)
-        st.out.append(Persist(slot_key(s), None))
+    st.unpersist_slots(seq)
     for s in [s for s in st.checkpoints if s <= seq]:
         del st.checkpoints[s]
     st.next_seq = max(st.next_seq, seq + 1)

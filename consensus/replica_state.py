@@ -22,7 +22,7 @@ from consensus.messages import (
     Checkpoint, ConsensusError, Message, NewView, PrePrepare, Suspect, ViewChange, signing_bytes,
 )
 from consensus.params import Config
-from consensus.persist import PersistedState, SlotRecord, slot_key
+from consensus.persist import BlockRecord, PersistedState, SlotRecord, block_key, slot_key
 from consensus.proofs import Checker
 
 __all__ = ["State", "discard"]
@@ -102,6 +102,8 @@ class State:
         self.last_digest = app_digest
         self.log: dict[int, Slot] = {}
         self.persisted_slots: set[int] = set()
+        self.persisted_blocks: dict[int, set[bytes]] = {s: set(d) for s, d in p.blocks.items()}
+        """The digests of the block records on disk for each seq (``consensus.persist``)."""
         for seq, rec in ({} if fresh else p.slots).items():
             slot = Slot(seq, view=rec.view, pre_prepare=rec.pre_prepare, proof=rec.proof)
             slot.prepared = rec.proof is not None and rec.proof.pre_prepare.view == rec.view
@@ -207,10 +209,29 @@ class State:
         return slot
 
     def persist_slot(self, slot: Slot) -> None:
+        """Persist the slot's record; each block it names is written once, beside it, and the
+        blocks it no longer names are deleted (at most two stay: its pre-prepare's and its
+        prepared certificate's)."""
+        record = SlotRecord(slot.view, slot.pre_prepare, slot.proof)
+        blocks = record.blocks()
+        stored = self.persisted_blocks.get(slot.seq, set())
+        for digest, payload in blocks.items():
+            if digest not in stored:
+                self.out.append(Persist(block_key(slot.seq, digest), BlockRecord(payload)))
+        for digest in sorted(stored - blocks.keys()):
+            self.out.append(Persist(block_key(slot.seq, digest), None))
+        self.persisted_blocks[slot.seq] = set(blocks)
         self.persisted_slots.add(slot.seq)
-        self.out.append(
-            Persist(slot_key(slot.seq), SlotRecord(slot.view, slot.pre_prepare, slot.proof))
-        )
+        self.out.append(Persist(slot_key(slot.seq), record))
+
+    def unpersist_slots(self, upto: int | None = None) -> None:
+        """Delete the persisted slots (and their blocks) at and below ``upto`` (None: all)."""
+        for seq in sorted(s for s in self.persisted_slots | self.persisted_blocks.keys() if upto is None or s <= upto):
+            if seq in self.persisted_slots:
+                self.persisted_slots.discard(seq)
+                self.out.append(Persist(slot_key(seq), None))
+            for digest in sorted(self.persisted_blocks.pop(seq, ())):
+                self.out.append(Persist(block_key(seq, digest), None))
 
     def sign(self, msg: Any) -> Any:
         return replace(msg, sig=self.signer.sign(signing_bytes(self.domain, msg, self.chain_domain)))

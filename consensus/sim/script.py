@@ -37,7 +37,9 @@ from typing import Any
 from consensus.params import Config
 from consensus.messages import MESSAGE_TYPES, ConsensusError, StateEntry, describe
 from consensus.persist import (
+    BLOCK_PREFIX,
     SLOT_PREFIX,
+    BlockRecord,
     CheckpointRecord,
     Record,
     SlotRecord,
@@ -158,6 +160,9 @@ def _record(key: bytes, rec: Record) -> str:
     if isinstance(rec, CheckpointRecord):
         signers = ",".join(str(cp.sender) for cp in rec.proof)
         return f"checkpoint s={rec.seq} d={_short(rec.digest)} signed by {signers}"
+    if isinstance(rec, BlockRecord):
+        seq = int.from_bytes(key[len(BLOCK_PREFIX):len(BLOCK_PREFIX) + 8], "big")
+        return f"block {seq} d={_short(key[len(BLOCK_PREFIX) + 8:])} ({_payload(rec.payload)})"
     assert isinstance(rec, SlotRecord)
     seq = int.from_bytes(key[len(SLOT_PREFIX):], "big")
     pp = rec.pre_prepare
@@ -356,12 +361,17 @@ class Script:
 
     @staticmethod
     def _disk_changes(old: dict[bytes, Record], new: dict[bytes, Record]) -> list[str]:
-        def order(key: bytes) -> tuple[bool, bytes]:
-            return (key.startswith(SLOT_PREFIX), key)
+        def order(key: bytes) -> tuple[int, bytes, int, bytes]:
+            """Records of no slot first, then by seq: each block before the slot naming it."""
+            for rank, prefix in ((1, BLOCK_PREFIX), (2, SLOT_PREFIX)):
+                if key.startswith(prefix):
+                    return (1, key[len(prefix):len(prefix) + 8], rank, key)
+            return (0, b"", 0, key)
         out = [_record(k, new[k]) for k in sorted(new, key=order) if old.get(k) != new[k]]
-        gone = [int.from_bytes(k[len(SLOT_PREFIX):], "big") for k in old if k not in new]
-        if gone:
-            out.append(f"delete slot {_spans(gone)}")
+        for kind, prefix in (("slot", SLOT_PREFIX), ("block", BLOCK_PREFIX)):
+            gone = {int.from_bytes(k[len(prefix):len(prefix) + 8], "big") for k in old if k not in new and k.startswith(prefix)}
+            if gone:
+                out.append(f"delete {kind} {_spans(gone)}")
         return out
 
     @staticmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from consensus.messages import Checkpoint
-from consensus.persist import SLOT_PREFIX, CheckpointRecord
+from consensus.persist import BLOCK_PREFIX, SLOT_PREFIX, CheckpointRecord
 
 from .helpers import all_at_least, small_config
 from consensus.sim.cluster import Cluster
@@ -23,6 +23,9 @@ def test_checkpoint_becomes_stable_and_the_log_is_collected() -> None:
         disk = cluster.nodes[i].disk
         slots = sorted(int.from_bytes(k[len(SLOT_PREFIX):], "big") for k in disk if k.startswith(SLOT_PREFIX))
         assert slots == [11, 12]  # ...from the persisted record too
+        blocks = sorted(int.from_bytes(k[len(BLOCK_PREFIX):len(BLOCK_PREFIX) + 8], "big")
+                        for k in disk if k.startswith(BLOCK_PREFIX))
+        assert blocks == [11, 12]  # with the blocks they named
         assert disk[b"checkpoint"] == CheckpointRecord(10, r.stable_digest, r.stable_proof)
         assert r.status().high_watermark == 20
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from consensus.actions import Broadcast, Reason
 from consensus.messages import Commit, PrePrepare, Prepare, commit_signing_bytes
-from consensus.persist import slot_key
+from consensus.persist import block_key, slot_key
 from consensus.sim.cluster import DOMAIN, Cluster
 from consensus.sim.fakecrypto import sha256
 
@@ -38,7 +38,8 @@ def test_message_flow_of_one_block() -> None:
     assert seq == 1
     sent = [a.msg for a in ready.messages if isinstance(a, Broadcast)]
     assert [type(m) for m in sent] == [PrePrepare]
-    assert [a.key for a in ready.persist] == [slot_key(1)]  # on disk before it leaves
+    # on disk before it leaves: the block once, and the slot record naming it
+    assert [a.key for a in ready.persist] == [block_key(1, sha256(b"tx-batch")), slot_key(1)]
 
     backup = cluster.replica(1)
     backup.step(sent[0])

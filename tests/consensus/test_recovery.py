@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from consensus.actions import Broadcast
-from consensus.messages import Commit, PrePrepare, Prepare, ViewChange, signing_bytes
-from consensus.persist import PersistedState, slot_key
+from consensus.messages import (
+    Commit, MalformedMessage, PrePrepare, PreparedProof, Prepare, ViewChange, pack, signing_bytes,
+)
+from consensus.persist import BLOCK_PREFIX, PersistedState, block_key, slot_key
 from consensus.sim.cluster import DOMAIN, Cluster
 from consensus.sim.fakecrypto import sha256
 
@@ -95,3 +99,109 @@ def test_persisted_record_round_trips_through_bytes() -> None:
     assert state == PersistedState.from_records(cluster.nodes[1].disk)
     assert (state.view, state.active, state.stable_seq) == (1, False, 5)
     assert sorted(state.slots) == [6, 7]
+
+
+# -- the block is persisted once, beside the slot records that name it --------------------------
+
+
+def _blocks_on(cluster: Cluster, i: int) -> dict[int, set[bytes]]:
+    found: dict[int, set[bytes]] = {}
+    for key in cluster.nodes[i].disk:
+        if key.startswith(BLOCK_PREFIX):
+            found.setdefault(int.from_bytes(key[len(BLOCK_PREFIX):len(BLOCK_PREFIX) + 8], "big"), set()).add(
+                key[len(BLOCK_PREFIX) + 8:])
+    return found
+
+
+def test_a_slot_s_block_is_persisted_once_though_its_record_is_persisted_twice() -> None:
+    cluster = Cluster(4, config=small_config())
+    primary, backup = cluster.replica(0), cluster.replica(1)
+    block = b"block-of-2000-transactions" * 100
+    primary.propose(block, sha256(block))
+    pre_prepare = next(a.msg for a in primary.ready().messages if isinstance(a, Broadcast))
+    backup.step(pre_prepare)
+    accepted = backup.ready()
+    assert [a.key for a in accepted.persist] == [block_key(1, sha256(block)), slot_key(1)]
+    assert accepted.persist[0].value == block
+    slot_bytes = accepted.persist[1].value
+    assert slot_bytes is not None and block not in slot_bytes  # the record names the block by digest
+    for other in (2, 3):
+        r = cluster.replica(other)
+        r.step(pre_prepare)
+        backup.step(next(a.msg for a in r.ready().messages if isinstance(a, Broadcast)))
+    prepared = backup.ready()
+    assert [type(a.msg) for a in prepared.messages] == [Commit]
+    assert [a.key for a in prepared.persist] == [slot_key(1)]  # the certificate, not the block again
+    assert len(prepared.persist[0].value or b"") < 2000
+
+
+def test_a_restart_from_bytes_gets_the_blocks_of_its_slots_back() -> None:
+    """Replica 1 alone prepared seq 1, nobody committed; it restarts from its disk's bytes
+    (roundtrip) and its ViewChange still carries the block, so the new view commits that block."""
+    cluster = Cluster(4, config=small_config(), roundtrip=True)
+    cluster.drop_if = lambda src, dst, msg: isinstance(msg, Commit) or (isinstance(msg, Prepare) and dst in (2, 3))
+    cluster.request(1)
+    cluster.deliver_all()
+    record = cluster.nodes[1].disk[slot_key(1)]
+    assert record.proof is not None and cluster.nodes[2].disk[slot_key(1)].proof is None
+    original = record.proof.pre_prepare.payload
+    cluster.crash(1)
+    cluster.restart(1)
+    cluster.crash(0)
+    carried: list[bytes] = []
+
+    def watch(src: int, dst: int, msg: object) -> bool:
+        if isinstance(msg, ViewChange) and src == 1:
+            carried.extend(p.pre_prepare.payload for p in msg.prepared)
+        return False
+
+    cluster.drop_if = watch
+    cluster.tick_until(all_at_least(cluster, 1, [1, 2, 3]), limit=300)
+    assert carried and set(carried) == {original}
+    assert cluster.block(2, 1).payload == original
+
+
+def test_a_slot_record_whose_block_is_missing_is_refused_as_corrupt() -> None:
+    cluster = Cluster(4, config=small_config())
+    cluster.drop_if = lambda src, dst, msg: isinstance(msg, Commit)
+    cluster.request(1)
+    cluster.deliver_all()
+    items = {k: r.encode() for k, r in cluster.nodes[2].disk.items()}
+    assert PersistedState.from_items(items).slots[1].pre_prepare is not None
+    digest = cluster.nodes[2].disk[slot_key(1)].pre_prepare.digest
+    del items[block_key(1, digest)]
+    with pytest.raises(MalformedMessage, match="corrupt persisted record .*block .* of slot 1 is missing"):
+        PersistedState.from_items(items)
+
+
+def test_a_slot_record_written_before_blocks_were_separate_still_reads() -> None:
+    cluster = Cluster(4, config=small_config())
+    cluster.drop_if = lambda src, dst, msg: isinstance(msg, Commit)
+    cluster.request(1)
+    cluster.deliver_all()
+    rec = cluster.nodes[2].disk[slot_key(1)]
+    old = pack({"view": (rec.view, "int"), "pre_prepare": (rec.pre_prepare, PrePrepare),
+                "proof": (rec.proof, PreparedProof)})  # the block inside, no block record
+    state = PersistedState.from_items({slot_key(1): old})
+    assert state.slots[1] == rec and state.blocks == {}
+
+
+def test_a_block_no_slot_record_names_any_more_is_deleted() -> None:
+    """Backups accepted block A for seq 1 in view 0 (not prepared); in view 1 the new primary
+    proposes another block for seq 1: the backups keep only that one on disk."""
+    cluster = Cluster(4, config=small_config())
+    cluster.drop_if = lambda src, dst, msg: isinstance(msg, Prepare)
+    cluster.request(1)
+    cluster.deliver_all()
+    first = cluster.nodes[2].disk[slot_key(1)].pre_prepare.digest
+    assert _blocks_on(cluster, 2) == {1: {first}}
+    cluster.crash(0)
+    cluster.drop_if = None
+    cluster.tick_until(all_at_least(cluster, 1, [1, 2, 3]), limit=300)
+    committed = cluster.block(2, 1).digest
+    assert committed != first
+    record = cluster.nodes[2].disk.get(slot_key(1))
+    if record is not None:  # not yet collected by a checkpoint
+        assert _blocks_on(cluster, 2).get(1) == {committed}
+    state = PersistedState.from_items({k: r.encode() for k, r in cluster.nodes[2].disk.items()})
+    assert first not in state.blocks.get(1, set())
