@@ -94,6 +94,10 @@ class Application:
         self._last_header: BlockHeader | None = None
         self._due: tuple[int, int | None] | None = None  # (height, next time-rule due) cache
         self._uncertified: tuple[int, bool] | None = None  # (height, tip_uncertified()) cache
+        self._ids_checked: tuple[int, bytes] | None = None
+        """(store height, block hash) of the last proposal whose ids :meth:`check_proposal` found
+        neither repeated nor committed: the store's transaction index changes only when a block
+        is committed, so at that height the store need not look them up again."""
         self.refused: collections.Counter[ProposalRefusal] = collections.Counter()
         """Proposals :meth:`check_proposal` refused, by code (read by the metrics at scrape time)."""
 
@@ -259,11 +263,15 @@ class Application:
         if reason is not None:
             return ProposalRefusal.OVER_LIMITS, reason
         seen: set[bytes] = set()
+        pending = self.mempool
         for tx in block.txs:
             if tx.id in seen:
                 return ProposalRefusal.DUPLICATE_TX, f"transaction {tx.id_hex} appears twice"
             seen.add(tx.id)
-            location = self.store.tx_location(tx.id)
+            # What this node's mempool holds is not committed here: admission refuses a committed
+            # id, and committing a block removes its ids from the mempool (``deliver``). Only the
+            # ids it does not hold need the store's index (a LevelDB lookup each).
+            location = None if tx.id in pending else self.store.tx_location(tx.id)
             if location is not None:
                 return (ProposalRefusal.COMMITTED_TX,
                         f"transaction {tx.id_hex} is already committed at height {location.height}")
@@ -271,6 +279,7 @@ class Application:
                 self.mempool.cache.check(tx)
             except ChainError as exc:
                 return ProposalRefusal.INVALID_TX, str(exc)
+        self._ids_checked = (meta.height, block.hash)
         return None
 
     def time_error(self, time_ms: int, arrived_ms: int) -> str | None:
@@ -314,7 +323,8 @@ class Application:
         outcome = execute_block(self.store.state, block.txs, ctx)
         cert = chain.Certificate.from_consensus(certificate)
         self.store.commit_block(
-            block, cert, outcome.results, outcome.writes, outcome.state_root, outcome.results_root
+            block, cert, outcome.results, outcome.writes, outcome.state_root, outcome.results_root,
+            ids_checked=self._ids_checked == (meta.height, block.hash),
         )
         self._last_header = header
         self.mempool.remove_committed(block.txs)

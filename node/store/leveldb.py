@@ -191,11 +191,16 @@ class Store:
         state_writes: Mapping[bytes, bytes | None],
         state_root: bytes,
         results_root: bytes,
+        *,
+        ids_checked: bool = False,
     ) -> ChainMeta:
         """Append ``block`` with everything it changed, atomically and synced to disk.
 
         ``results`` are the ledger's canonical result bytes, one per transaction; ``state_writes``
         maps state keys to new values (None deletes); the roots are those after executing it.
+        ``ids_checked``: the caller found, against this store at its current height, that no id
+        of the block is committed or repeated (a backup checked the proposal), so the refusal to
+        overwrite need not look them up again; the caller vouches for that check.
         """
         meta = self.meta
         height = block.header.height
@@ -205,7 +210,8 @@ class Store:
             raise StoreError(f"block {height} does not extend the stored chain (parent mismatch)")
         if len(results) != len(block.txs):
             raise StoreError(f"block {height} has {len(block.txs)} transactions but {len(results)} results")
-        self._refuse_overwrite(block)
+        if not ids_checked:
+            self._refuse_overwrite(block)
         new_meta = msgspec.structs.replace(
             meta, height=height, block_hash=block.hash.hex(), state_root=state_root.hex(),
             results_root=results_root.hex(),

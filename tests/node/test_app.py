@@ -12,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from consensus.messages import Certificate as ConsensusCertificate
+from consensus.messages import commit_signing_bytes
 from node.app import Application, ProposalRefusal
 from node.errors import StoreError
 from node.kernel import chain, crypto
@@ -138,6 +140,53 @@ def test_the_store_never_overwrites_a_committed_transaction_s_location(c: Chain)
     with pytest.raises(StoreError, match="same block"):
         c.commit(twice, twice)
     assert not c.store.has_tx(twice.id)
+
+
+def _certify(c: Chain, block: chain.Block) -> ConsensusCertificate:
+    message = commit_signing_bytes(CHAIN_ID.encode(), 0, block.height, block.hash)
+    return ConsensusCertificate(0, block.height, block.hash,
+                                tuple((i, key.sign(message)) for i, key in c.signers(block.height)))
+
+
+def test_a_backup_looks_up_only_the_ids_its_mempool_does_not_hold_and_still_refuses_a_replay(
+    c: Chain, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A byzantine primary re-proposes a transaction this backup held and saw committed: committing
+    removed it from the mempool, so the backup looks it up and refuses the block."""
+    now = int(time.time() * 1000)
+    held = c.admin.register_account(crypto.generate_key().address, "supplier", "held")
+    c.app.mempool.add(held, now)
+    lookups: list[bytes] = []
+    real = c.store.tx_location
+    monkeypatch.setattr(c.store, "tx_location", lambda tx_id: lookups.append(tx_id) or real(tx_id))
+    unheld = c.admin.register_account(crypto.generate_key().address, "supplier", "unheld")
+    block = _block(c, [held, unheld], max(now, c.app.last_time_ms() + 1))
+    assert c.app.check_proposal(block.height, block.hash, block.raw, now) is None
+    assert lookups == [unheld.id]  # the held one is known not to be committed
+    c.app.deliver(block.height, block.hash, block.raw, _certify(c, block))
+    assert held.id not in c.app.mempool and c.store.tx_location(held.id) is not None
+    replay = _block(c, [held], max(now, c.app.last_time_ms() + 1))
+    reason = c.app.check_proposal(replay.height, replay.hash, replay.raw, now)
+    assert reason is not None and f"transaction {held.id_hex} is already committed at height 1" in reason
+    with pytest.raises(StoreError, match="refusing to overwrite"):  # should a faulty quorum certify it
+        c.app.deliver(replay.height, replay.hash, replay.raw, _certify(c, replay))
+
+
+def test_the_store_skips_its_overwrite_check_only_for_the_block_the_backup_checked(c: Chain) -> None:
+    """The check of a clean proposal stands for that block at that height only: another block
+    certified at the same height (a faulty quorum) repeating a committed id is still refused."""
+    first = c.admin.register_account(crypto.generate_key().address, "supplier", "first")
+    c.commit(first)
+    now = int(time.time() * 1000)
+    time_ms = max(now, c.app.last_time_ms() + 1)
+    clean = _block(c, [c.admin.register_account(crypto.generate_key().address, "supplier", "clean")], time_ms)
+    assert c.app.check_proposal(clean.height, clean.hash, clean.raw, now) is None
+    evil = _block(c, [first], time_ms)
+    with pytest.raises(StoreError, match="refusing to overwrite"):
+        c.app.deliver(evil.height, evil.hash, evil.raw, _certify(c, evil))
+    assert c.store.meta.height == 1
+    c.app.deliver(clean.height, clean.hash, clean.raw, _certify(c, clean))
+    assert c.store.meta.height == 2 and c.store.tx_location(clean.txs[0].id) is not None
 
 
 def test_block_time_must_be_timely_against_the_backup_s_clock_at_arrival(c: Chain) -> None:
