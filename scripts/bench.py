@@ -40,7 +40,7 @@ from node.kernel.chain import SignedTx
 from node.ledger.keys import document_id
 from node.ledger.model import warrant_id
 from node.mempool.pool import RETRY_CODES
-from node.sdk.client import Client, RpcCallError, Wallet
+from node.sdk.client import Client, PreparedBatch, RpcCallError, Wallet
 from node.sdk.localnet import LocalNet
 from scripts import stages
 
@@ -252,6 +252,8 @@ class Run:
         self.stop_at = 0.0
         self.watching = asyncio.Event()
         self.busy_retries = 0
+        self.clients: list[Client] = []
+        self.prepared: list[list[tuple[list[SignedTx], PreparedBatch]]] = []
 
     async def watch_blocks(self) -> None:
         async with Client(self.urls[0], timeout=3600) as client, client.subscribe("blocks") as blocks:
@@ -260,12 +262,24 @@ class Run:
                 self.block_at[block["height"]] = time.monotonic()
                 self.block_txs[block["height"]] = block["txs"]
 
-    async def submit_stream(self, index: int, stream: list[SignedTx], share: float) -> None:
-        url = self.urls[index % len(self.urls)]
+    def prepare(self) -> None:
+        """Encode every JSON-RPC batch of the plan before the clock starts: the load generator
+        shares the machine's cores with the validators, so what it does per transaction while
+        the load runs is taken from them (a retry of what a full mempool turned away is encoded
+        when it happens)."""
+        self.clients = [Client(self.urls[i % len(self.urls)], timeout=120) for i in range(len(self.plan.streams))]
+        self.prepared = [
+            [(stream[offset : offset + self.batch],
+              client.prepare_batch([("tx_submit", {"tx": codec.decode(tx.raw)}) for tx in stream[offset : offset + self.batch]]))
+             for offset in range(0, len(stream), self.batch)]
+            for client, stream in zip(self.clients, self.plan.streams)
+        ]
+
+    async def submit_stream(self, index: int, share: float) -> None:
         interval = self.batch / share if share > 0 else 0.0
-        async with Client(url, timeout=120) as client:
+        async with self.clients[index] as client:
             next_send = time.monotonic()
-            for offset in range(0, len(stream), self.batch):
+            for first, prepared in self.prepared[index]:
                 now = time.monotonic()
                 if now >= self.stop_at:
                     return
@@ -273,10 +287,14 @@ class Run:
                     if next_send > now:
                         await asyncio.sleep(next_send - now)
                     next_send += interval
-                chunk = stream[offset : offset + self.batch]
+                chunk: list[SignedTx] = first
+                batch: PreparedBatch | None = prepared
                 while chunk and time.monotonic() < self.stop_at:
                     sent = time.monotonic()
-                    answers = await client.batch([("tx_submit", {"tx": codec.decode(tx.raw)}) for tx in chunk])
+                    if batch is None:
+                        batch = client.prepare_batch([("tx_submit", {"tx": codec.decode(tx.raw)}) for tx in chunk])
+                    answers = await client.send_batch(batch)
+                    batch = None
                     busy = []
                     for tx, answer in zip(chunk, answers):
                         if isinstance(answer, RpcCallError):
@@ -317,7 +335,7 @@ class Run:
         weights = [len(s) for s in streams]
         total = sum(weights)
         await asyncio.gather(
-            *(self.submit_stream(i, s, self.rate * len(s) / total if self.rate else 0.0)
+            *(self.submit_stream(i, self.rate * len(s) / total if self.rate else 0.0)
               for i, s in enumerate(streams))
         )
         # Let what was submitted commit (bounded), then stop watching.
@@ -453,6 +471,8 @@ async def main_async(args: argparse.Namespace) -> int:
         plan = make_plan(actors, total)
         print(f"pre-signed {plan.total:,} transactions in {time.perf_counter() - started:.1f}s: {dict(plan.mix)}",
               file=sys.stderr)
+        run = Run(urls, plan, args.rate, args.batch, args.duration)
+        run.prepare()
         # Measured while the network idles, just before the load: this shared machine's speed
         # varies over minutes, so the bound and the run should see the same machine.
         bound = crypto_bound(args.validators)
@@ -471,7 +491,6 @@ async def main_async(args: argparse.Namespace) -> int:
 
         sampler = asyncio.create_task(sample_rss())
         profilers = start_profilers(pids, Path(args.profile), args.duration) if args.profile else []
-        run = Run(urls, plan, args.rate, args.batch, args.duration)
         try:
             await run.run()
         finally:

@@ -17,6 +17,7 @@ import itertools
 import secrets
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -27,7 +28,7 @@ from node.kernel.chain import SignedTx, sign_tx
 from node.ledger.payloads import check_payload
 from node.sdk.results import Account, ChainStatus, CreditLine, Document, Holdings, TxAnswer, Warrant
 
-__all__ = ["RpcCallError", "Client", "Wallet"]
+__all__ = ["RpcCallError", "Client", "PreparedBatch", "Wallet"]
 
 DEFAULT_TTL_MS = 3600 * 1000
 
@@ -167,6 +168,16 @@ class Wallet:
         return self.build("approve_validator_change", {"proposal": proposal})
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """A JSON-RPC batch encoded ahead of time by :meth:`Client.prepare_batch`, for
+    :meth:`Client.send_batch` (a load generator keeps its encoding off the clock)."""
+
+    body: bytes
+    first_id: int
+    count: int
+
+
 class Client:
     """A JSON-RPC connection to one node (``url`` ends in /rpc)."""
 
@@ -217,16 +228,26 @@ class Client:
 
     async def batch(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
         """Send several calls in one JSON-RPC batch; each answer is its result or an RpcCallError."""
+        return await self.send_batch(self.prepare_batch(calls))
+
+    def prepare_batch(self, calls: list[tuple[str, dict[str, Any]]]) -> PreparedBatch:
+        """Encode ``calls`` as one JSON-RPC batch now, to send later with :meth:`send_batch`
+        (ids are taken from this client's sequence)."""
         first = next(self._ids)
         request = [
             {"jsonrpc": "2.0", "id": first + i, "method": method, "params": params}
             for i, (method, params) in enumerate(calls)
         ]
-        for _ in range(len(calls)):
+        for _ in range(len(calls) - 1):  # the batch's ids are first .. first + len - 1
             next(self._ids)
+        return PreparedBatch(codec.encode(request), first, len(calls))
+
+    async def send_batch(self, prepared: PreparedBatch) -> list[Any]:
+        """Send a batch :meth:`prepare_batch` encoded; each answer is its result or an RpcCallError."""
+        first = prepared.first_id
         try:
             async with self._http().post(
-                self.url, data=codec.encode(request), headers={"Content-Type": "application/json"}
+                self.url, data=prepared.body, headers={"Content-Type": "application/json"}
             ) as response:
                 body = await response.read()
             answers: Any = codec.decode(body)
@@ -237,7 +258,7 @@ class Client:
             raise RpcCallError(error.get("code", -1), error.get("message", "batch refused"), error.get("data"))
         by_id = {answer.get("id"): answer for answer in answers}
         out: list[Any] = []
-        for i in range(len(calls)):
+        for i in range(prepared.count):
             answer = by_id.get(first + i, {"error": {"code": -1, "message": "no answer in the batch"}})
             if "error" in answer:
                 error = answer["error"]
