@@ -61,6 +61,28 @@ async def test_deep_nesting_is_parse_error_without_recursion() -> None:
     assert "result" in await run(ok)
 
 
+def _depth(value: Any) -> int:
+    """The dumb reference: how many arrays/objects deep ``value`` nests (0 for a scalar)."""
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(value=_JSON, limit=st.integers(min_value=1, max_value=12))
+def test_depth_check_agrees_with_a_dumb_reference(value: Any, limit: int) -> None:
+    assert jsonrpc.depth_exceeds(value, limit) == (_depth(value) > limit)
+
+
 @pytest.mark.parametrize(
     ("request_", "id"),
     [
