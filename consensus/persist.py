@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, Union, cast
 
 from consensus.messages import (
     Checkpoint,
@@ -222,8 +222,19 @@ class PersistedState:
 
     @classmethod
     def from_items(cls, items: Mapping[bytes, bytes]) -> PersistedState:
-        """Rebuild from stored bytes (the key/values left after applying every Persist)."""
-        return cls.from_records({k: decode_record(k, v, items) for k, v in items.items()})
+        """Rebuild from stored bytes (the key/values left after applying every Persist).
+
+        Slot and block records at or below the stable checkpoint are not read: garbage
+        collection deletes a slot's blocks in the batch that moves the checkpoint past it, and
+        a slot record left behind there (one of an epoch before) may name deleted blocks."""
+        raw = items.get(KEY_CHECKPOINT)
+        stable = 0 if raw is None else cast(CheckpointRecord, decode_record(KEY_CHECKPOINT, raw)).seq
+
+        def collected(key: bytes) -> bool:
+            prefix = SLOT_PREFIX if key.startswith(SLOT_PREFIX) else BLOCK_PREFIX if key.startswith(BLOCK_PREFIX) else None
+            return prefix is not None and _seq_of(key, prefix) <= stable
+
+        return cls.from_records({k: decode_record(k, v, items) for k, v in items.items() if not collected(k)})
 
     @classmethod
     def from_records(cls, records: Mapping[bytes, Record]) -> PersistedState:

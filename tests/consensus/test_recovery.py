@@ -205,3 +205,22 @@ def test_a_block_no_slot_record_names_any_more_is_deleted() -> None:
         assert _blocks_on(cluster, 2).get(1) == {committed}
     state = PersistedState.from_items({k: r.encode() for k, r in cluster.nodes[2].disk.items()})
     assert first not in state.blocks.get(1, set())
+
+
+def test_slot_records_at_or_below_the_stable_checkpoint_are_not_read() -> None:
+    """A slot record left at or below the stable checkpoint (one of an epoch before, which a
+    restarted replica does not resume) may name blocks garbage collection deleted: start-up
+    skips it instead of refusing the record as corrupt."""
+    cluster = Cluster(4, config=small_config(checkpoint_interval=5, window=10))
+    cluster.request(7)
+    cluster.tick_until(all_at_least(cluster, 7), limit=100)
+    disk = cluster.nodes[1].disk
+    items = {k: r.encode() for k, r in disk.items()}
+    assert PersistedState.from_items(items).stable_seq == 5
+    leftover = cluster.nodes[1].disk[slot_key(6)]
+    items[slot_key(3)] = leftover.encode()  # names block 6's digest at seq 3: no such block record
+    state = PersistedState.from_items(items)
+    assert 3 not in state.slots and sorted(state.slots) == [6, 7]
+    items[slot_key(8)] = leftover.encode()  # above the checkpoint it is read, and its block is missing
+    with pytest.raises(MalformedMessage, match="block .* of slot 8 is missing"):
+        PersistedState.from_items(items)
