@@ -9,6 +9,7 @@ State keys (the store adds its own ``s`` prefix):
 ``doc/`` + document id             Document (id = hex SHA-256 of its canonical business key)
 ``dochash/`` + file hash           index: the document anchored with that file (value: its id)
 ``pdoc/`` + address + ``/`` + id   index: documents naming the address as a party (value empty)
+``dh/`` + id + ``/`` + height(8) + n(4)  DocEntry of the document beyond the HISTORY_INLINE in its record
 ``cl/`` + core + ``/`` + financier CreditLine
 ``w/`` + warrant id                Warrant
 ``hold/`` + address + ``/`` + id   index: warrants whose holder is the address (value empty)
@@ -16,6 +17,7 @@ State keys (the store adds its own ``s`` prefix):
 ``exp/`` + time(8) + id            index: pending offers by expiry time (block-start expiry)
 ``due/`` + time(8) + root id       index: issuances by maturity + grace (automatic overdue)
 ``tx/`` + tx id (32 bytes)         height of the block that included the tx (replay guard)
+``wh/`` + id + ``/`` + height(8) + n(4)  HistoryEntry of the warrant beyond the HISTORY_INLINE in its record
 ``~acc``                           state-root accumulator (outside the root)
 =================================  ===========================================================
 
@@ -25,14 +27,18 @@ Times are block times in milliseconds; ``time(8)`` is 8-byte big-endian so the i
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
 from node.kernel import codec
+from node.ledger.state import StateReaderLike
+
+T = TypeVar("T")
 
 __all__ = [
     "CONFIRMED",
+    "HISTORY_INLINE",
     "KEY_CHAIN",
     "LIVE",
     "TERMINAL",
@@ -52,15 +58,19 @@ __all__ = [
     "key_account",
     "key_admin",
     "key_credit",
+    "doc_history_prefix",
     "key_doc_hash",
     "key_document",
     "key_party_doc",
     "key_due",
     "key_expiry",
+    "key_history",
     "key_hold",
     "key_incoming",
     "key_tx",
     "key_warrant",
+    "history_of",
+    "history_prefix",
     "load",
     "walk",
     "warrant_id",
@@ -133,7 +143,7 @@ class Document(msgspec.Struct, forbid_unknown_fields=True):
     anchored_height: int
     allocations: list[Allocation] = []
     dispute: Dispute | None = None
-    history: list[DocEntry] = []
+    history: list[DocEntry] = []  # the first HISTORY_INLINE entries; the rest under doc_history_prefix(id)
 
 
 class CreditLine(msgspec.Struct, forbid_unknown_fields=True):
@@ -175,6 +185,16 @@ class Freeze(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     height: int
 
 
+# History entries a warrant or document record holds; later ones each get a key of their own
+# (``wh/``, ``dh/``). A warrant lives through a handful of steps (issue, accept, transfer; a
+# financing, a settlement), a document through anchor, confirm and perhaps a dispute, so the
+# record holds them all in practice; but a holder and a financier trading request / reject, or a
+# buyer disputing and undisputing a document it has not confirmed, could otherwise grow it without
+# end, and every later rewrite (and its two state-root elements) would carry the whole list
+# (docs/LEDGER.md, section 5).
+HISTORY_INLINE = 8
+
+
 class Warrant(msgspec.Struct, forbid_unknown_fields=True):
     id: str
     root: str  # the issuance this warrant descends from (itself for an issuance)
@@ -195,7 +215,7 @@ class Warrant(msgspec.Struct, forbid_unknown_fields=True):
     children: list[str] = []
     financing: Financing | None = None
     frozen: Freeze | None = None
-    history: list[HistoryEntry] = []
+    history: list[HistoryEntry] = []  # the first HISTORY_INLINE entries; the rest under history_prefix(id)
 
     @property
     def outstanding(self) -> int:
@@ -261,6 +281,37 @@ def key_expiry(time_ms: int, wid: str) -> bytes:
 
 def key_due(time_ms: int, root: str) -> bytes:
     return b"due/" + time_ms.to_bytes(8, "big") + root.encode()
+
+
+def history_prefix(wid: str) -> bytes:
+    """Where a warrant's history entries beyond its record's are, in the order they happened."""
+    return b"wh/" + wid.encode() + b"/"
+
+
+def doc_history_prefix(doc_id: str) -> bytes:
+    """Where a document's history entries beyond its record's are, in the order they happened."""
+    return b"dh/" + doc_id.encode() + b"/"
+
+
+def key_history(prefix: bytes, height: int, serial: int) -> bytes:
+    """A history entry under ``prefix`` (:func:`history_prefix`, :func:`doc_history_prefix`) in
+    block ``height``; ``serial`` orders it within the block (node.ledger.state.Overlay.serial)."""
+    return prefix + height.to_bytes(8, "big") + serial.to_bytes(4, "big")
+
+
+def history_of(
+    reader: StateReaderLike, inline: list[T], prefix: bytes, kind: type[T], limit: int | None = None
+) -> tuple[list[T], bool]:
+    """(the first ``limit`` (all if None) entries of a history, oldest first; whether there are
+    more): ``inline``, a record's own list, then those under ``prefix`` once the record is full."""
+    entries = list(inline if limit is None else inline[:limit])
+    if len(inline) < HISTORY_INLINE:
+        return entries, limit is not None and len(inline) > limit
+    for _, raw in reader.scan(prefix):
+        if limit is not None and len(entries) >= limit:
+            return entries, True
+        entries.append(load(raw, kind))
+    return entries, False
 
 
 def key_tx(tx_id: bytes) -> bytes:
