@@ -170,7 +170,7 @@ def _history_txs(store: Store, warrant_id: str) -> list[tuple[str, int]] | None:
     if raw is None:
         return None
     found: dict[str, int] = {}
-    warrant: Warrant = model.load(raw, Warrant)
+    warrant = model.load_warrant(store.state.get, raw)
     while True:
         for entry in model.history_of(store.state, warrant.history, model.history_prefix(warrant.id), HistoryEntry)[0]:
             if entry.tx:  # "" marks block-start housekeeping, which has no transaction
@@ -180,7 +180,7 @@ def _history_txs(store: Store, warrant_id: str) -> list[tuple[str, int]] | None:
         parent = store.state.get(model.key_warrant(warrant.parent))
         if parent is None:
             raise ProofError(f"warrant {warrant.id} names a parent {warrant.parent} that is not in state")
-        warrant = model.load(parent, Warrant)
+        warrant = model.load_warrant(store.state.get, parent)
     for allocation in warrant.documents:
         doc_raw = store.state.get(model.key_document(allocation.ref))
         if doc_raw is None:

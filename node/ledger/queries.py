@@ -71,7 +71,7 @@ def _with_history(reader: StateReaderLike, out: dict[str, Any], inline: list[Any
 
 def _warrant(reader: StateReaderLike, warrant: Warrant) -> dict[str, Any]:
     """A warrant as the queries show it: its fields, its whole (bounded) history, ``outstanding``."""
-    out = _plain(warrant)
+    out = model.warrant_fields(warrant)
     _with_history(reader, out, warrant.history, model.history_prefix(warrant.id), HistoryEntry)
     out["outstanding"] = outstanding(warrant.status, warrant.amount, warrant.paid)
     return out
@@ -90,7 +90,7 @@ def get_warrant(reader: StateReaderLike, wid: str) -> dict[str, Any] | None:
     raw = reader.get(model.key_warrant(wid))
     if raw is None:
         return None
-    out = _warrant(reader, model.load(raw, Warrant))
+    out = _warrant(reader, model.load_warrant(reader.get, raw))
     out["document_disputes"] = document_disputes(reader, out["root"])
     return out
 
@@ -101,7 +101,7 @@ def document_disputes(reader: StateReaderLike, root: str) -> list[dict[str, Any]
     if raw is None:
         return []
     out = []
-    for allocation in model.load(raw, Warrant).documents:
+    for allocation in model.load_warrant(reader.get, raw).documents:
         doc_raw = reader.get(model.key_document(allocation.ref))
         if doc_raw is None:
             continue
@@ -117,7 +117,7 @@ def lineage(reader: StateReaderLike, wid: str) -> dict[str, Any] | None:
     raw = reader.get(model.key_warrant(wid))
     if raw is None:
         return None
-    root = model.load(raw, Warrant).root
+    root = model.load_warrant(reader.get, raw).root
     nodes = {w.id: _warrant(reader, w) for w in model.walk(reader.get, root)}
     for node in nodes.values():
         node["children"] = [nodes[child] for child in node["children"]]
@@ -135,11 +135,11 @@ def _listed(reader: StateReaderLike, prefix: bytes, offset: int, limit: int | No
         raw = reader.get(model.key_warrant(key[cut:].decode()))
         if raw is None:
             continue
-        warrant: Warrant = model.load(raw, Warrant)
+        warrant = model.load_warrant(reader.get, raw)
         if prefix.startswith(b"in/") or warrant.status != "pending":
             outstanding += warrant.amount - warrant.paid
         if count >= offset and (limit is None or len(out) < limit):
-            item = _plain(warrant)
+            item = model.warrant_fields(warrant)
             item["outstanding"] = warrant.amount - warrant.paid
             del item["history"]
             out.append(item)
@@ -209,7 +209,7 @@ def document_allocations(reader: StateReaderLike, doc_id: str) -> dict[str, Any]
     allocations = []
     for allocation in doc.allocations:
         warrant_raw = reader.get(model.key_warrant(allocation.ref))
-        issuance: Warrant | None = None if warrant_raw is None else model.load(warrant_raw, Warrant)
+        issuance = None if warrant_raw is None else model.load_warrant(reader.get, warrant_raw)
         live = 0 if issuance is None else sum(
             w.amount - w.paid for w in model.walk(reader.get, issuance.id) if w.status in model.LIVE
         )

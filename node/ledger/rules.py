@@ -87,12 +87,12 @@ def load_warrant(state: Overlay, wid: str) -> Warrant:
     raw = state.get(model.key_warrant(wid))
     if raw is None:
         raise fail(Code.UNKNOWN_WARRANT, f"no warrant with id {wid}")
-    return model.load(raw, Warrant)  # type: ignore[no-any-return]
+    return model.load_warrant(state.get, raw)
 
 
 def save_warrant(state: Overlay, warrant: Warrant, new: bool = False) -> None:
     """Store ``warrant``; ``new`` for one this transaction created (its keys can't exist yet)."""
-    (state.put_new if new else state.put)(model.key_warrant(warrant.id), model.dump(warrant))
+    (state.put_new if new else state.put)(model.key_warrant(warrant.id), model.dump_warrant(warrant))
 
 
 def require_live(warrant: Warrant) -> None:

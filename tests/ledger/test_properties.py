@@ -46,13 +46,14 @@ step_strategy = st.tuples(
 
 
 def warrants(w: World) -> dict[str, dict[str, Any]]:
-    """Every warrant record in state, each with its whole history (record, then ``wh/`` keys)."""
+    """Every warrant in state as the queries show it, each with its whole history (record, then
+    ``wh/`` keys)."""
     out = {}
     for key, value in w.reader.data.items():
         if key.startswith(b"w/"):
-            x = out[key[2:].decode()] = codec.decode(value)
-            inline = model.load(value, model.Warrant).history
-            entries = model.history_of(w.reader, inline, model.history_prefix(x["id"]), model.HistoryEntry)[0]
+            warrant = model.load_warrant(w.reader.get, value)
+            x = out[key[2:].decode()] = model.warrant_fields(warrant)
+            entries = model.history_of(w.reader, warrant.history, model.history_prefix(warrant.id), model.HistoryEntry)[0]
             x["history"] = codec.decode(codec.encode(entries))
     return out
 
