@@ -49,7 +49,7 @@ from node.kernel.genesis import Genesis
 from node.ledger import model
 from node.ledger.epochs import epoch_history, epoch_of, validator_set_of
 from node.ledger.keys import document_id
-from node.ledger.model import Document, Warrant
+from node.ledger.model import DocEntry, Document, HistoryEntry, Warrant
 from node.ledger.payloads import check_payload
 from node.store.leveldb import Store
 
@@ -170,9 +170,9 @@ def _history_txs(store: Store, warrant_id: str) -> list[tuple[str, int]] | None:
     if raw is None:
         return None
     found: dict[str, int] = {}
-    warrant: Warrant = model.load(raw, Warrant)
+    warrant = model.load_warrant(store.state.get, raw)
     while True:
-        for entry in warrant.history:
+        for entry in model.history_of(store.state, warrant.history, model.history_prefix(warrant.id), HistoryEntry)[0]:
             if entry.tx:  # "" marks block-start housekeeping, which has no transaction
                 found.setdefault(entry.tx, entry.height)
         if warrant.parent is None:
@@ -180,13 +180,14 @@ def _history_txs(store: Store, warrant_id: str) -> list[tuple[str, int]] | None:
         parent = store.state.get(model.key_warrant(warrant.parent))
         if parent is None:
             raise ProofError(f"warrant {warrant.id} names a parent {warrant.parent} that is not in state")
-        warrant = model.load(parent, Warrant)
+        warrant = model.load_warrant(store.state.get, parent)
     for allocation in warrant.documents:
         doc_raw = store.state.get(model.key_document(allocation.ref))
         if doc_raw is None:
             raise ProofError(f"issuance {warrant.id} is backed by document {allocation.ref}, which is not in state")
         document: Document = model.load(doc_raw, Document)
-        for step in document.history:  # anchoring, confirmation, disputes: what the paper is worth
+        steps = model.history_of(store.state, document.history, model.doc_history_prefix(document.id), DocEntry)[0]
+        for step in steps:  # anchoring, confirmation, disputes: what the paper is worth
             found.setdefault(step.tx, step.height)
     return sorted(found.items(), key=lambda item: item[1])
 
@@ -194,7 +195,7 @@ def _history_txs(store: Store, warrant_id: str) -> list[tuple[str, int]] | None:
 def build_proof(store: Store, genesis: Genesis, warrant_id: str) -> Json | None:
     """The proof bundle of ``warrant_id`` from committed data, or None if there is no such warrant.
 
-    Positions come from the warrant records' history (tx id and height), not from the store's tx
+    Positions come from the warrants' history entries (tx id and height), not from the store's tx
     index, so a later duplicate inclusion of a transaction can't move it.
     """
     history = _history_txs(store, warrant_id)

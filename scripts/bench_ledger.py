@@ -7,6 +7,7 @@ Store.commit_block (one synced LevelDB batch). Every transaction transfers 1 fen
 remainder warrant to the next supplier, so each consumes one warrant and creates two.
 
     PYTHONPATH=. python scripts/bench_ledger.py [--blocks 10] [--block-size 1000] [--suppliers 100]
+    PYTHONPATH=. python scripts/bench_ledger.py --history 500 --blocks 10   # one warrant, a long history
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from node.kernel.chain import Certificate  # noqa: E402
 from node.kernel.genesis import ChainParams, Genesis, GenesisAccount, GenesisAdmin  # noqa: E402
 from node.ledger import BlockContext, execute_block, genesis_state  # noqa: E402
 from node.ledger.keys import document_id  # noqa: E402
-from node.ledger.model import warrant_id  # noqa: E402
+from node.ledger.model import key_warrant as warrant_key, warrant_id  # noqa: E402
 from node.store.leveldb import Store  # noqa: E402
 
 CHAIN = "wc-bench"
@@ -61,6 +62,7 @@ class Bench:
         self.results_root = crypto.sha256(b"")
         self.time = T0
         self.nonce = 0
+        self.writes = self.written = 0  # state writes of the blocks committed, and their bytes
 
     def account(self, name: str, role: str) -> GenesisAccount:
         k = self.keys[name]
@@ -82,6 +84,8 @@ class Bench:
                                  state_root=self.root, results_root=self.results_root)
         ctx = BlockContext(height=block.height, time_ms=self.time, chain_id=CHAIN, params=self.params)
         outcome = execute_block(self.store.state, txs, ctx)
+        self.writes += len(outcome.writes)
+        self.written += sum(len(k) + len(v or b"") for k, v in outcome.writes.items())
         cert = Certificate(height=block.height, view=0, block_hash=block.hash.hex(), signatures=[])
         self.store.commit_block(block, cert, outcome.results, outcome.writes, outcome.state_root,
                                 outcome.results_root)
@@ -121,6 +125,31 @@ class Bench:
             out.append(tx)
         return out
 
+    def financing_rounds(self, wid: str, holder: str, rounds: int) -> list[chain.SignedTx]:
+        """``rounds`` financing requests on one warrant, each rejected by the bank: two history
+        entries per round, which any holder and financier can repeat for as long as they like."""
+        out = []
+        for _ in range(rounds):
+            out.append(self.tx(holder, "request_financing", warrant=wid, financier=self.addr("bank"), mode="pledge",
+                               discount_bps=100, advance=1, recourse=True))
+            out.append(self.tx("bank", "reject_financing", warrant=wid))
+        return out
+
+
+def long_history(bench: Bench, held: dict[str, str], blocks: int, rounds: int) -> None:
+    """``--history``: the cost of a transaction on a warrant whose history keeps growing."""
+    holder = bench.suppliers[0]
+    wid = held[holder]
+    for number in range(1, blocks + 1):
+        txs = bench.financing_rounds(wid, holder, rounds)
+        cpu = time.process_time()
+        results = bench.commit(txs)
+        cpu = time.process_time() - cpu
+        assert all(b'"ok":true' in r for r in results), [r for r in results if b'"ok":true' not in r][:1]
+        if number == 1 or number % max(1, blocks // 5) == 0:
+            size = len(bench.store.state.get(warrant_key(wid)) or b"")
+            print(f"  after {number * rounds * 2:>6} entries: record {size:>9,} bytes, {cpu / len(txs) * 1e6:8.1f} us/tx")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -128,22 +157,32 @@ def main() -> None:
     parser.add_argument("--block-size", type=int, default=1000)
     parser.add_argument("--suppliers", type=int, default=100)
     parser.add_argument("--profile", action="store_true", help="print the top functions by cumulative time")
+    parser.add_argument("--history", type=int, metavar="ROUNDS", default=0,
+                        help="instead: --blocks blocks of ROUNDS financing request + reject pairs on one warrant")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(tmp, args.suppliers)
         held = bench.setup()
+        if args.history:
+            print(f"ledger: one warrant's history growing by {2 * args.history} entries a block")
+            long_history(bench, held, args.blocks, args.history)
+            bench.store.close()
+            return
         blocks = []
         for _ in range(args.blocks):
             blocks.append(bench.transfers(held, args.block_size))
         profiler = cProfile.Profile() if args.profile else None
-        elapsed = []
+        elapsed: list[float] = []
+        block_cpu: list[float] = []  # process CPU of each block (LevelDB's compaction lands where it happens)
         cpu_start = time.process_time()
+        bench.writes = bench.written = 0
         for txs in blocks:
             if profiler:
                 profiler.enable()
-            start = time.perf_counter()
+            start, cpu_block = time.perf_counter(), time.process_time()
             results = bench.commit(txs)
             elapsed.append(time.perf_counter() - start)
+            block_cpu.append(time.process_time() - cpu_block)
             if profiler:
                 profiler.disable()
             bad = [r for r in results if b'"ok":true' not in r]
@@ -160,6 +199,12 @@ def main() -> None:
               f"per block {min(elapsed) * 1e3:.0f}-{max(elapsed) * 1e3:.0f} ms; {total / count * 1e6:.1f} us/tx")
         print(f"  CPU time of this process: {cpu / count * 1e6:.1f} us/tx ({count / cpu:,.0f} tx/s per busy core; "
               "wall time above includes fsync and waiting for a shared CPU)")
+        per_block = sorted(block_cpu)
+        print(f"  CPU per tx by block: best {per_block[0] / args.block_size * 1e6:.1f} us, median "
+              f"{per_block[len(per_block) // 2] / args.block_size * 1e6:.1f} us (the best block is the least disturbed "
+              "by other processes on a shared machine)")
+        print(f"  state writes: {bench.writes / count:.2f} per tx, {bench.written / count:,.0f} bytes per tx "
+              "(keys and values, deletes as keys; the accumulator counted once per block)")
         print(f"  state: {state_keys} keys after the run; root {bench.root.hex()[:16]}")
         bench.store.close()
         if profiler:

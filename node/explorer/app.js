@@ -222,7 +222,8 @@ async function warrantPage(id) {
       : h('p', {}, 'None recorded.')),
     section('History', table(['Block', 'Time', 'Event', 'From', 'To', 'Amount'], (w.history || []).map((e) => [
       link(`block/${e.height}`, `#${e.height}`), time(e.time), e.tx ? link(`tx/${e.tx}`, e.type) : `${e.type} (block housekeeping)`,
-      who(e.from), who(e.to), e.amount ? amount(e.amount, w.currency) : '']))),
+      who(e.from), who(e.to), e.amount ? amount(e.amount, w.currency) : ''])),
+      w.history_truncated ? h('p', { class: 'note' }, `The first ${w.history.length} entries: the node answers no more. The proof bundle lists every transaction.`) : null),
     section('Proof', h('p', {}, link(`proof/${id}`, 'Get this warrant’s proof bundle and verify it in the browser'))));
 }
 

@@ -23,7 +23,7 @@ from node.ledger import model, payloads
 from node.ledger.codes import Code
 from node.ledger.context import Exec
 from node.ledger.model import Allocation, Dispute, DocEntry, Document
-from node.ledger.rules import fail, require_account, require_sender
+from node.ledger.rules import append_entry, fail, require_account, require_sender
 
 __all__ = [
     "allocate",
@@ -38,6 +38,11 @@ __all__ = [
 
 def _entry(ex: Exec, kind: str, reason: str | None = None) -> DocEntry:
     return DocEntry(tx=ex.tx_hex, height=ex.height, time=ex.time, type=kind, by=ex.sender, reason=reason)
+
+
+def _record(ex: Exec, doc: Document, kind: str, reason: str | None = None) -> None:
+    """Append a history entry for this transaction to ``doc`` (caller saves it)."""
+    append_entry(ex.state, ex.height, doc.history, model.doc_history_prefix(doc.id), _entry(ex, kind, reason))
 
 
 def _save(ex: Exec, doc: Document) -> None:
@@ -109,7 +114,7 @@ def handle_confirm_document(ex: Exec, p: payloads.DocumentRef) -> None:
     if doc.status == model.CONFIRMED:
         raise fail(Code.DOCUMENT_CONFIRMED, f"document {doc.id} is already confirmed")
     doc.status = model.CONFIRMED
-    doc.history.append(_entry(ex, "confirm"))
+    _record(ex, doc, "confirm")
     _save(ex, doc)
     ex.emit("document_confirmed", accounts=[doc.buyer, doc.seller], warrants=(), document=doc.id,
             buyer=doc.buyer, seller=doc.seller)
@@ -131,7 +136,7 @@ def handle_dispute_document(ex: Exec, p: payloads.DocumentReason) -> None:
             )
     _require_undisputed(doc)
     doc.dispute = Dispute(by=ex.sender, reason=p.reason, tx=ex.tx_hex, height=ex.height)
-    doc.history.append(_entry(ex, "dispute", p.reason))
+    _record(ex, doc, "dispute", p.reason)
     _save(ex, doc)
     ex.emit("document_disputed", accounts=[doc.buyer, doc.seller], warrants=[a.ref for a in doc.allocations],
             document=doc.id, by=ex.sender, reason=p.reason,
@@ -149,7 +154,7 @@ def handle_undispute_document(ex: Exec, p: payloads.DocumentReason) -> None:
             f"document {doc.id} was disputed by {doc.dispute.by}; a regulator or that account can lift the dispute",
         )
     doc.dispute = None
-    doc.history.append(_entry(ex, "undispute", p.reason))
+    _record(ex, doc, "undispute", p.reason)
     _save(ex, doc)
     ex.emit("document_undisputed", accounts=[doc.buyer, doc.seller], warrants=[a.ref for a in doc.allocations],
             document=doc.id, by=ex.sender, reason=p.reason)

@@ -45,7 +45,7 @@ def run_housekeeping(state: Overlay, ctx: BlockContext) -> list[dict[str, Any]]:
         state.delete(key)
         if raw is None:
             continue
-        warrant = model.load(raw, model.Warrant)
+        warrant = model.load_warrant(state.get, raw)
         # A frozen offer has no entry (see above); one left by older state is dropped, not expired.
         if warrant.status == model.PENDING and warrant.offer_expires is not None and warrant.frozen is None:
             return_offer(ex, warrant, "expire")

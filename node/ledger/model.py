@@ -9,13 +9,15 @@ State keys (the store adds its own ``s`` prefix):
 ``doc/`` + document id             Document (id = hex SHA-256 of its canonical business key)
 ``dochash/`` + file hash           index: the document anchored with that file (value: its id)
 ``pdoc/`` + address + ``/`` + id   index: documents naming the address as a party (value empty)
+``dh/`` + id + ``/`` + height(8) + n(4)  DocEntry of the document beyond the HISTORY_INLINE in its record
 ``cl/`` + core + ``/`` + financier CreditLine
-``w/`` + warrant id                Warrant
+``w/`` + warrant id                Warrant, as dump_warrant stores it (defaults, inherited fields left out)
 ``hold/`` + address + ``/`` + id   index: warrants whose holder is the address (value empty)
 ``in/`` + address + ``/`` + id     index: offers pending for the address (value empty)
 ``exp/`` + time(8) + id            index: pending offers by expiry time (block-start expiry)
 ``due/`` + time(8) + root id       index: issuances by maturity + grace (automatic overdue)
 ``tx/`` + tx id (32 bytes)         height of the block that included the tx (replay guard)
+``wh/`` + id + ``/`` + height(8) + n(4)  HistoryEntry of the warrant beyond the HISTORY_INLINE in its record
 ``~acc``                           state-root accumulator (outside the root)
 =================================  ===========================================================
 
@@ -25,14 +27,19 @@ Times are block times in milliseconds; ``time(8)`` is 8-byte big-endian so the i
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
+from node.errors import StoreError
 from node.kernel import codec
+from node.ledger.state import StateReaderLike
+
+T = TypeVar("T")
 
 __all__ = [
     "CONFIRMED",
+    "HISTORY_INLINE",
     "KEY_CHAIN",
     "LIVE",
     "TERMINAL",
@@ -48,21 +55,29 @@ __all__ = [
     "Freeze",
     "HistoryEntry",
     "Warrant",
+    "INHERITED",
     "dump",
+    "dump_warrant",
     "key_account",
     "key_admin",
     "key_credit",
+    "doc_history_prefix",
     "key_doc_hash",
     "key_document",
     "key_party_doc",
     "key_due",
     "key_expiry",
+    "key_history",
     "key_hold",
     "key_incoming",
     "key_tx",
     "key_warrant",
+    "history_of",
+    "history_prefix",
     "load",
+    "load_warrant",
     "walk",
+    "warrant_fields",
     "warrant_id",
 ]
 
@@ -133,7 +148,7 @@ class Document(msgspec.Struct, forbid_unknown_fields=True):
     anchored_height: int
     allocations: list[Allocation] = []
     dispute: Dispute | None = None
-    history: list[DocEntry] = []
+    history: list[DocEntry] = []  # the first HISTORY_INLINE entries; the rest under doc_history_prefix(id)
 
 
 class CreditLine(msgspec.Struct, forbid_unknown_fields=True):
@@ -175,31 +190,103 @@ class Freeze(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     height: int
 
 
-class Warrant(msgspec.Struct, forbid_unknown_fields=True):
+# History entries a warrant or document record holds; later ones each get a key of their own
+# (``wh/``, ``dh/``). A warrant lives through a handful of steps (issue, accept, transfer; a
+# financing, a settlement), a document through anchor, confirm and perhaps a dispute, so the
+# record holds them all in practice; but a holder and a financier trading request / reject, or a
+# buyer disputing and undisputing a document it has not confirmed, could otherwise grow it without
+# end, and every later rewrite (and its two state-root elements) would carry the whole list
+# (docs/LEDGER.md, section 5).
+HISTORY_INLINE = 8
+
+
+# What a descendant inherits from its issuance and never changes, with the value that leaves it
+# out of a record. Only the issuance's record stores them: a descendant's record leaves them out
+# and load_warrant fills them in, so the two or three records a transfer writes are ~230 bytes
+# shorter each (docs/LEDGER.md, section 5).
+_BLANK: dict[str, Any] = {"issuer": "", "payee": "", "credit_line": "", "currency": "", "issued_at": 0, "maturity": 0}
+INHERITED = tuple(_BLANK)
+
+
+class Warrant(msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
+    """A warrant. Stored as canonical JSON without the fields at their defaults (an empty list,
+    null) and, for a descendant, without the INHERITED fields: read it with :func:`load_warrant`,
+    write it with :func:`dump_warrant`, show it with :func:`warrant_fields`."""
+
     id: str
     root: str  # the issuance this warrant descends from (itself for an issuance)
     parent: str | None
-    issuer: str
-    payee: str  # original payee of the issuance
-    credit_line: str  # financier whose credit line the issuance used
+    issuer: str = ""
+    payee: str = ""  # original payee of the issuance
+    credit_line: str = ""  # financier whose credit line the issuance used
     holder: str
     pending_to: str | None
     amount: int
     paid: int
-    currency: str
-    issued_at: int
-    maturity: int
+    currency: str = ""
+    issued_at: int = 0
+    maturity: int = 0
     status: str
     offer_expires: int | None = None
     documents: list[Allocation] = []  # on the issuance only; descendants trace to it via root
     children: list[str] = []
     financing: Financing | None = None
     frozen: Freeze | None = None
-    history: list[HistoryEntry] = []
+    history: list[HistoryEntry] = []  # the first HISTORY_INLINE entries; the rest under history_prefix(id)
 
     @property
     def outstanding(self) -> int:
         return self.amount - self.paid
+
+
+class _Terms(msgspec.Struct):
+    """The INHERITED fields of an issuance's record (decoding skips the rest)."""
+
+    issuer: str
+    payee: str
+    credit_line: str
+    currency: str
+    issued_at: int
+    maturity: int
+
+
+# An issuance's terms by its id. Safe to share between blocks, overlays and stores: an issuance's
+# id is the hash of the transaction that made it, whose payload fixes its terms, and they never
+# change; so this is a memo of a pure function, not state.
+_terms: dict[str, _Terms] = {}
+_TERMS_CACHED = 4096
+
+
+def load_warrant(get: Any, raw: bytes) -> Warrant:
+    """A warrant from its stored record, the INHERITED fields of a descendant read from its
+    issuance's record (``get`` is any state ``get``)."""
+    warrant: Warrant = load(raw, Warrant)
+    if warrant.parent is not None:
+        terms = _terms.get(warrant.root)
+        if terms is None:
+            root_raw = get(key_warrant(warrant.root))
+            if root_raw is None:
+                raise StoreError(f"warrant {warrant.id} descends from {warrant.root}, which is not in state")
+            terms = load(root_raw, _Terms)
+            if len(_terms) >= _TERMS_CACHED:
+                _terms.clear()
+            _terms[warrant.root] = terms
+        warrant.issuer, warrant.payee, warrant.credit_line = terms.issuer, terms.payee, terms.credit_line
+        warrant.currency, warrant.issued_at, warrant.maturity = terms.currency, terms.issued_at, terms.maturity
+    return warrant
+
+
+def dump_warrant(warrant: Warrant) -> bytes:
+    """The stored record of ``warrant`` (a descendant's without the INHERITED fields)."""
+    if warrant.parent is None:
+        return dump(warrant)
+    return dump(msgspec.structs.replace(warrant, **_BLANK))
+
+
+def warrant_fields(warrant: Warrant) -> dict[str, Any]:
+    """Every field of ``warrant`` as JSON-ready values, those at their defaults included (the
+    query shapes, docs/LEDGER.md section 9)."""
+    return {name: msgspec.to_builtins(getattr(warrant, name)) for name in Warrant.__struct_fields__}
 
 
 def warrant_id(tx_id: bytes, index: int) -> str:
@@ -263,6 +350,37 @@ def key_due(time_ms: int, root: str) -> bytes:
     return b"due/" + time_ms.to_bytes(8, "big") + root.encode()
 
 
+def history_prefix(wid: str) -> bytes:
+    """Where a warrant's history entries beyond its record's are, in the order they happened."""
+    return b"wh/" + wid.encode() + b"/"
+
+
+def doc_history_prefix(doc_id: str) -> bytes:
+    """Where a document's history entries beyond its record's are, in the order they happened."""
+    return b"dh/" + doc_id.encode() + b"/"
+
+
+def key_history(prefix: bytes, height: int, serial: int) -> bytes:
+    """A history entry under ``prefix`` (:func:`history_prefix`, :func:`doc_history_prefix`) in
+    block ``height``; ``serial`` orders it within the block (node.ledger.state.Overlay.serial)."""
+    return prefix + height.to_bytes(8, "big") + serial.to_bytes(4, "big")
+
+
+def history_of(
+    reader: StateReaderLike, inline: list[T], prefix: bytes, kind: type[T], limit: int | None = None
+) -> tuple[list[T], bool]:
+    """(the first ``limit`` (all if None) entries of a history, oldest first; whether there are
+    more): ``inline``, a record's own list, then those under ``prefix`` once the record is full."""
+    entries = list(inline if limit is None else inline[:limit])
+    if len(inline) < HISTORY_INLINE:
+        return entries, limit is not None and len(inline) > limit
+    for _, raw in reader.scan(prefix):
+        if limit is not None and len(entries) >= limit:
+            return entries, True
+        entries.append(load(raw, kind))
+    return entries, False
+
+
 def key_tx(tx_id: bytes) -> bytes:
     return b"tx/" + tx_id
 
@@ -275,7 +393,7 @@ def walk(get: Any, wid: str) -> list[Warrant]:
         raw = get(key_warrant(stack.pop()))
         if raw is None:
             continue
-        warrant: Warrant = load(raw, Warrant)
+        warrant = load_warrant(get, raw)
         out.append(warrant)
         stack.extend(reversed(warrant.children))
     return out

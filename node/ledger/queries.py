@@ -3,8 +3,9 @@
 Shapes (docs/LEDGER.md has them with examples):
 
 - ``get_account``   → Account fields ``{address, name, role, registered_height, registered_by}``;
-- ``get_warrant``   → Warrant fields (see node.ledger.model.Warrant), ``history`` included, plus
-  ``outstanding`` (amount - paid);
+- ``get_warrant``   → Warrant fields (see node.ledger.model.Warrant), plus ``history`` (the
+  entries in the record, then those under its ``wh/`` keys: at most :data:`MAX_HISTORY`, oldest
+  first; ``history_truncated`` is true when there are more) and ``outstanding`` (amount - paid);
 - ``lineage``       → the tree from the warrant's root issuance: each node is a warrant dict
   with ``children`` replaced by a list of child nodes; ``documents`` of the root list the backing;
 - ``holdings``      → ``{address, held: [warrant dict without history], incoming: [...],
@@ -14,7 +15,7 @@ Shapes (docs/LEDGER.md has them with examples):
 - ``get_warrant`` and ``lineage`` also carry ``document_disputes``: the disputes on the documents
   backing the warrant's issuance ``[{document, by, reason, tx, height}]`` (empty if none);
 - ``get_document``  → Document fields with ``allocations`` ``[{ref: warrant id, amount}]``,
-  ``dispute`` and ``history`` (the RPC pages the allocations);
+  ``dispute`` and ``history`` (whole, bounded as a warrant's; the RPC pages the allocations);
 - ``account_documents`` → ``{address, documents: [document dict without history], next}``:
   documents naming the address as seller or buyer, in id order, at most ``limit`` from ``after``;
 - ``document_allocations`` → ``{document, total, allocated, free, allocations: [{warrant, amount,
@@ -31,7 +32,7 @@ from typing import Any
 import msgspec
 
 from node.ledger import model
-from node.ledger.model import Account, CreditLine, Document, Warrant
+from node.ledger.model import Account, CreditLine, DocEntry, Document, HistoryEntry, Warrant
 from node.ledger.state import StateReaderLike
 
 __all__ = [
@@ -46,6 +47,8 @@ __all__ = [
     "lineage",
 ]
 
+MAX_HISTORY = 1_000  # entries per warrant in an answer: a holder and a financier can make more
+
 
 def _plain(record: Any) -> dict[str, Any]:
     return msgspec.to_builtins(record)  # type: ignore[no-any-return]
@@ -57,9 +60,19 @@ def outstanding(status: str, amount: int, paid: int) -> int:
     return amount - paid if status in model.LIVE else 0
 
 
-def _warrant(raw: bytes) -> dict[str, Any]:
-    warrant: Warrant = model.load(raw, Warrant)
-    out = _plain(warrant)
+def _with_history(reader: StateReaderLike, out: dict[str, Any], inline: list[Any], prefix: bytes, kind: type) -> None:
+    """Give ``out`` (a record as a dict) its whole history, at most MAX_HISTORY entries."""
+    if len(inline) >= model.HISTORY_INLINE or len(inline) > MAX_HISTORY:
+        entries, truncated = model.history_of(reader, inline, prefix, kind, MAX_HISTORY)
+        out["history"] = _plain(entries)
+        if truncated:
+            out["history_truncated"] = True
+
+
+def _warrant(reader: StateReaderLike, warrant: Warrant) -> dict[str, Any]:
+    """A warrant as the queries show it: its fields, its whole (bounded) history, ``outstanding``."""
+    out = model.warrant_fields(warrant)
+    _with_history(reader, out, warrant.history, model.history_prefix(warrant.id), HistoryEntry)
     out["outstanding"] = outstanding(warrant.status, warrant.amount, warrant.paid)
     return out
 
@@ -77,7 +90,7 @@ def get_warrant(reader: StateReaderLike, wid: str) -> dict[str, Any] | None:
     raw = reader.get(model.key_warrant(wid))
     if raw is None:
         return None
-    out = _warrant(raw)
+    out = _warrant(reader, model.load_warrant(reader.get, raw))
     out["document_disputes"] = document_disputes(reader, out["root"])
     return out
 
@@ -88,7 +101,7 @@ def document_disputes(reader: StateReaderLike, root: str) -> list[dict[str, Any]
     if raw is None:
         return []
     out = []
-    for allocation in model.load(raw, Warrant).documents:
+    for allocation in model.load_warrant(reader.get, raw).documents:
         doc_raw = reader.get(model.key_document(allocation.ref))
         if doc_raw is None:
             continue
@@ -104,10 +117,9 @@ def lineage(reader: StateReaderLike, wid: str) -> dict[str, Any] | None:
     raw = reader.get(model.key_warrant(wid))
     if raw is None:
         return None
-    root = model.load(raw, Warrant).root
-    nodes = {w.id: _plain(w) for w in model.walk(reader.get, root)}
+    root = model.load_warrant(reader.get, raw).root
+    nodes = {w.id: _warrant(reader, w) for w in model.walk(reader.get, root)}
     for node in nodes.values():
-        node["outstanding"] = outstanding(node["status"], node["amount"], node["paid"])
         node["children"] = [nodes[child] for child in node["children"]]
     tree = nodes[root]
     tree["document_disputes"] = document_disputes(reader, root)
@@ -123,11 +135,11 @@ def _listed(reader: StateReaderLike, prefix: bytes, offset: int, limit: int | No
         raw = reader.get(model.key_warrant(key[cut:].decode()))
         if raw is None:
             continue
-        warrant: Warrant = model.load(raw, Warrant)
+        warrant = model.load_warrant(reader.get, raw)
         if prefix.startswith(b"in/") or warrant.status != "pending":
             outstanding += warrant.amount - warrant.paid
         if count >= offset and (limit is None or len(out) < limit):
-            item = _plain(warrant)
+            item = model.warrant_fields(warrant)
             item["outstanding"] = warrant.amount - warrant.paid
             del item["history"]
             out.append(item)
@@ -156,7 +168,12 @@ def holdings(reader: StateReaderLike, address: str, *, offset: int = 0, limit: i
 
 def get_document(reader: StateReaderLike, doc_id: str) -> dict[str, Any] | None:
     raw = reader.get(model.key_document(doc_id))
-    return None if raw is None else _plain(model.load(raw, Document))
+    if raw is None:
+        return None
+    doc: Document = model.load(raw, Document)
+    out = _plain(doc)
+    _with_history(reader, out, doc.history, model.doc_history_prefix(doc.id), DocEntry)
+    return out
 
 
 MAX_PAGE = 500
@@ -192,7 +209,7 @@ def document_allocations(reader: StateReaderLike, doc_id: str) -> dict[str, Any]
     allocations = []
     for allocation in doc.allocations:
         warrant_raw = reader.get(model.key_warrant(allocation.ref))
-        issuance: Warrant | None = None if warrant_raw is None else model.load(warrant_raw, Warrant)
+        issuance = None if warrant_raw is None else model.load_warrant(reader.get, warrant_raw)
         live = 0 if issuance is None else sum(
             w.amount - w.paid for w in model.walk(reader.get, issuance.id) if w.status in model.LIVE
         )

@@ -7,6 +7,8 @@ Authorization is always one of three things: the signer holds a role (:func:`req
 
 from __future__ import annotations
 
+from typing import Any
+
 from node import fmt
 from node.ledger import model
 from node.ledger.codes import Code, LedgerError
@@ -15,6 +17,7 @@ from node.ledger.model import Account, HistoryEntry, Warrant
 from node.ledger.state import Overlay
 
 __all__ = [
+    "append_entry",
     "close_offer",
     "fail",
     "get_account",
@@ -84,12 +87,12 @@ def load_warrant(state: Overlay, wid: str) -> Warrant:
     raw = state.get(model.key_warrant(wid))
     if raw is None:
         raise fail(Code.UNKNOWN_WARRANT, f"no warrant with id {wid}")
-    return model.load(raw, Warrant)  # type: ignore[no-any-return]
+    return model.load_warrant(state.get, raw)
 
 
 def save_warrant(state: Overlay, warrant: Warrant, new: bool = False) -> None:
     """Store ``warrant``; ``new`` for one this transaction created (its keys can't exist yet)."""
-    (state.put_new if new else state.put)(model.key_warrant(warrant.id), model.dump(warrant))
+    (state.put_new if new else state.put)(model.key_warrant(warrant.id), model.dump_warrant(warrant))
 
 
 def require_live(warrant: Warrant) -> None:
@@ -136,11 +139,20 @@ def require_movable(ex: Exec, warrant: Warrant) -> None:
                    "it can only be settled now")
 
 
+def append_entry(state: Overlay, height: int, inline: list[Any], prefix: bytes, entry: Any) -> None:
+    """Append ``entry`` to a record's history: to ``inline`` (the record's list; the caller saves
+    the record) while it holds fewer than ``HISTORY_INLINE``, else under ``prefix`` with a key of
+    its own, so the record stops growing. Rolled back with the transaction's other writes."""
+    if len(inline) < model.HISTORY_INLINE:
+        inline.append(entry)
+    else:
+        state.put_new(model.key_history(prefix, height, state.serial()), model.dump(entry))
+
+
 def record(ex: Exec, warrant: Warrant, kind: str, frm: str | None, to: str | None, amount: int) -> None:
     """Append a history entry for this transaction to ``warrant`` (caller saves it)."""
-    warrant.history.append(
-        HistoryEntry(tx=ex.tx_hex, height=ex.height, time=ex.time, type=kind, frm=frm, to=to, amount=amount)
-    )
+    entry = HistoryEntry(tx=ex.tx_hex, height=ex.height, time=ex.time, type=kind, frm=frm, to=to, amount=amount)
+    append_entry(ex.state, ex.height, warrant.history, model.history_prefix(warrant.id), entry)
 
 
 def hold(state: Overlay, warrant: Warrant, new: bool = False) -> None:

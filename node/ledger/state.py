@@ -94,13 +94,14 @@ def full_accumulator(pairs: Iterator[tuple[bytes, bytes]]) -> int:
 class Overlay:
     """Uncommitted writes over committed state, with savepoints and the root update."""
 
-    __slots__ = ("_base", "_committed", "_journal", "_writes")
+    __slots__ = ("_base", "_committed", "_journal", "_serial", "_writes")
 
     def __init__(self, base: StateReaderLike) -> None:
         self._base = base
         self._writes: dict[bytes, bytes | None] = {}
         self._committed: dict[bytes, bytes | None] = {}  # committed value of every key read
         self._journal: list[tuple[bytes, object]] | None = None
+        self._serial = 0
 
     @property
     def base(self) -> StateReaderLike:
@@ -132,6 +133,12 @@ class Overlay:
 
     def delete(self, key: bytes) -> None:
         self.put(key, None)
+
+    def serial(self) -> int:
+        """A number unique within this overlay's block, increasing in execution order: orders
+        append-only keys written in the same block. Not rolled back (gaps are harmless)."""
+        self._serial += 1
+        return self._serial
 
     # -- savepoints ----------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ class Load:
     failed: int = 0
     not_ready: int = 0
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
+    in_flight: collections.Counter[int] = field(default_factory=collections.Counter)  # calls waiting, per node
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -66,6 +67,7 @@ class Load:
             key = crypto.generate_key()
             tx = self.admin.register_account(key.address, "supplier", f"load-{number}-{key.address[2:10]}")
             started = time.monotonic()
+            self.in_flight[index] += 1
             async with self.net.client(index) as client:
                 try:
                     answer = await client.submit(tx, timeout_ms=self.wait_ms)
@@ -78,8 +80,20 @@ class Load:
                     self.errors[exc.reason or ("unreachable" if exc.code == -1 else str(exc.code))] += 1
                     await asyncio.sleep(0.05)
                     continue
+                finally:
+                    self.in_flight[index] -= 1
             assert answer["result"]["ok"], answer
             self.committed.append(Committed(answer["id"], answer["height"], answer["index"], time.monotonic() - started, time.monotonic()))
+
+    async def drain(self, index: int, timeout: float) -> None:
+        """Wait until no worker has a call waiting on node ``index`` (which ``targets`` no longer
+        returns): a node about to be paused must not hold the load's clients hostage, or the
+        network would look stalled for want of submissions."""
+
+        async def drained() -> bool:
+            return self.in_flight[index] == 0
+
+        await self.net.wait_for(drained, timeout, f"the load's calls to v{index} to finish", interval=0.02)
 
     async def wait_commits(self, more: int, timeout: float, what: str) -> None:
         """Wait until ``more`` further transactions were reported committed."""

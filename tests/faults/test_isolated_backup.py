@@ -84,6 +84,7 @@ async def _views(net: LocalNet, indices: list[int]) -> dict[int, int]:
 
 async def _pause(net: LocalNet, load: Load, index: int) -> tuple[float, int, dict[int, int]]:
     """SIGSTOP ``index`` for PAUSE_S under load: (longest gap between commits, commits, views)."""
+    await load.drain(index, 40)
     os.kill(net.procs[index].pid, signal.SIGSTOP)
     started = time.monotonic()
     first = len(load.committed)
@@ -116,6 +117,16 @@ async def test_cut_off_backup_rejoins_the_view_and_a_later_pause_costs_nothing(i
             return node.linked_validators() == {0, 1, 2}
 
         await net.wait_for(linked, 30, "v3 to link to the others")
+
+        async def all_caught_up() -> bool:
+            """Every validator in sync with its peers and in one view: only then is the next fault
+            the only one (a backup still catching up after the last fault is a second one, and two
+            faults of four stall the network by design)."""
+            statuses = await net.heights([0, 1, 2])
+            assert node.replica is not None
+            views = {s["view"] for s in statuses.values()} | {node.replica.view}
+            return len(statuses) == 3 and all(s["in_sync"] for s in statuses.values()) and node.in_sync() \
+                and len(views) == 1
         load.start()
         await load.wait_commits(10, 30, "before any fault")
         view = (await _views(net, [0]))[0]
@@ -125,6 +136,7 @@ async def test_cut_off_backup_rejoins_the_view_and_a_later_pause_costs_nothing(i
         paused.discard(PAUSED)
         assert set(views.values()) == {view}, f"a pause before the cut changed the view: {views}"
         await load.wait_commits(5, 30, "after the first pause")
+        await net.wait_for(all_caught_up, 30, f"v{PAUSED} to catch up after its pause")
 
         # Cut v3 off, and give it transactions of its own that nobody else has.
         node.cut = True
@@ -160,6 +172,7 @@ async def test_cut_off_backup_rejoins_the_view_and_a_later_pause_costs_nothing(i
 
         await net.wait_for(stranded_committed, 30, "v3's own transactions to commit after the heal")
         stranded_s = time.monotonic() - healed
+        await net.wait_for(all_caught_up, 30, f"v{CUT} to catch up after the heal")
         view = node.replica.view
 
         paused.add(PAUSED)

@@ -121,9 +121,18 @@ async def test_floods_are_refused_at_admission_and_cannot_starve_other_accounts(
         await asyncio.sleep(0.5)  # the flood is under way: its first batches are in the mempool
         latencies = []
         for n in range(5):
-            before = (await other_client.status())["height"]
+            # Counted from admission: the mempool's fairness is what is judged here, not how long
+            # the RPC queue of the flooded node took to reach the submission.
+            tx = member.split(f"{n + 100:064x}", [1, 2])
             sent = time.monotonic()
-            answer = await other_client.submit(member.split(f"{n + 100:064x}", [1, 2]), timeout_ms=30_000)
+            await other_client.submit(tx, wait=False)
+            before = (await other_client.status())["height"]
+
+            async def committed(tx_id: str = tx.id_hex) -> dict[str, Any] | None:
+                answer = await other_client.tx(tx_id)
+                return answer if answer["status"] == "committed" else None
+
+            answer = await net.wait_for(committed, 30, "the other account's transaction to commit", interval=0.02)
             latencies.append((answer["height"] - before, time.monotonic() - sent))
         outcome = sum(await flooding, collections.Counter())
         for c in flooders:
@@ -134,5 +143,8 @@ async def test_floods_are_refused_at_admission_and_cannot_starve_other_accounts(
     # (tests/mempool/test_pool.py shows the cap itself); what is refused is refused for it.
     outcome.pop("RATE_LIMITED", None)
     assert outcome["ok"] >= 1_000 and set(outcome) <= {"ok", "SENDER_PENDING_LIMIT"}, outcome
-    assert max(blocks for blocks, _ in latencies) <= 3, latencies
+    # v0 is the primary and proposes h only once it has executed h-1, so at most one block it
+    # proposed before the admission (without the transaction) is ahead of it; the next one takes
+    # it, however much of the busy account's flood waits (blocks are filled round-robin by sender).
+    assert max(blocks for blocks, _ in latencies) <= 2, latencies
     assert await _views(net) == {0}, "the flood caused a view change"

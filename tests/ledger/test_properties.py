@@ -46,7 +46,16 @@ step_strategy = st.tuples(
 
 
 def warrants(w: World) -> dict[str, dict[str, Any]]:
-    return {k[2:].decode(): codec.decode(v) for k, v in w.reader.data.items() if k.startswith(b"w/")}
+    """Every warrant in state as the queries show it, each with its whole history (record, then
+    ``wh/`` keys)."""
+    out = {}
+    for key, value in w.reader.data.items():
+        if key.startswith(b"w/"):
+            warrant = model.load_warrant(w.reader.get, value)
+            x = out[key[2:].decode()] = model.warrant_fields(warrant)
+            entries = model.history_of(w.reader, warrant.history, model.history_prefix(warrant.id), model.HistoryEntry)[0]
+            x["history"] = codec.decode(codec.encode(entries))
+    return out
 
 
 def documents(w: World) -> dict[str, dict[str, Any]]:
@@ -247,6 +256,7 @@ def check_invariants(w: World, before: dict[str, dict[str, Any]], signer: str) -
         # terminal states never change; holders change only by the new holder's own signature
         old = before.get(wid)
         if old is not None:
+            assert x["history"][:len(old["history"])] == old["history"], f"history of {wid} rewritten"
             if old["status"] in model.TERMINAL:
                 assert x == old, f"terminal warrant {wid} changed"
             if x["status"] == "consumed" and old["status"] != "consumed":
@@ -272,6 +282,13 @@ def check_invariants(w: World, before: dict[str, dict[str, Any]], signer: str) -
             line = codec.decode(value)
             assert line["used"] == credit.get((line["core"], line["financier"]), 0)
             assert 0 <= line["used"] <= line["limit"]
+    # spilled history entries belong to records that are full (a failed transaction leaves none)
+    for key in w.reader.data:
+        if key.startswith(b"wh/"):
+            assert len(ws[key[3:67].decode()]["history"]) > model.HISTORY_INLINE, f"stray history entry {key!r}"
+        if key.startswith(b"dh/"):
+            doc = codec.decode(w.reader.data[model.key_document(key[3:67].decode())])
+            assert len(doc["history"]) == model.HISTORY_INLINE, f"stray document history entry {key!r}"
     # the holdings index lists exactly the live warrants under their holders
     held = {k for k in w.reader.data if k.startswith(b"hold/")}
     assert held == {model.key_hold(x["holder"], x["id"]) for x in ws.values() if x["status"] in LIVE}

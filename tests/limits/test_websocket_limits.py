@@ -62,9 +62,13 @@ async def test_websocket_limits_per_address_and_a_slow_consumer(net: LocalNet, a
         assert "result" in await _call(other, "subscribe", {"topic": "blocks"}, 1)
 
         # A consumer that never reads: it asks for big answers (the OpenRPC document) and takes none.
+        # Without compression: with permessage-deflate, the same answer over and over compresses
+        # to a few bytes, and 3,000 of them can sit in the kernel's socket buffers, so that the
+        # queue never fills and only the heartbeat (30 s) ends the connection.
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         slow = await stack.enter_async_context(
-            connect(url, sock=_slow_socket("127.0.0.5", port), max_queue=1, write_limit=1 << 20, ping_interval=None)
+            connect(url, sock=_slow_socket("127.0.0.5", port), max_queue=1, write_limit=1 << 20, ping_interval=None,
+                    compression=None)
         )
         request = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "rpc_discover"})
         dropped_before = await metric(net, 2, "warrantchain_ws_dropped_total")

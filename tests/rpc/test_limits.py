@@ -4,6 +4,7 @@ head/body/idle timeouts, connection caps with eviction, paging params, and logs 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 
@@ -166,3 +167,30 @@ async def test_a_client_leaving_mid_request_is_a_debug_line(tight: RpcServer, ca
         await asyncio.sleep(0.2)
     assert any("disconnected mid-request" in r.getMessage() and r.levelno == logging.DEBUG for r in caplog.records)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info], caplog.records
+
+
+async def test_health_and_metrics_count_against_the_rate_of_the_address() -> None:
+    """An outsider can't make the node render /metrics (or answer /health) faster than its rate:
+    a scrape costs two calls, /health one; over the limit, 429 with Retry-After and error 1007,
+    while another address is still served."""
+    limits = RpcLimits(rate=0.001, rate_burst=5)  # 5 calls, then nothing for a long time
+    server = RpcServer(FakeNode(), Metrics(protocol_version="test"), "127.0.0.1", 0, limits)
+    await server.start()
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=("127.0.0.7", 0))) as outsider:
+            statuses = []
+            for path in ("/metrics", "/metrics", "/health", "/metrics", "/health"):  # 2 + 2 + 1, then over
+                async with outsider.get(base + path) as r:
+                    statuses.append(r.status)
+                    body = await r.read()
+            assert statuses[:3] == [200, 200, 200] and statuses[3:] == [429, 429], statuses
+            error = json.loads(body)["error"]
+            assert error["code"] == 1007 and error["data"]["reason"] == "RATE_LIMITED", error
+            assert int(r.headers["Retry-After"]) >= 1
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=("127.0.0.8", 0))) as other:
+            async with other.get(base + "/metrics") as r:
+                assert r.status == 200 and b"warrantchain_ws_dropped_total" in await r.read()
+    finally:
+        await server.stop()
+
