@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = [
     "ACC_KEY",
@@ -38,7 +38,7 @@ _BYTES = _BITS // 8
 _MASK = (1 << _BITS) - 1
 _shake = hashlib.shake_256
 _sha256 = hashlib.sha256
-_MISSING = object()
+_MISSING: Any = object()  # "no entry" in dict.get, where None means a deleted key
 
 
 class StateReaderLike(Protocol):
@@ -119,17 +119,24 @@ class Overlay:
 
     def put(self, key: bytes, value: bytes | None) -> None:
         """Set ``key`` to ``value``; None deletes it."""
+        writes = self._writes
         journal = self._journal
         if journal is not None:
-            journal.append((key, self._writes.get(key, _MISSING)))
-        self._writes[key] = value
+            journal.append((key, writes.get(key, _MISSING)))
+        writes[key] = value
 
     def put_new(self, key: bytes, value: bytes) -> None:
         """Set a key the caller knows was never written before (it embeds a fresh warrant id,
         derived from the unique transaction id), sparing the committed-state lookup at finish."""
-        if key not in self._committed and key not in self._writes:
+        # put's body, not a call to it: six of these per transfer, each executed on every node.
+        writes = self._writes
+        previous = writes.get(key, _MISSING)
+        if previous is _MISSING and key not in self._committed:
             self._committed[key] = None
-        self.put(key, value)
+        journal = self._journal
+        if journal is not None:
+            journal.append((key, previous))
+        writes[key] = value
 
     def delete(self, key: bytes) -> None:
         self.put(key, None)
@@ -175,15 +182,19 @@ class Overlay:
         acc = 0 if raw is None else int.from_bytes(raw, "little")
         out: dict[bytes, bytes | None] = {}
         shake = _shake
+        from_bytes = int.from_bytes
+        committed_get = committed.get
         for key, new in self._writes.items():
-            old = committed[key] if key in committed else base_get(key)
+            old = committed_get(key, _MISSING)
+            if old is _MISSING:
+                old = base_get(key)
             if old == new:
                 continue
             prefix = len(key).to_bytes(4, "big") + key
             if old is not None:
-                acc -= int.from_bytes(shake(prefix + old).digest(_BYTES), "little")
+                acc -= from_bytes(shake(prefix + old).digest(_BYTES), "little")
             if new is not None:
-                acc += int.from_bytes(shake(prefix + new).digest(_BYTES), "little")
+                acc += from_bytes(shake(prefix + new).digest(_BYTES), "little")
             out[key] = new
         acc &= _MASK
         acc_bytes = acc.to_bytes(_BYTES, "little")
