@@ -42,7 +42,7 @@ def _entry(ex: Exec, kind: str, reason: str | None = None) -> DocEntry:
 
 def _record(ex: Exec, doc: Document, kind: str, reason: str | None = None) -> None:
     """Append a history entry for this transaction to ``doc`` (caller saves it)."""
-    append_entry(ex.state, ex.height, doc.history, model.doc_history_prefix(doc.id), _entry(ex, kind, reason))
+    append_entry(ex.state, ex.height, doc.history, model.doc_history_prefix, doc.id, _entry(ex, kind, reason))
 
 
 def _save(ex: Exec, doc: Document) -> None:

@@ -7,6 +7,7 @@ Authorization is always one of three things: the signer holds a role (:func:`req
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from node import fmt
@@ -139,20 +140,23 @@ def require_movable(ex: Exec, warrant: Warrant) -> None:
                    "it can only be settled now")
 
 
-def append_entry(state: Overlay, height: int, inline: list[Any], prefix: bytes, entry: Any) -> None:
+def append_entry(
+    state: Overlay, height: int, inline: list[Any], prefix_of: Callable[[str], bytes], owner: str, entry: Any
+) -> None:
     """Append ``entry`` to a record's history: to ``inline`` (the record's list; the caller saves
-    the record) while it holds fewer than ``HISTORY_INLINE``, else under ``prefix`` with a key of
-    its own, so the record stops growing. Rolled back with the transaction's other writes."""
+    the record) while it holds fewer than ``HISTORY_INLINE``, else under ``prefix_of(owner)`` with
+    a key of its own, so the record stops growing. Rolled back with the transaction's other writes.
+    (The prefix is built only when needed: three entries per transfer, nearly always inline.)"""
     if len(inline) < model.HISTORY_INLINE:
         inline.append(entry)
     else:
-        state.put_new(model.key_history(prefix, height, state.serial()), model.dump(entry))
+        state.put_new(model.key_history(prefix_of(owner), height, state.serial()), model.dump(entry))
 
 
 def record(ex: Exec, warrant: Warrant, kind: str, frm: str | None, to: str | None, amount: int) -> None:
     """Append a history entry for this transaction to ``warrant`` (caller saves it)."""
     entry = HistoryEntry(tx=ex.tx_hex, height=ex.height, time=ex.time, type=kind, frm=frm, to=to, amount=amount)
-    append_entry(ex.state, ex.height, warrant.history, model.history_prefix(warrant.id), entry)
+    append_entry(ex.state, ex.height, warrant.history, model.history_prefix, warrant.id, entry)
 
 
 def hold(state: Overlay, warrant: Warrant, new: bool = False) -> None:
