@@ -280,7 +280,10 @@ def dump_warrant(warrant: Warrant) -> bytes:
     """The stored record of ``warrant`` (a descendant's without the INHERITED fields)."""
     if warrant.parent is None:
         return dump(warrant)
-    return dump(msgspec.structs.replace(warrant, **_BLANK))
+    # The keywords written out, not **_BLANK: ~0.15 us less per record, and a transfer writes three
+    # on every node. tests/ledger/test_records.py checks that a descendant's record has none of INHERITED.
+    return dump(msgspec.structs.replace(warrant, issuer="", payee="", credit_line="", currency="", issued_at=0,
+                                        maturity=0))
 
 
 def warrant_fields(warrant: Warrant) -> dict[str, Any]:
