@@ -1,20 +1,38 @@
 """The node's LevelDB store: the only module that imports plyvel.
 
-Key layout (one LevelDB per node; heights are 8-byte big-endian so they sort numerically):
+A data directory holds three LevelDB databases. As CometBFT keeps its block store and its
+consensus WAL apart from its state store, what is appended once and read rarely (the chain, in
+height order) and what is written and deleted again within ten blocks (the replica's write-ahead
+record) are kept apart from what is overwritten at random keys all the time (state). LevelDB's
+background compaction rewrites a table each time it merges it with the next level; with state's
+random keys every new table overlaps the whole next level, so everything stored beside state was
+rewritten again and again (measured: docs/PERFORMANCE.md, steps 26 and 27). Chain data keyed by
+height first lands in tables that overlap nothing and move down the levels without a rewrite.
+
+``state/`` (heights are 8-byte big-endian so they sort numerically):
 
 ====================  ==============================================================
-``m``                 chain metadata (ChainMeta, canonical JSON)
-``b`` + height        block bytes (node.kernel.chain wire format)
+``m``                 chain metadata (ChainMeta, canonical JSON): the source of truth
 ``h`` + block hash    height
-``c`` + height        commit certificate
-``t`` + tx id         ``{"height", "index", "result"}`` of a committed transaction
+``t`` + tx id         height (8 bytes) + index in the block (4 bytes), big-endian
 ``s`` + key           ledger state (read through the StateView methods)
-``x`` + key           the consensus replica's write-ahead record
 ====================  ==============================================================
 
-Everything a block changes (block, certificate, transaction index and results, state writes,
-metadata) goes in one write batch with ``sync=True``: after a crash the store holds a whole prefix
-of blocks and metadata that agrees with them, never half a block.
+``chain/`` (every key starts with the height, so a block's data is contiguous):
+
+===============================  =====================================================
+height + ``b``                   block bytes (node.kernel.chain wire format)
+height + ``c``                   commit certificate
+height + ``r`` + index (4B BE)   the ledger's result of the block's index-th transaction
+===============================  =====================================================
+
+``consensus/``: the consensus replica's write-ahead record (``consensus.persist`` keys as given).
+
+A block is written to ``chain/`` first, then everything else it changes (tx index, state writes,
+metadata) to ``state/``, each one batch with ``sync=True``. ``m`` says which blocks are committed:
+a crash between the two writes leaves chain entries above ``m``'s height, which opening the store
+deletes, so after a crash the store holds a whole prefix of blocks and metadata that agrees with
+them, never half a block.
 """
 
 from __future__ import annotations
@@ -34,13 +52,13 @@ from node.kernel.chain import Block, Certificate, decode_block
 
 __all__ = ["ChainMeta", "TxLocation", "Store", "StateReader"]
 
-_META = b"m"
-_BLOCK = b"b"
+_META = b"m"  # state/
 _HASH = b"h"
-_CERT = b"c"
 _TX = b"t"
 _STATE = b"s"
-_CONSENSUS = b"x"
+_BLOCK = b"b"  # chain/, after the height
+_CERT = b"c"
+_RESULT = b"r"
 _DECODED_BLOCKS = 2
 _Hex32 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
 
@@ -57,9 +75,11 @@ class ChainMeta(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class TxLocation(msgspec.Struct, frozen=True):
+    """Where a committed transaction is, and the ledger's result of it."""
+
     height: int
     index: int
-    result: msgspec.Raw  # the ledger's result, canonical JSON, stored as given
+    result: msgspec.Raw  # canonical JSON, stored as given
 
 
 def _h(height: int) -> bytes:
@@ -86,26 +106,59 @@ class StateReader:
 
 
 class Store:
-    """A node's chain, state and consensus record in one LevelDB directory."""
+    """A node's chain, state and consensus record in one data directory (three LevelDBs)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         try:
             os.makedirs(self.path, exist_ok=True)
-            # The bloom filter makes "is this transaction id committed?" cheap when it is not
-            # (every admission asks); the block cache keeps hot state in memory. No compression:
-            # what is stored is mostly hex and signatures, which Snappy hardly shrinks, and
-            # compressing every table again at each compaction was the largest CPU cost of a
-            # loaded node (LevelDB's background thread, ~40% of its CPU; docs/PERFORMANCE.md).
-            # A 16 MB write buffer (default 4): a block writes ~11 MB (state, the tx index and the
-            # block itself, plus its consensus slot record twice, the second replacing the first in
-            # memory); fewer, larger level-0 tables mean fewer merges with level 1, whose keys (ids,
-            # hashes) are random. LevelDB's background CPU per tx: -43%; 32 MB measured no better,
-            # and LevelDB may hold two buffers at once (docs/PERFORMANCE.md, step 17).
-            self._db = plyvel.DB(
-                self.path, create_if_missing=True, bloom_filter_bits=10, lru_cache_size=16 << 20, compression=None,
-                write_buffer_size=16 << 20,
+        except OSError as exc:
+            raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
+        if os.path.exists(os.path.join(self.path, "CURRENT")):
+            raise StoreError(
+                f"data directory {self.path} is in the layout of an earlier WarrantChain (one LevelDB for "
+                "everything); this version keeps state/ and chain/ apart: move the directory aside and start "
+                "with an empty one, the node fetches the chain from its peers by state transfer "
+                "(docs/OPERATIONS.md, section 4.3)"
             )
+        # The bloom filter makes "is this transaction id committed?" cheap when it is not
+        # (every admission asks); the block cache keeps hot state in memory. No compression:
+        # what is stored is mostly hex and signatures, which Snappy hardly shrinks, and
+        # compressing every table again at each compaction was the largest CPU cost of a
+        # loaded node (LevelDB's background thread, ~40% of its CPU; docs/PERFORMANCE.md).
+        # A 16 MB write buffer (default 4): a block writes several MB (state, the tx index and
+        # its consensus slot record); fewer, larger level-0 tables mean fewer merges with level 1,
+        # whose keys (ids, hashes) are random. LevelDB's background CPU per tx: -43%; 32 MB
+        # measured no better, and LevelDB may hold two buffers at once (docs/PERFORMANCE.md).
+        self._db = self._open(
+            "state", bloom_filter_bits=10, lru_cache_size=16 << 20, write_buffer_size=16 << 20, max_open_files=1000,
+        )
+        try:
+            # Sequential, written once, read by height: no bloom filter (lookups are for keys
+            # that exist), a small cache, and few open tables (they are large and cold).
+            self._chain = self._open(
+                "chain", lru_cache_size=4 << 20, write_buffer_size=8 << 20, max_open_files=200,
+            )
+            # The replica's write-ahead record: a slot's block is written and deleted again ten
+            # blocks later; kept apart, it never rides along in the state's compactions.
+            self._wal = self._open("consensus", write_buffer_size=8 << 20, max_open_files=50)
+        except StoreError:
+            self.close()
+            raise
+        self.state = StateReader(self._db)
+        self._blocks: collections.OrderedDict[int, Block] = collections.OrderedDict()
+        try:
+            raw = self._db.get(_META)
+            self._meta: ChainMeta | None = None if raw is None else self._decode_meta(raw)
+            self._drop_uncommitted_chain()
+        except StoreError:
+            self.close()  # release LevelDB's locks: the caller may report and retry in this process
+            raise
+
+    def _open(self, name: str, **options: int) -> plyvel.DB:
+        path = os.path.join(self.path, name)
+        try:
+            return plyvel.DB(path, create_if_missing=True, compression=None, **options)
         except plyvel.IOError as exc:
             reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
             if "lock" in reason.lower():  # LevelDB's LOCK file: one process per directory
@@ -113,13 +166,18 @@ class Store:
                     f"cannot open the store at {self.path}: the data directory is in use by another process "
                     "(is this node already running?); stop that one first, or give this node its own node.data_dir"
                 ) from None
-            raise StoreError(f"cannot open the store at {self.path}: {reason}") from None
+            raise StoreError(f"cannot open the store at {path}: {reason}") from None
         except (plyvel.Error, OSError) as exc:
-            raise StoreError(f"cannot open the store at {self.path}: {exc}") from None
-        self.state = StateReader(self._db)
-        self._blocks: collections.OrderedDict[int, Block] = collections.OrderedDict()
-        raw = self._db.get(_META)
-        self._meta: ChainMeta | None = None if raw is None else self._decode_meta(raw)
+            raise StoreError(f"cannot open the store at {path}: {exc}") from None
+
+    def _drop_uncommitted_chain(self) -> None:
+        """Delete chain entries above the committed height: a crash came between a block's two writes."""
+        start = _h((self._meta.height if self._meta is not None else 0) + 1)
+        stale = list(self._chain.iterator(start=start, include_value=False))
+        if stale:
+            with self._writing("the store's cleanup after a crash"), self._chain.write_batch(sync=True) as batch:
+                for key in stale:
+                    batch.delete(key)
 
     def _decode_meta(self, raw: bytes) -> ChainMeta:
         try:
@@ -165,15 +223,16 @@ class Store:
             state_root=state_root.hex(),
             results_root=results_root.hex(),
         )
-        with self._db.write_batch(sync=True) as batch:
+        with self._db.write_batch(sync=True, transaction=True) as batch:
             self._put_state(batch, state_writes)
             batch.put(_META, codec.encode(meta))
         self._meta = meta
         return meta
 
     def close(self) -> None:
-        if not self._db.closed:
-            self._db.close()
+        for db in (getattr(self, name, None) for name in ("_db", "_chain", "_wal")):
+            if db is not None and not db.closed:
+                db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -217,19 +276,28 @@ class Store:
             results_root=results_root.hex(),
         )
         key = _h(height)
-        prefix = b'{"height":' + str(height).encode() + b',"index":'
-        with self._writing(f"block {height}"), self._db.write_batch(sync=True) as batch:
-            batch.put(_BLOCK + key, block.raw)
-            batch.put(_HASH + block.hash, key)
-            batch.put(_CERT + key, certificate.encode())
-            put = batch.put
-            for index, (tx, result) in enumerate(zip(block.txs, results)):
-                # one formatting, not four concatenations each copying the result (every node, every tx)
-                put(_TX + tx.id, b'%b%d,"result":%b}' % (prefix, index, result))
-            self._put_state(batch, state_writes)
-            batch.put(_META, codec.encode(new_meta))
+        with self._writing(f"block {height}"):
+            self._write_chain(block, certificate, results)
+            with self._db.write_batch(sync=True, transaction=True) as batch:
+                batch.put(_HASH + block.hash, key)
+                put = batch.put
+                for index, tx in enumerate(block.txs):
+                    put(_TX + tx.id, key + index.to_bytes(4, "big"))
+                self._put_state(batch, state_writes)
+                batch.put(_META, codec.encode(new_meta))
         self._meta = new_meta
         return new_meta
+
+    def _write_chain(self, block: Block, certificate: Certificate, results: Sequence[bytes]) -> None:
+        """The first of a block's two writes: its bytes, certificate and results, by height."""
+        key = _h(block.header.height)
+        result_key = key + _RESULT
+        with self._chain.write_batch(sync=True, transaction=True) as batch:
+            batch.put(key + _BLOCK, block.raw)
+            batch.put(key + _CERT, certificate.encode())
+            put = batch.put
+            for index, result in enumerate(results):
+                put(result_key + index.to_bytes(4, "big"), result)
 
     def _refuse_overwrite(self, block: Block) -> None:
         """A transaction's location is written once: a block that includes an id already committed
@@ -240,7 +308,7 @@ class Store:
             earlier = self._db.get(_TX + tx.id)
             if earlier is not None or tx.id in seen:
                 where = "earlier in the same block" if earlier is None else \
-                    f"at height {codec.decode(earlier, TxLocation).height}"
+                    f"at height {int.from_bytes(earlier[:8], 'big')}"
                 raise StoreError(
                     f"block {block.header.height} includes transaction {tx.id_hex}, already committed {where}: "
                     "refusing to overwrite its location; this node's chain diverged from a correct quorum "
@@ -267,8 +335,15 @@ class Store:
 
     # -- reading the chain ---------------------------------------------------------------------
 
+    def _chain_get(self, height: int, kind: bytes) -> bytes | None:
+        """A committed block's entry (entries above the metadata's height are not committed)."""
+        if not 0 < height <= self.meta.height:
+            return None
+        value: bytes | None = self._chain.get(_h(height) + kind)
+        return value
+
     def block_bytes(self, height: int) -> bytes | None:
-        return self._db.get(_BLOCK + _h(height)) if 0 < height <= self.meta.height else None
+        return self._chain_get(height, _BLOCK)
 
     def block(self, height: int) -> Block | None:
         """The decoded block at ``height``; the last few are kept, since queries about the
@@ -293,16 +368,22 @@ class Store:
         return None if raw is None else int.from_bytes(raw, "big")
 
     def certificate(self, height: int) -> Certificate | None:
-        raw = self._db.get(_CERT + _h(height))
+        raw = self._chain_get(height, _CERT)
         return None if raw is None else Certificate.decode(raw)
 
     def certificate_bytes(self, height: int) -> bytes | None:
-        value: bytes | None = self._db.get(_CERT + _h(height))
-        return value
+        return self._chain_get(height, _CERT)
 
     def tx_location(self, tx_id: bytes) -> TxLocation | None:
         raw = self._db.get(_TX + tx_id)
-        return None if raw is None else codec.decode(raw, TxLocation)
+        if raw is None:
+            return None
+        height = int.from_bytes(raw[:8], "big")
+        result = self._chain_get(height, _RESULT + raw[8:12])
+        if result is None:
+            raise StoreError(f"store at {self.path} indexes transaction {tx_id.hex()} at height {height} "
+                             "but holds no result for it: the chain/ database is damaged or from another node")
+        return TxLocation(height, int.from_bytes(raw[8:12], "big"), msgspec.Raw(result))
 
     def has_tx(self, tx_id: bytes) -> bool:
         return self._db.get(_TX + tx_id) is not None
@@ -311,14 +392,12 @@ class Store:
 
     def put_consensus(self, records: Mapping[bytes, bytes | None]) -> None:
         """Durably apply the replica's Persist records (before its messages are sent)."""
-        with self._writing("the consensus record"), self._db.write_batch(sync=True) as batch:
+        with self._writing("the consensus record"), self._wal.write_batch(sync=True, transaction=True) as batch:
             for key, value in records.items():
                 if value is None:
-                    batch.delete(_CONSENSUS + key)
+                    batch.delete(key)
                 else:
-                    batch.put(_CONSENSUS + key, value)
+                    batch.put(key, value)
 
     def consensus_records(self) -> Iterator[tuple[bytes, bytes]]:
-        cut = len(_CONSENSUS)
-        for key, value in self._db.iterator(prefix=_CONSENSUS):
-            yield key[cut:], value
+        yield from self._wal.iterator()

@@ -118,11 +118,42 @@ def test_uninitialised_store_and_bad_paths(tmp_path) -> None:
 def test_corrupt_metadata_is_reported(tmp_path) -> None:
     import plyvel
 
-    db = plyvel.DB(str(tmp_path / "db"), create_if_missing=True)
+    Store(tmp_path / "db").close()
+    db = plyvel.DB(str(tmp_path / "db" / "state"))
     db.put(b"m", b"{garbage")
     db.close()
     with pytest.raises(StoreError, match="unreadable metadata"):
         Store(tmp_path / "db")
+    with pytest.raises(StoreError, match="unreadable metadata"):  # not "in use": the first try let go
+        Store(tmp_path / "db")
+
+
+def test_data_directory_of_the_single_database_layout_is_refused(tmp_path) -> None:
+    import plyvel
+
+    plyvel.DB(str(tmp_path / "old"), create_if_missing=True).close()
+    with pytest.raises(StoreError, match="layout of an earlier WarrantChain.*state transfer"):
+        Store(tmp_path / "old")
+
+
+def test_a_crash_between_the_two_writes_of_a_block_loses_only_that_block(tmp_path, key: crypto.SigningKey) -> None:
+    """chain/ is written first; the metadata in state/ decides what is committed."""
+    with Store(tmp_path / "db") as store:
+        store.init_genesis(CHAIN_ID, GENESIS, {}, b"\x01" * 32, b"\x02" * 32)
+        first = _next_block(store, key)
+        store.commit_block(first, fake_certificate(first), [b"{}"] * 2, {b"a": b"1"}, b"\x03" * 32, b"\x04" * 32)
+        orphan = _next_block(store, key, 3)
+        store._write_chain(orphan, fake_certificate(orphan), [b'{"orphan":1}'] * 3)  # then the power went
+        assert store.block_bytes(2) is None and store.tx_location(orphan.txs[0].id) is None
+    with Store(tmp_path / "db") as store:
+        assert store.meta.height == 1 and store.block_bytes(2) is None and store.certificate(2) is None
+        assert store._chain.get((2).to_bytes(8, "big") + b"b") is None  # the orphan's entries are gone
+        second = _next_block(store, key, 1)  # another block 2 (fewer results than the orphan left)
+        store.commit_block(second, fake_certificate(second), [b'{"ok":2}'], {}, b"\x05" * 32, b"\x06" * 32)
+        assert store.block(2).hash == second.hash
+        assert bytes(store.tx_location(second.txs[0].id).result) == b'{"ok":2}'
+        assert store.tx_location(first.txs[1].id).height == 1
+        assert len(list(store._chain.iterator(prefix=(2).to_bytes(8, "big")))) == 3  # block, cert, 1 result
 
 
 def test_consensus_record(store: Store) -> None:
@@ -148,7 +179,7 @@ def _check_whole_prefix(path: Path) -> int:
         assert store.state.get(b"counter") == str(height).encode()
         assert [k for k, _ in store.state.scan(b"k")] == ([b"k%08d" % height] if height else [])
         # Nothing of a half-written next block is visible.
-        assert store._db.get(b"b" + (height + 1).to_bytes(8, "big")) is None
+        assert store._chain.get((height + 1).to_bytes(8, "big") + b"b") is None
         return height
 
 
