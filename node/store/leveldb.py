@@ -62,6 +62,25 @@ _RESULT = b"r"
 _DECODED_BLOCKS = 2
 _Hex32 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
 
+# The three databases of a data directory and their LevelDB options (none compresses: what is
+# stored is mostly hex and signatures, which Snappy hardly shrinks, and compressing every table
+# again at each compaction was the largest CPU cost of a loaded node; docs/PERFORMANCE.md).
+_DATABASES: tuple[tuple[str, dict[str, int]], ...] = (
+    # The bloom filter makes "is this transaction id committed?" cheap when it is not (every
+    # admission asks); the block cache keeps hot state in memory. A 16 MB write buffer (default
+    # 4): a block writes several MB of state and tx index; fewer, larger level-0 tables mean fewer
+    # merges with level 1, whose keys (ids, hashes) are random. 32 MB measured no better, and
+    # LevelDB may hold two buffers at once (docs/PERFORMANCE.md, step 17).
+    ("state", {"bloom_filter_bits": 10, "lru_cache_size": 16 << 20, "write_buffer_size": 16 << 20,
+               "max_open_files": 1000}),
+    # Sequential, written once, read by height: no bloom filter (lookups are for keys that
+    # exist), a small cache, and few open tables (they are large and cold).
+    ("chain", {"lru_cache_size": 4 << 20, "write_buffer_size": 8 << 20, "max_open_files": 200}),
+    # The replica's write-ahead record: a slot's block is written and deleted again ten blocks
+    # later; kept apart, it never rides along in the state's compactions.
+    ("consensus", {"write_buffer_size": 8 << 20, "max_open_files": 50}),
+)
+
 
 class ChainMeta(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """What the store holds: the last committed block and the state after executing it."""
@@ -117,34 +136,19 @@ class Store:
         if os.path.exists(os.path.join(self.path, "CURRENT")):
             raise StoreError(
                 f"data directory {self.path} is in the layout of an earlier WarrantChain (one LevelDB for "
-                "everything); this version keeps state/ and chain/ apart: move the directory aside and start "
-                "with an empty one, the node fetches the chain from its peers by state transfer "
-                "(docs/OPERATIONS.md, section 4.3)"
+                "everything); this version keeps state/, chain/ and consensus/ apart: move the directory "
+                "aside and start with an empty one, the node fetches the chain from its peers by state "
+                "transfer (docs/OPERATIONS.md, section 4.3)"
             )
-        # The bloom filter makes "is this transaction id committed?" cheap when it is not
-        # (every admission asks); the block cache keeps hot state in memory. No compression:
-        # what is stored is mostly hex and signatures, which Snappy hardly shrinks, and
-        # compressing every table again at each compaction was the largest CPU cost of a
-        # loaded node (LevelDB's background thread, ~40% of its CPU; docs/PERFORMANCE.md).
-        # A 16 MB write buffer (default 4): a block writes several MB (state, the tx index and
-        # its consensus slot record); fewer, larger level-0 tables mean fewer merges with level 1,
-        # whose keys (ids, hashes) are random. LevelDB's background CPU per tx: -43%; 32 MB
-        # measured no better, and LevelDB may hold two buffers at once (docs/PERFORMANCE.md).
-        self._db = self._open(
-            "state", bloom_filter_bits=10, lru_cache_size=16 << 20, write_buffer_size=16 << 20, max_open_files=1000,
-        )
+        opened: list[plyvel.DB] = []
         try:
-            # Sequential, written once, read by height: no bloom filter (lookups are for keys
-            # that exist), a small cache, and few open tables (they are large and cold).
-            self._chain = self._open(
-                "chain", lru_cache_size=4 << 20, write_buffer_size=8 << 20, max_open_files=200,
-            )
-            # The replica's write-ahead record: a slot's block is written and deleted again ten
-            # blocks later; kept apart, it never rides along in the state's compactions.
-            self._wal = self._open("consensus", write_buffer_size=8 << 20, max_open_files=50)
+            for name, options in _DATABASES:
+                opened.append(self._open(name, options))
         except StoreError:
-            self.close()
+            for db in opened:
+                db.close()
             raise
+        self._db, self._chain, self._wal = opened
         self.state = StateReader(self._db)
         self._blocks: collections.OrderedDict[int, Block] = collections.OrderedDict()
         try:
@@ -155,7 +159,7 @@ class Store:
             self.close()  # release LevelDB's locks: the caller may report and retry in this process
             raise
 
-    def _open(self, name: str, **options: int) -> plyvel.DB:
+    def _open(self, name: str, options: Mapping[str, int]) -> plyvel.DB:
         path = os.path.join(self.path, name)
         try:
             return plyvel.DB(path, create_if_missing=True, compression=None, **options)
@@ -230,8 +234,8 @@ class Store:
         return meta
 
     def close(self) -> None:
-        for db in (getattr(self, name, None) for name in ("_db", "_chain", "_wal")):
-            if db is not None and not db.closed:
+        for db in (self._db, self._chain, self._wal):
+            if not db.closed:
                 db.close()
 
     def __enter__(self) -> Store:
