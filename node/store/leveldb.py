@@ -165,7 +165,9 @@ class Store:
             return plyvel.DB(path, create_if_missing=True, compression=None, **options)
         except plyvel.IOError as exc:
             reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-            if "lock" in reason.lower():  # LevelDB's LOCK file: one process per directory
+            # LevelDB's LOCK file: one process per directory. Its message starts "lock <path>"; an
+            # unusable path ("<path>/LOCK: Not a directory") names the file too but is not contention.
+            if reason.startswith("IO error: lock "):
                 raise StoreError(
                     f"cannot open the store at {self.path}: the data directory is in use by another process "
                     "(is this node already running?); stop that one first, or give this node its own node.data_dir"

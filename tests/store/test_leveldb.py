@@ -128,6 +128,16 @@ def test_corrupt_metadata_is_reported(tmp_path) -> None:
         Store(tmp_path / "db")
 
 
+def test_a_database_that_cannot_be_opened_releases_the_others(tmp_path) -> None:
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "consensus").write_text("not a directory")  # the last of the three
+    with pytest.raises(StoreError, match="cannot open the store at .*consensus"):
+        Store(tmp_path / "db")
+    (tmp_path / "db" / "consensus").unlink()
+    with Store(tmp_path / "db") as store:  # state/ and chain/ were closed: their locks are free
+        assert not store.initialized
+
+
 def test_data_directory_of_the_single_database_layout_is_refused(tmp_path) -> None:
     import plyvel
 
