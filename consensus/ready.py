@@ -84,12 +84,18 @@ class Ready:
     @classmethod
     def of(cls, actions: Sequence[Action], soft_state: SoftState | None = None) -> Ready:
         """Sort a replica's actions, in the order produced, into the fields of one Ready."""
+        if not actions:  # most steps (a Prepare short of its quorum) produce nothing
+            return cls(soft_state=soft_state)
+        fields: dict[type, list[Action]] = {Persist: [], Deliver: [], Send: [], Forward: [], ServeState: []}
+        for action in actions:
+            kind = type(action)
+            fields[Send if kind is Broadcast else kind].append(action)
         return cls(
-            persist=tuple(a for a in actions if isinstance(a, Persist)),
-            deliver=tuple(a for a in actions if isinstance(a, Deliver)),
-            messages=tuple(a for a in actions if isinstance(a, (Send, Broadcast))),
-            forward=tuple(a for a in actions if isinstance(a, Forward)),
-            serve=tuple(a for a in actions if isinstance(a, ServeState)),
+            persist=tuple(fields[Persist]),  # type: ignore[arg-type]
+            deliver=tuple(fields[Deliver]),  # type: ignore[arg-type]
+            messages=tuple(fields[Send]),  # type: ignore[arg-type]
+            forward=tuple(fields[Forward]),  # type: ignore[arg-type]
+            serve=tuple(fields[ServeState]),  # type: ignore[arg-type]
             soft_state=soft_state,
         )
 
