@@ -86,16 +86,25 @@ class Ready:
         """Sort a replica's actions, in the order produced, into the fields of one Ready."""
         if not actions:  # most steps (a Prepare short of its quorum) produce nothing
             return cls(soft_state=soft_state)
-        fields: dict[type, list[Action]] = {Persist: [], Deliver: [], Send: [], Forward: [], ServeState: []}
-        for action in actions:
-            kind = type(action)
-            fields[Send if kind is Broadcast else kind].append(action)
+        persist: list[Persist] = []
+        deliver: list[Deliver] = []
+        messages: list[Send | Broadcast] = []
+        forward: list[Forward] = []
+        serve: list[ServeState] = []
+        for a in actions:  # one pass: this runs after every message a replica steps
+            if isinstance(a, (Send, Broadcast)):
+                messages.append(a)
+            elif isinstance(a, Persist):
+                persist.append(a)
+            elif isinstance(a, Deliver):
+                deliver.append(a)
+            elif isinstance(a, Forward):
+                forward.append(a)
+            elif isinstance(a, ServeState):
+                serve.append(a)
         return cls(
-            persist=tuple(fields[Persist]),  # type: ignore[arg-type]
-            deliver=tuple(fields[Deliver]),  # type: ignore[arg-type]
-            messages=tuple(fields[Send]),  # type: ignore[arg-type]
-            forward=tuple(fields[Forward]),  # type: ignore[arg-type]
-            serve=tuple(fields[ServeState]),  # type: ignore[arg-type]
+            persist=tuple(persist), deliver=tuple(deliver), messages=tuple(messages),
+            forward=tuple(forward), serve=tuple(serve),
             soft_state=soft_state,
         )
 

@@ -21,6 +21,7 @@ from consensus.messages import (
     Status,
     Suspect,
     ViewChange,
+    check_well_formed,
     commit_signing_bytes,
     decode_message,
     describe,
@@ -116,3 +117,46 @@ def test_describe_reads_well() -> None:
     assert "P=[17]" in describe(EXAMPLES[4])
     for msg in EXAMPLES:
         assert describe(msg).startswith(type(msg).__name__)
+
+
+@pytest.mark.parametrize(("msg", "error"), [
+    (Prepare(True, 17, D, 1, b"s"), "view: expected an integer in 0..2**63-1"),  # type: ignore[arg-type]
+    (Prepare(3, 2**63, D, 1, b"s"), "seq: expected an integer in 0..2**63-1"),
+    (Prepare(3, 17, D[:31], 1, b"s"), "digest: expected a 32-byte digest"),
+    (Prepare(3, 17, D, 1, "s"), "sig: expected bytes"),  # type: ignore[arg-type]
+    (PrePrepare(3, 17, D, bytearray(b"p"), 3, b""), "payload: expected bytes"),  # type: ignore[arg-type]
+    (ViewChange(4, 10, D + b"x", (), (), 1, b""), "stable_digest: expected a 32-byte digest"),
+    (ViewChange(4, 10, D, (Checkpoint(10, b"", 2, b""),), (), 1, b""), "digest: expected a 32-byte digest"),
+    (ViewChange(4, 10, D, [CP], (), 1, b""), "checkpoint_proof: expected a tuple"),  # type: ignore[arg-type]
+    (Certificate(3, 17, D, ((0, b"a"), (-1, b"b"))), "signatures: expected an integer in 0..2**63-1"),
+])
+def test_ill_formed_fields_are_named(msg: object, error: str) -> None:
+    with pytest.raises(MalformedMessage) as caught:
+        check_well_formed(msg, 32)
+    assert str(caught.value) == error
+
+
+@pytest.mark.parametrize("msg", EXAMPLES, ids=lambda m: type(m).__name__)
+def test_well_formed_examples_pass_the_check(msg: object) -> None:
+    check_well_formed(msg, 32)
+    assert check_well_formed(PrePrepare(3, 17, D, b"a payload of any length", 3, b""), 32) is None
+
+
+def test_a_composite_signing_hash_is_remembered_per_object_and_boundedly() -> None:
+    from dataclasses import replace
+
+    from consensus import messages
+
+    vc = EXAMPLES[4]
+    first = signing_bytes(b"d", vc)
+    assert signing_bytes(b"d", vc) == first and signing_bytes(b"e", vc) == b"e" + first[1:]
+    # An equal copy hashes the same; a changed one differently, even after the first was cached.
+    assert signing_bytes(b"d", replace(vc, sig=b"other")) == first
+    assert signing_bytes(b"d", replace(vc, view=5)) != first
+    for view in range(1000):  # a flood of distinct small ones: the cache stays bounded
+        signing_bytes(b"d", replace(vc, view=view))
+    assert 0 < len(messages._composite_hashes) <= messages._COMPOSITES_CACHED
+    big = StateResponse((StateEntry(17, D, bytes(64 * 1024), CERT),), 0, b"")
+    signing_bytes(b"d", big)
+    assert all(entry[0] is not big for entry in messages._composite_hashes.values())
+    assert signing_bytes(b"d", big) == signing_bytes(b"d", replace(big))

@@ -70,6 +70,14 @@ def test_an_empty_ready_is_false_and_a_soft_state_alone_is_not() -> None:
     assert Ready(soft_state=SoftState(0, 0, True))
 
 
+def test_of_sorts_actions_into_fields_keeping_their_order() -> None:
+    ready = _ready()
+    mixed = [ready.serve[0], ready.messages[0], ready.deliver[0], ready.persist[0], ready.forward[0],
+             ready.messages[1], ready.deliver[1]]
+    assert Ready.of(mixed, ready.soft_state) == ready
+    assert Ready.of([]) == Ready() and Ready.of((), SoftState(0, 0, True)) == Ready(soft_state=SoftState(0, 0, True))
+
+
 def test_soft_state_comes_when_the_view_changes_and_only_then() -> None:
     cluster = Cluster(4, config=small_config())
     r = cluster.replica(1)
