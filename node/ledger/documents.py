@@ -97,6 +97,11 @@ def load_document(ex: Exec, doc_id: str) -> Document:
     return model.load(raw, Document)  # type: ignore[no-any-return]
 
 
+def _backing(ex: Exec, doc: Document) -> list[str]:
+    """The issuances ``doc`` backs, those allocated earlier in this block included."""
+    return [allocation.ref for allocation in model.allocations_of(ex.state, doc.id)]
+
+
 def _require_undisputed(doc: Document) -> None:
     if doc.dispute is not None:
         raise fail(
@@ -138,9 +143,9 @@ def handle_dispute_document(ex: Exec, p: payloads.DocumentReason) -> None:
     doc.dispute = Dispute(by=ex.sender, reason=p.reason, tx=ex.tx_hex, height=ex.height)
     _record(ex, doc, "dispute", p.reason)
     _save(ex, doc)
-    ex.emit("document_disputed", accounts=[doc.buyer, doc.seller], warrants=[a.ref for a in doc.allocations],
-            document=doc.id, by=ex.sender, reason=p.reason,
-            backing=[a.ref for a in doc.allocations])
+    backing = _backing(ex, doc)
+    ex.emit("document_disputed", accounts=[doc.buyer, doc.seller], warrants=backing, document=doc.id, by=ex.sender,
+            reason=p.reason, backing=backing)
 
 
 def handle_undispute_document(ex: Exec, p: payloads.DocumentReason) -> None:
@@ -156,8 +161,8 @@ def handle_undispute_document(ex: Exec, p: payloads.DocumentReason) -> None:
     doc.dispute = None
     _record(ex, doc, "undispute", p.reason)
     _save(ex, doc)
-    ex.emit("document_undisputed", accounts=[doc.buyer, doc.seller], warrants=[a.ref for a in doc.allocations],
-            document=doc.id, by=ex.sender, reason=p.reason)
+    ex.emit("document_undisputed", accounts=[doc.buyer, doc.seller], warrants=_backing(ex, doc), document=doc.id,
+            by=ex.sender, reason=p.reason)
 
 
 def allocate(
@@ -194,16 +199,19 @@ def allocate(
                 f"left to allocate; {fmt.amount(part.amount, doc.currency)} asked",
             )
         doc.allocated += part.amount
-        doc.allocations.append(Allocation(ref=warrant_id, amount=part.amount))
         _save(ex, doc)
+        # A key of its own, not a list in the record: the record stays the same size however many
+        # issuances the document backs. The warrant id is new (it embeds this tx's id).
+        ex.state.put_new(model.key_allocation(doc.id, ex.time, warrant_id), str(part.amount).encode())
         out.append(Allocation(ref=doc.id, amount=part.amount))
     return out
 
 
-def release(ex: Exec, warrant_id: str, allocations: Sequence[Allocation]) -> None:
-    """Give back a rejected issuance's allocations to their documents."""
+def release(ex: Exec, warrant_id: str, issued_at: int, allocations: Sequence[Allocation]) -> None:
+    """Give back a rejected issuance's allocations (``allocations``: its ``documents``, issued at
+    block time ``issued_at``) to their documents."""
     for allocation in allocations:
         doc = load_document(ex, allocation.ref)
         doc.allocated -= allocation.amount
-        doc.allocations = [a for a in doc.allocations if a.ref != warrant_id]
         _save(ex, doc)
+        ex.state.delete(model.key_allocation(doc.id, issued_at, warrant_id))

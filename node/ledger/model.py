@@ -10,6 +10,7 @@ State keys (the store adds its own ``s`` prefix):
 ``dochash/`` + file hash           index: the document anchored with that file (value: its id)
 ``pdoc/`` + address + ``/`` + id   index: documents naming the address as a party (value empty)
 ``dh/`` + id + ``/`` + height(8) + n(4)  DocEntry of the document beyond the HISTORY_INLINE in its record
+``dal/`` + id + ``/`` + time(8) + wid  an allocation of the document to issuance ``wid`` (value: amount)
 ``cl/`` + core + ``/`` + financier CreditLine
 ``w/`` + warrant id                Warrant, as dump_warrant stores it (defaults, inherited fields left out)
 ``hold/`` + address + ``/`` + id   index: warrants whose holder is the address (value empty)
@@ -58,7 +59,10 @@ __all__ = [
     "INHERITED",
     "dump",
     "dump_warrant",
+    "allocation_prefix",
+    "allocations_of",
     "key_account",
+    "key_allocation",
     "key_admin",
     "key_credit",
     "doc_history_prefix",
@@ -146,7 +150,9 @@ class Document(msgspec.Struct, forbid_unknown_fields=True):
     anchored_by: str
     anchored_tx: str
     anchored_height: int
-    allocations: list[Allocation] = []
+    # Its allocations are not in the record but under allocation_prefix(id): a document can back
+    # any number of issuances, and every issue would otherwise rewrite (and hash twice into the
+    # state root) the whole list (docs/LEDGER.md, section 5).
     dispute: Dispute | None = None
     history: list[DocEntry] = []  # the first HISTORY_INLINE entries; the rest under doc_history_prefix(id)
 
@@ -356,6 +362,22 @@ def key_due(time_ms: int, root: str) -> bytes:
 def history_prefix(wid: str) -> bytes:
     """Where a warrant's history entries beyond its record's are, in the order they happened."""
     return b"wh/" + wid.encode() + b"/"
+
+
+def allocation_prefix(doc_id: str) -> bytes:
+    """Where a document's allocations are, by the issuance's block time, then its id."""
+    return b"dal/" + doc_id.encode() + b"/"
+
+
+def key_allocation(doc_id: str, issued_at: int, wid: str) -> bytes:
+    """The allocation of document ``doc_id`` to the issuance ``wid`` made at block time ``issued_at``."""
+    return allocation_prefix(doc_id) + issued_at.to_bytes(8, "big") + wid.encode()
+
+
+def allocations_of(reader: StateReaderLike, doc_id: str) -> list[Allocation]:
+    """A document's allocations (``ref``: the issuance), in order of issue time, then of id."""
+    cut = len(allocation_prefix(doc_id)) + 8
+    return [Allocation(ref=key[cut:].decode(), amount=int(value)) for key, value in reader.scan(allocation_prefix(doc_id))]
 
 
 def doc_history_prefix(doc_id: str) -> bytes:

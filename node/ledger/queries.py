@@ -171,8 +171,15 @@ def get_document(reader: StateReaderLike, doc_id: str) -> dict[str, Any] | None:
     if raw is None:
         return None
     doc: Document = model.load(raw, Document)
-    out = _plain(doc)
+    out = _document(reader, doc)
     _with_history(reader, out, doc.history, model.doc_history_prefix(doc.id), DocEntry)
+    return out
+
+
+def _document(reader: StateReaderLike, doc: Document) -> dict[str, Any]:
+    """A document's record with its ``allocations`` (kept under keys of their own)."""
+    out = _plain(doc)
+    out["allocations"] = _plain(model.allocations_of(reader, doc.id))
     return out
 
 
@@ -195,7 +202,7 @@ def account_documents(reader: StateReaderLike, address: str, limit: int = 100, a
             break
         raw = reader.get(model.key_document(doc_id))
         if raw is not None:
-            item = _plain(model.load(raw, Document))
+            item = _document(reader, model.load(raw, Document))
             del item["history"]
             out.append(item)
     return {"address": address, "documents": out, "next": next_after}
@@ -207,7 +214,7 @@ def document_allocations(reader: StateReaderLike, doc_id: str) -> dict[str, Any]
         return None
     doc: Document = model.load(raw, Document)
     allocations = []
-    for allocation in doc.allocations:
+    for allocation in model.allocations_of(reader, doc.id):
         warrant_raw = reader.get(model.key_warrant(allocation.ref))
         issuance = None if warrant_raw is None else model.load_warrant(reader.get, warrant_raw)
         live = 0 if issuance is None else sum(

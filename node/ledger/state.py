@@ -117,6 +117,23 @@ class Overlay:
         value = committed[key] = self._base.get(key)
         return value
 
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Pairs under ``prefix`` as this overlay sees them (committed state with its writes), in
+        key order. Costs a pass over the block's writes, so execution calls it only in rare
+        transactions (a document's dispute), never per transfer."""
+        writes = self._writes
+        mine = [key for key in writes if key.startswith(prefix)]
+        if not mine:
+            yield from self._base.scan(prefix)
+            return
+        merged: dict[bytes, bytes | None] = dict(self._base.scan(prefix))
+        for key in mine:
+            merged[key] = writes[key]
+        for key in sorted(merged):
+            value = merged[key]
+            if value is not None:
+                yield key, value
+
     def put(self, key: bytes, value: bytes | None) -> None:
         """Set ``key`` to ``value``; None deletes it."""
         writes = self._writes

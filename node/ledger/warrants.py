@@ -140,7 +140,7 @@ def return_offer(ex: Exec, warrant: Warrant, kind: str) -> None:
         warrant.status = model.REJECTED
         unhold(state, warrant)
         restore_credit(ex, warrant.issuer, warrant.credit_line, warrant.amount)
-        release(ex, warrant.id, warrant.documents)
+        release(ex, warrant.id, warrant.issued_at, warrant.documents)
         state.delete(model.key_due(warrant.maturity + ex.params.overdue_grace_ms, warrant.id))
     else:
         warrant.status = model.ACTIVE

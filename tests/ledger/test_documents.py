@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.ledger import Code, LedgerError, check_payload, queries
+from node.ledger import Code, LedgerError, check_payload, model, queries
 from node.ledger.keys import canonical_reg_id, canonical_text, document_id, lei_valid, uscc_check_char, uscc_valid
 from tests.ledger.world import CNY, REG_ID, World
 
@@ -345,3 +345,62 @@ def test_an_accounts_documents(w: World) -> None:
     assert [d["id"] for d in rest["documents"]] == mine[3:] and rest["next"] is None
     assert [d["id"] for d in queries.account_documents(w.reader, w.addr("core2"))["documents"]] == [other]
     assert len(queries.account_documents(w.reader, w.addr("core"))["documents"]) == 5
+
+
+# -- allocations under keys of their own (issue 16: a document's record stays bounded) --------
+
+
+def test_a_documents_record_stays_the_same_size_however_many_issuances_it_backs(w: World) -> None:
+    """A core enterprise issuing many small warrants against one large invoice: each issue used to
+    rewrite the whole allocation list (and hash it twice into the state root) on every node."""
+    w.credit(limit=10**12)
+    doc = w.anchor(total=10**9)
+    sizes, wids = [], []
+    for _ in range(40):
+        wids.append(w.issue(amount=1_000, doc=doc, accept=False))
+        sizes.append(len(w.reader.data[model.key_document(doc)]))
+        w.advance(1)
+    assert max(sizes) - min(sizes) <= 2, sizes  # only the digits of "allocated" change
+    found = doc_of(w, doc)
+    assert found["allocated"] == 40_000
+    assert found["allocations"] == [{"ref": wid, "amount": 1_000} for wid in wids]  # in order of issue
+    listed = queries.document_allocations(w.reader, doc)
+    assert listed is not None and [a["warrant"] for a in listed["allocations"]] == wids
+
+
+def test_a_rejected_issuance_gives_its_allocation_back_and_leaves_no_key(w: World) -> None:
+    w.credit()
+    doc = w.anchor(total=1_000)
+    kept = w.issue(amount=300, doc=doc)
+    w.advance(5)
+    refused = w.issue(amount=700, doc=doc, accept=False)
+    w.ok("sup1", "reject", warrant=refused)
+    found = doc_of(w, doc)
+    assert found["allocated"] == 300 and found["allocations"] == [{"ref": kept, "amount": 300}]
+    assert [k for k in w.reader.data if k.startswith(model.allocation_prefix(doc))] == [
+        model.key_allocation(doc, w.warrant(kept)["issued_at"], kept)]
+    w.issue(amount=700, doc=doc)  # the freed 700 backs a new issuance
+
+
+def test_an_issue_that_fails_on_its_second_document_leaves_no_allocation_on_the_first(w: World) -> None:
+    w.credit()
+    first = w.anchor(number="INV-A", total=1_000)
+    second = w.anchor(number="INV-B", total=10)
+    payload = w.issue_payload(amount=1_500, doc=first)
+    payload["documents"] = [{"doc": first, "amount": 1_000}, {"doc": second, "amount": 500}]
+    w.fails("DOCUMENT_OVER_ALLOCATED", "core", "issue", **payload)  # also checks nothing else was written
+    assert doc_of(w, first)["allocations"] == [] and doc_of(w, first)["allocated"] == 0
+
+
+def test_a_dispute_names_the_issuances_allocated_earlier_in_the_same_block(w: World) -> None:
+    w.credit()
+    doc = w.anchor(total=1_000)
+    before = w.issue(amount=100, doc=doc)
+    w.nonce += 1
+    issue = w.tx("core", "issue", w.issue_payload(amount=200, doc=doc))
+    dispute = w.tx("reg", "dispute_document", {"doc": doc, "reason": "forged stamp"})
+    results = w.block([issue, dispute])
+    assert results[0]["ok"] and results[1]["ok"], results
+    same_block = results[0]["events"][0]["warrant"]
+    event = results[1]["events"][0]
+    assert sorted(event["backing"]) == sorted([before, same_block]) and event["warrants"] == event["backing"]

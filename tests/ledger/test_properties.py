@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from node.kernel import codec
-from node.ledger import Code, model
+from node.ledger import Code, model, queries
 from node.ledger.keys import document_id
 from node.ledger.state import ACC_KEY, full_accumulator, root_of
 from tests.ledger.world import DAY, HOUR, World
@@ -59,7 +59,14 @@ def warrants(w: World) -> dict[str, dict[str, Any]]:
 
 
 def documents(w: World) -> dict[str, dict[str, Any]]:
-    return {k[4:].decode(): codec.decode(v) for k, v in w.reader.data.items() if k.startswith(b"doc/")}
+    """Every document in state as the queries show it, with its allocations (``dal/`` keys)."""
+    out = {}
+    for key in w.reader.data:
+        if key.startswith(b"doc/"):
+            doc = queries.get_document(w.reader, key[4:].decode())
+            assert doc is not None
+            out[doc["id"]] = doc
+    return out
 
 
 SUPPLIERS = ["sup1", "sup2", "sup3"]

@@ -134,3 +134,19 @@ def test_ledger_on_the_leveldb_store(tmp_path: Path) -> None:
         assert [x["amount"] for x in held["held"]] == [600]
         assert queries.lineage(store.state, wid) == queries.lineage(w.reader, wid)
         assert root_of(full_accumulator(store.state.scan(b""))) == expected
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(st.dictionaries(keys, values, max_size=8), st.lists(st.tuples(keys, st.none() | values), max_size=12),
+       st.binary(max_size=1))
+def test_an_overlays_scan_is_the_committed_scan_of_its_writes_applied(
+    start: dict[bytes, bytes], ops: list[tuple[bytes, bytes | None]], prefix: bytes
+) -> None:
+    base = DictReader(dict(start))
+    overlay = Overlay(base)
+    for key, value in ops:
+        overlay.put(key, value)
+    writes, _ = overlay.finish()
+    after = DictReader(dict(start))
+    after.commit({k: v for k, v in writes.items() if k != ACC_KEY})
+    assert list(overlay.scan(prefix)) == list(after.scan(prefix))
