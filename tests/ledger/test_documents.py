@@ -404,3 +404,22 @@ def test_a_dispute_names_the_issuances_allocated_earlier_in_the_same_block(w: Wo
     same_block = results[0]["events"][0]["warrant"]
     event = results[1]["events"][0]
     assert sorted(event["backing"]) == sorted([before, same_block]) and event["warrants"] == event["backing"]
+
+
+def test_disputing_a_document_that_backs_nothing_does_not_scan_the_blocks_writes(w: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A buyer may dispute and undispute its own unconfirmed document as often as it likes; each
+    scan would be a pass over the whole block's writes on every validator."""
+    from node.ledger.state import Overlay
+
+    doc = w.anchor(total=1_000, confirm=False)
+    scans: list[bytes] = []
+    real = Overlay.scan
+    monkeypatch.setattr(Overlay, "scan", lambda self, prefix: scans.append(prefix) or real(self, prefix))
+    events = w.ok("core", "dispute_document", doc=doc, reason="goods not received")
+    assert events[0]["backing"] == [] and scans == []
+    w.ok("core", "undispute_document", doc=doc, reason="goods arrived")
+    assert scans == []
+    w.ok("core", "confirm_document", doc=doc)
+    wid = w.issue(amount=100, doc=doc)
+    events = w.ok("reg", "dispute_document", doc=doc, reason="under review")
+    assert events[0]["backing"] == [wid] and scans == [model.allocation_prefix(doc)]
