@@ -264,10 +264,13 @@ class Replica:
         self._flush_stash()
         out, st.out = st.out, []
         st.taken = st.handed
-        soft = self._soft_state()
-        changed = soft if soft != self._reported else None
-        self._reported = soft
-        return Ready.of(out, changed)
+        # Compared field by field before building a SoftState: most Readies change none of them
+        # (the primary follows from the view and the epoch's size).
+        last = self._reported
+        if (st.view, st.active, st.epoch.number, st.member) == (last.view, last.active, last.epoch, last.member):
+            return Ready.of(out, None)
+        soft = self._reported = self._soft_state()
+        return Ready.of(out, soft)
 
     # ------------------------------------------------------------------ looking
 

@@ -24,7 +24,7 @@ class FakeSigner:
         self._key = key
 
     def sign(self, data: bytes) -> bytes:
-        return hmac.new(self._key, data, hashlib.sha256).digest()
+        return hmac.digest(self._key, data, "sha256")  # one C call: hmac.new(...).digest() is five
 
 
 class FakeVerifier:
@@ -34,5 +34,5 @@ class FakeVerifier:
     def verify(self, replica: int, data: bytes, sig: bytes) -> bool:
         if not 0 <= replica < len(self._keys):
             return False
-        expected = hmac.new(self._keys[replica], data, hashlib.sha256).digest()
+        expected = hmac.digest(self._keys[replica], data, "sha256")
         return hmac.compare_digest(expected, sig)
