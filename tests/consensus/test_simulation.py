@@ -1,7 +1,8 @@
 """Randomized simulation: agreement on every seed, progress once the faults stop.
 
-1,400 seeds (1,000 with n = 4, 400 with n = 7) in chunks, about a minute in total. A failing
-seed replays exactly with ``python scripts/simulate.py --n N --seed S --verbose``.
+1,400 seeds (1,000 with n = 4, 400 with n = 7) in chunks, each chunk's seeds shared out to the
+machine's cores (tests/consensus/sweep.py). A failing seed replays exactly with
+``python scripts/simulate.py --n N --seed S --verbose``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from consensus.sim.runner import run_seed
+from tests.consensus.sweep import failures
 
 pytestmark = pytest.mark.simulation
 
@@ -16,12 +18,8 @@ CHUNK = 100
 
 
 def _run(n: int, start: int) -> None:
-    failures = []
-    for seed in range(start, start + CHUNK):
-        result = run_seed(seed, n)
-        if not result.ok:
-            failures.append(f"{result.summary()}\n    " + "\n    ".join(result.violations[:3]))
-    assert not failures, "\n".join(failures)
+    failed = failures(run_seed, range(start, start + CHUNK), n=n)
+    assert not failed, "\n".join(failed)
 
 
 @pytest.mark.parametrize("start", range(0, 1000, CHUNK))
