@@ -376,8 +376,9 @@ def key_allocation(doc_id: str, issued_at: int, wid: str) -> bytes:
 
 def allocations_of(reader: StateReaderLike, doc_id: str) -> list[Allocation]:
     """A document's allocations (``ref``: the issuance), in order of issue time, then of id."""
-    cut = len(allocation_prefix(doc_id)) + 8
-    return [Allocation(ref=key[cut:].decode(), amount=int(value)) for key, value in reader.scan(allocation_prefix(doc_id))]
+    prefix = allocation_prefix(doc_id)
+    cut = len(prefix) + 8  # the issue time
+    return [Allocation(ref=key[cut:].decode(), amount=int(value)) for key, value in reader.scan(prefix)]
 
 
 def doc_history_prefix(doc_id: str) -> bytes:

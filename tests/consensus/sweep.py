@@ -22,10 +22,10 @@ def _one(job: tuple[Callable[..., Any], int, dict[str, Any]]) -> tuple[int, bool
     return seed, bool(result.ok), result.summary(), list(result.violations[:3]), dict(result.events)
 
 
-def failures(run: Callable[..., Any], seeds: Iterable[int], check: Callable[[bool, dict[str, int]], None] | None = None,
-             **kwargs: Any) -> list[str]:
+def failures(run: Callable[..., Any], seeds: Iterable[int],
+             check: Callable[[int, bool, dict[str, int]], None] | None = None, **kwargs: Any) -> list[str]:
     """The failure reports of ``run(seed, **kwargs)`` over ``seeds`` (empty if every seed passed);
-    ``check(ok, events)`` is called for every seed, in the parent, in seed order."""
+    ``check(seed, ok, events)`` is called for every seed, in the parent, in seed order."""
     jobs = [(run, seed, kwargs) for seed in seeds]
     workers = min(len(jobs), len(os.sched_getaffinity(0)))
     if workers > 1:
@@ -34,9 +34,9 @@ def failures(run: Callable[..., Any], seeds: Iterable[int], check: Callable[[boo
     else:
         outcomes = [_one(job) for job in jobs]
     out = []
-    for _, ok, summary, violations, events in outcomes:
+    for seed, ok, summary, violations, events in outcomes:
         if check is not None:
-            check(ok, events)
+            check(seed, ok, events)
         if not ok:
             out.append(f"{summary}\n    " + "\n    ".join(violations))
     return out

@@ -15,9 +15,9 @@ from consensus.persist import KEY_VIEW, PersistedState
 from consensus.replica import Replica
 from consensus.sim.cluster import DOMAIN, Cluster
 from consensus.sim.fakecrypto import FakeSigner, FakeVerifier, sha256
-from tests.consensus.sweep import failures
 from consensus.sim.reconfig import Change, Plan, key_of, run_reconfig_seed
 from consensus.sim.runner import run_seed, sim_config
+from tests.consensus.sweep import failures
 
 from .helpers import small_config
 
@@ -172,8 +172,8 @@ CHUNK = 50
 def test_reconfiguration_seeds(start: int) -> None:
     """Validators join, leave and rotate keys (4->5, 5->4, 4->7, 7->6->4, 4->5->4, rotation)
     while replicas crash, partitions come and go and byzantine ones misbehave."""
-    def switched(ok: bool, events: dict[str, int]) -> None:
-        assert events.get("epochs", 0) > 0 or not ok
+    def switched(seed: int, ok: bool, events: dict[str, int]) -> None:
+        assert events.get("epochs", 0) > 0 or not ok, f"seed {seed} passed without changing epoch"
 
     failed = failures(run_reconfig_seed, range(start, start + CHUNK), check=switched)  # on every core
     assert not failed, "\n".join(failed)

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from node.ledger import Code, LedgerError, check_payload, model, queries
 from node.ledger.keys import canonical_reg_id, canonical_text, document_id, lei_valid, uscc_check_char, uscc_valid
+from node.ledger.state import Overlay
 from tests.ledger.world import CNY, REG_ID, World
 
 
@@ -396,7 +397,6 @@ def test_a_dispute_names_the_issuances_allocated_earlier_in_the_same_block(w: Wo
     w.credit()
     doc = w.anchor(total=1_000)
     before = w.issue(amount=100, doc=doc)
-    w.nonce += 1
     issue = w.tx("core", "issue", w.issue_payload(amount=200, doc=doc))
     dispute = w.tx("reg", "dispute_document", {"doc": doc, "reason": "forged stamp"})
     results = w.block([issue, dispute])
@@ -409,8 +409,6 @@ def test_a_dispute_names_the_issuances_allocated_earlier_in_the_same_block(w: Wo
 def test_disputing_a_document_that_backs_nothing_does_not_scan_the_blocks_writes(w: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A buyer may dispute and undispute its own unconfirmed document as often as it likes; each
     scan would be a pass over the whole block's writes on every validator."""
-    from node.ledger.state import Overlay
-
     doc = w.anchor(total=1_000, confirm=False)
     scans: list[bytes] = []
     real = Overlay.scan
