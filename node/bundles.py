@@ -28,6 +28,7 @@ where, with which outcome, and that they chain from the issuance and its documen
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -47,10 +48,12 @@ from node.kernel.chain import (
 from node.errors import ChainError, EncodingError, WarrantChainError
 from node.kernel.genesis import Genesis
 from node.ledger import model
+from node.ledger.budget import ReadBudget
 from node.ledger.epochs import epoch_history, epoch_of, validator_set_of
 from node.ledger.keys import document_id
 from node.ledger.model import DocEntry, Document, HistoryEntry, Warrant
 from node.ledger.payloads import check_payload
+from node.ledger.state import StateReaderLike
 from node.store.leveldb import Store
 
 __all__ = ["BUNDLE_VERSION", "EPOCHS_VERSION", "ProofError", "VerifiedTx", "VerifyReport", "build_proof", "verify_bundle"]
@@ -104,26 +107,45 @@ def _plain(value: Any) -> Any:
     return codec.decode(codec.encode(value))
 
 
-def _path(items: list[bytes], index: int) -> Json:
-    return {"index": index, "size": len(items), "path": [h.hex() for h in merkle.merkle_proof(items, index)]}
-
-
 class _Reader:
-    """Blocks, certificates and results of a Store, each read once."""
+    """Blocks, certificates and results of a Store, each read once, charged to ``budget``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, budget: ReadBudget) -> None:
         self.store = store
+        self.budget = budget
         self.blocks: dict[int, Block] = {}
         self.headers: dict[int, Json] = {}
         self._results: dict[int, list[bytes] | None] = {}
+        # Built once per block: a bundle may prove thousands of one block's transactions (a
+        # warrant split that often), and each path or index lookup would otherwise be O(block).
+        self._positions: dict[int, dict[bytes, int]] = {}
+        self._trees: dict[tuple[int, str], list[list[bytes]]] = {}
 
     def block(self, height: int) -> Block:
         if height not in self.blocks:
+            self.budget.charge()
             block = self.store.block(height)
             if block is None:
                 raise ProofError(f"block {height} is not in the store")
+            self.budget.charge(len(block.txs))  # decoding one of its transactions costs about a record
             self.blocks[height] = block
         return self.blocks[height]
+
+    def position(self, height: int, tx_id: bytes) -> int | None:
+        """The index of ``tx_id`` in block ``height``, or None if it is not there."""
+        positions = self._positions.get(height)
+        if positions is None:
+            positions = self._positions[height] = {}
+            for index, tx in enumerate(self.block(height).txs):
+                positions.setdefault(tx.id, index)  # the first, as a linear search would find
+        return positions.get(tx_id)
+
+    def path(self, height: int, kind: str, leaves: list[bytes], index: int) -> Json:
+        """The audit path of leaf ``index`` of block ``height``'s ``kind`` tree ("txs", "results")."""
+        levels = self._trees.get((height, kind))
+        if levels is None:
+            levels = self._trees[(height, kind)] = merkle.merkle_levels(leaves)
+        return {"index": index, "size": len(leaves), "path": [h.hex() for h in merkle.path_in(levels, index)]}
 
     def add_header(self, height: int) -> Certificate:
         cert = self.store.certificate(height)
@@ -142,6 +164,7 @@ class _Reader:
         if height not in self._results:
             out: list[bytes] = []
             for tx in self.block(height).txs:
+                self.budget.charge()
                 location = self.store.tx_location(tx.id)
                 if location is None or location.height != height:
                     break
@@ -154,6 +177,7 @@ class _Reader:
         top = self.store.meta.height
         added = []
         for successor in range(height + 1, top + 1):
+            self.budget.charge()
             cert = self.add_header(successor)
             added.append(successor)
             if bytes.fromhex(cert.block_hash) != NULL_DIGEST:
@@ -163,50 +187,51 @@ class _Reader:
         return False
 
 
-def _history_txs(store: Store, warrant_id: str) -> list[tuple[str, int]] | None:
+def _history_txs(state: StateReaderLike, warrant_id: str) -> list[tuple[str, int]] | None:
     """(tx id, height) of every transaction the warrant and its ancestors record, and of the
     anchoring of the issuance's documents; None if the warrant does not exist."""
-    raw = store.state.get(model.key_warrant(warrant_id))
+    raw = state.get(model.key_warrant(warrant_id))
     if raw is None:
         return None
     found: dict[str, int] = {}
-    warrant = model.load_warrant(store.state.get, raw)
+    warrant = model.load_warrant(state.get, raw)
     while True:
-        for entry in model.history_of(store.state, warrant.history, model.history_prefix(warrant.id), HistoryEntry)[0]:
+        for entry in model.history_of(state, warrant.history, model.history_prefix(warrant.id), HistoryEntry)[0]:
             if entry.tx:  # "" marks block-start housekeeping, which has no transaction
                 found.setdefault(entry.tx, entry.height)
         if warrant.parent is None:
             break
-        parent = store.state.get(model.key_warrant(warrant.parent))
+        parent = state.get(model.key_warrant(warrant.parent))
         if parent is None:
             raise ProofError(f"warrant {warrant.id} names a parent {warrant.parent} that is not in state")
-        warrant = model.load_warrant(store.state.get, parent)
+        warrant = model.load_warrant(state.get, parent)
     for allocation in warrant.documents:
-        doc_raw = store.state.get(model.key_document(allocation.ref))
+        doc_raw = state.get(model.key_document(allocation.ref))
         if doc_raw is None:
             raise ProofError(f"issuance {warrant.id} is backed by document {allocation.ref}, which is not in state")
         document: Document = model.load(doc_raw, Document)
-        steps = model.history_of(store.state, document.history, model.doc_history_prefix(document.id), DocEntry)[0]
+        steps = model.history_of(state, document.history, model.doc_history_prefix(document.id), DocEntry)[0]
         for step in steps:  # anchoring, confirmation, disputes: what the paper is worth
             found.setdefault(step.tx, step.height)
     return sorted(found.items(), key=lambda item: item[1])
 
 
-def build_proof(store: Store, genesis: Genesis, warrant_id: str) -> Json | None:
+def build_proof(store: Store, genesis: Genesis, warrant_id: str, budget: ReadBudget | None = None) -> Json | None:
     """The proof bundle of ``warrant_id`` from committed data, or None if there is no such warrant.
 
     Positions come from the warrants' history entries (tx id and height), not from the store's tx
-    index, so a later duplicate inclusion of a transaction can't move it.
+    index, so a later duplicate inclusion of a transaction can't move it. ``budget`` bounds the
+    reading (the RPC's ``max_query_reads``); without one it is unbounded (audits, tests).
     """
-    history = _history_txs(store, warrant_id)
+    if budget is None:
+        budget = ReadBudget(store.state, sys.maxsize)
+    history = _history_txs(budget, warrant_id)
     if history is None:
         return None
-    reader = _Reader(store)
+    reader = _Reader(store, budget)
     entries: list[Json] = []
     for tx_hex, height in history:
-        block = reader.block(height)
-        tx_id = bytes.fromhex(tx_hex)
-        index = next((i for i, tx in enumerate(block.txs) if tx.id == tx_id), None)
+        index = reader.position(height, bytes.fromhex(tx_hex))
         if index is None:
             raise ProofError(f"transaction {tx_hex} is recorded at height {height} but is not in that block")
         entries.append(_entry(reader, height, index))
@@ -229,18 +254,18 @@ def _entry(reader: _Reader, height: int, index: int) -> Json:
     """A transaction's entry with its inclusion proof and, once certified, its result's."""
     reader.add_header(height)
     raws = [tx.raw for tx in reader.block(height).txs]
-    entry: Json = {"height": height, "tx": codec.decode(raws[index]), "tx_proof": _path(raws, index)}
+    entry: Json = {"height": height, "tx": codec.decode(raws[index]), "tx_proof": reader.path(height, "txs", raws, index)}
     results = reader.results(height)
     if results is not None and reader.certify_results(height):
         entry["result"] = codec.decode(results[index])
-        entry["result_proof"] = _path(results, index)
+        entry["result_proof"] = reader.path(height, "results", results, index)
     return entry
 
 
 def _epoch_entries(reader: _Reader, top: int) -> list[Json]:
     """The enacting transaction of every epoch change up to ``top``, with its proven result."""
     out = []
-    for record in epochs_to_prove(epoch_history(reader.store.state), top):
+    for record in epochs_to_prove(epoch_history(reader.budget), top):
         height = record.approved_height
         results = reader.results(height)
         index = None if results is None else enacting_index(results, record.epoch)

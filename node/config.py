@@ -67,6 +67,10 @@ class P2PSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tls: TlsSection | None = None
 
 
+# About 0.1-0.3 s of one core: every query runs on the event loop, between consensus messages.
+MAX_QUERY_READS = 20_000
+
+
 class RpcSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Limits of the RPC server; docs/OPERATIONS.md section 2.8 says how to size each."""
 
@@ -75,6 +79,7 @@ class RpcSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_batch: _Positive = 100
     max_response: _Positive = 4 << 20  # bytes of one call's answer
     max_batch_response: _Positive = 8 << 20  # bytes of all the answers to one batch
+    max_query_reads: _Positive = MAX_QUERY_READS  # records one query may read (a trace, holdings, a proof)
     max_connections: _Positive = 1024  # HTTP and WebSocket together (lowered to fit the open-file limit)
     max_connections_per_address: _Positive = 64  # a trusted proxy counts against max_connections only
     header_timeout_ms: _Positive = 10_000  # a connection's request line and headers must arrive in this time

@@ -13,6 +13,7 @@ __all__ = [
     "EncodingError",
     "ChainError",
     "StoreError",
+    "QueryTooLarge",
 ]
 
 
@@ -34,3 +35,13 @@ class ChainError(WarrantChainError):
 
 class StoreError(WarrantChainError):
     """The LevelDB store cannot be opened, belongs to another chain, or holds inconsistent data."""
+
+
+class QueryTooLarge(WarrantChainError):
+    """A read-only query would read more records than one call may (``[rpc] max_query_reads``), or
+    its answer would nest deeper than JSON can carry."""
+
+    def __init__(self, message: str, limit: int, reason: str = "QUERY_TOO_LARGE") -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.reason = reason  # QUERY_TOO_LARGE: too many records; TRACE_TOO_DEEP: a lineage nested too deep

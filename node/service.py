@@ -13,15 +13,17 @@ import logging
 import signal
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from consensus.actions import Reason as ConsensusReason
 from node.app import Committed, ProposalRefusal
-from node.config import NodeConfig, parse_listen
-from node.errors import StoreError
+from node.config import MAX_QUERY_READS, NodeConfig, parse_listen
+from node.errors import QueryTooLarge, StoreError
 from node.kernel import codec
 from node.kernel.chain import SignedTx
 from node.ledger import epochs, governance, queries
+from node.ledger.budget import ReadBudget
 from node.logs import kv
 from node.factory import build_node
 from node.mempool.pool import ALREADY_COMMITTED, RETRY_CODES, MempoolError
@@ -37,6 +39,7 @@ __all__ = ["NodeService", "run_node", "rpc_limits"]
 
 log = logging.getLogger("warrantd")
 Json = dict[str, Any]
+_T = TypeVar("_T")
 # Label values: the enums' names (the consensus reasons' values are phrases for logs).
 _CONSENSUS_REASONS = {r.value: r.name.lower() for r in ConsensusReason} | {"": "none"}
 _FRAMES_DROPPED = ("queue_full", "not_connected", "oversize", "text_frame")  # the mesh's dropped_* counts
@@ -45,9 +48,10 @@ _FRAMES_DROPPED = ("queue_full", "not_connected", "oversize", "text_frame")  # t
 class NodeService:
     """Implements node.rpc.methods.NodeAPI over a running Node."""
 
-    def __init__(self, node: Node, metrics: Metrics) -> None:
+    def __init__(self, node: Node, metrics: Metrics, max_query_reads: int = MAX_QUERY_READS) -> None:
         self.node = node
         self.metrics = metrics
+        self.max_query_reads = max_query_reads
         self.rpc: RpcServer | None = None
         self.waiters = CommitWaiters()
         node.on_commit.append(self._on_commit)
@@ -213,19 +217,29 @@ class NodeService:
             for i, v in enumerate(self.node.validators.validators)
         ]
 
+    def _bounded(self, what: str, query: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """``query(reader, *args)`` over committed state, reading at most max_query_reads records."""
+        budget = ReadBudget(self.node.store.state, self.max_query_reads, what)
+        try:
+            return query(budget, *args, **kwargs)
+        except QueryTooLarge as exc:
+            raise ApiError(ErrorCode.LIMIT_EXCEEDED, str(exc), reason=exc.reason, data={"limit": exc.limit}) from None
+
     async def warrant(self, warrant_id: str) -> Json | None:
-        return queries.get_warrant(self.node.store.state, warrant_id)
+        return self._bounded(f"warrant_get of {warrant_id}", queries.get_warrant, warrant_id)
 
     async def warrant_trace(self, warrant_id: str) -> Json | None:
-        return queries.lineage(self.node.store.state, warrant_id)
+        return self._bounded(f"warrant_trace of {warrant_id}", queries.lineage, warrant_id)
 
     async def warrant_proof(self, warrant_id: str) -> Json | None:
         from node.bundles import build_proof
 
-        return build_proof(self.node.store, self.node.genesis, warrant_id)
+        store, genesis = self.node.store, self.node.genesis
+        return self._bounded(f"warrant_proof of {warrant_id}",
+                             lambda reader: build_proof(store, genesis, warrant_id, reader))
 
     async def account(self, address: str) -> Json | None:
-        found = queries.get_account(self.node.store.state, address)
+        found = self._bounded(f"account_get of {address}", queries.get_account, address)
         if found is not None and found["role"] == "admin":  # state marks admins; their names are the genesis file's
             found["name"] = next((a.name for a in self.node.genesis.admins if a.address == address), "")
         return found
@@ -233,33 +247,33 @@ class NodeService:
     async def holdings(self, address: str, *, offset: int = 0, limit: int = DEFAULT_PAGE) -> Json | None:
         if queries.get_account(self.node.store.state, address) is None:
             return None
-        return queries.holdings(self.node.store.state, address, offset=offset, limit=limit)
+        return self._bounded(f"account_holdings of {address}", queries.holdings, address, offset=offset, limit=limit)
 
     async def document(self, *, doc_id: str) -> Json | None:
-        return queries.get_document(self.node.store.state, doc_id)
+        return self._bounded(f"document_get of {doc_id}", queries.get_document, doc_id)
 
     async def document_allocations(self, doc_id: str) -> Json | None:
-        return queries.document_allocations(self.node.store.state, doc_id)
+        return self._bounded(f"document_allocations of {doc_id}", queries.document_allocations, doc_id)
 
     async def account_documents(self, address: str, limit: int, after: str | None) -> Json | None:
         if queries.get_account(self.node.store.state, address) is None:
             return None
-        return queries.account_documents(self.node.store.state, address, limit, after)
+        return self._bounded(f"account_documents of {address}", queries.account_documents, address, limit, after)
 
     async def credit(self, financier: str, core: str) -> Json | None:
-        return queries.get_credit_line(self.node.store.state, core, financier)
+        return self._bounded("credit_get", queries.get_credit_line, core, financier)
 
     async def validator_set(self, height: int | None) -> Json:
         executed = self.node.store.meta.height
-        return epochs.validator_set_query(self.node.store.state, executed + 1 if height is None else height, executed,
-                                          self.node.genesis.params.checkpoint_interval)
+        return self._bounded("validator_set", epochs.validator_set_query, executed + 1 if height is None else height,
+                             executed, self.node.genesis.params.checkpoint_interval)
 
     async def validator_history(self) -> Json:
-        return epochs.validator_history_query(self.node.store.state, self.node.store.meta.height)
+        return self._bounded("validator_history", epochs.validator_history_query, self.node.store.meta.height)
 
     async def governance_proposals(self, status: str | None, limit: int) -> Json:
         return {"required": self.node.genesis.params.approvals_required,
-                "proposals": governance.list_proposals(self.node.store.state, status, limit)}
+                "proposals": self._bounded("governance_proposals", governance.list_proposals, status, limit)}
 
 
 def rpc_limits(config: NodeConfig) -> RpcLimits:
@@ -285,7 +299,7 @@ async def run_node(config: NodeConfig) -> int:
         print(f"warrantd: {exc}", file=sys.stderr)
         return 2
     metrics = Metrics(protocol_version=VERSION)
-    service = NodeService(node, metrics)
+    service = NodeService(node, metrics, config.rpc.max_query_reads)
     host, port = parse_listen(config.rpc.listen)
     rpc = RpcServer(service, metrics, host, port, rpc_limits(config), explorer=config.rpc.explorer)
     service.rpc = rpc

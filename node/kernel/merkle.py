@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from node.errors import ChainError
 
-__all__ = ["leaf_hash", "merkle_root", "merkle_proof", "verify_proof", "root_of_hashes"]
+__all__ = ["leaf_hash", "merkle_root", "merkle_levels", "merkle_proof", "path_in", "verify_proof", "root_of_hashes"]
 
 _EMPTY = hashlib.sha256(b"").digest()
 
@@ -44,23 +44,43 @@ def merkle_root(items: Sequence[bytes]) -> bytes:
     return root_of_hashes([leaf_hash(item) for item in items])
 
 
-def merkle_proof(items: Sequence[bytes], index: int) -> list[bytes]:
-    """Audit path for ``items[index]``: sibling hashes from the leaf up to the root."""
-    if not isinstance(index, int) or not 0 <= index < len(items):
-        raise ChainError(f"leaf index {index!r} is outside a tree of {len(items)} leaves")
+def merkle_levels(items: Sequence[bytes]) -> list[list[bytes]]:
+    """Every level of the tree over ``items``, leaf hashes first and the root's level last.
+
+    Built once, it answers the audit path of any leaf in O(log n) (:func:`path_in`), where
+    :func:`merkle_proof` alone rebuilds the tree for each leaf.
+    """
     nodes = [leaf_hash(item) for item in items]
-    path: list[bytes] = []
-    position = index
+    levels = [nodes]
     while len(nodes) > 1:
-        sibling = position ^ 1
-        if sibling < len(nodes):
-            path.append(nodes[sibling])
         paired = [_node(nodes[i], nodes[i + 1]) for i in range(0, len(nodes) - 1, 2)]
         if len(nodes) % 2:
             paired.append(nodes[-1])
         nodes = paired
+        levels.append(nodes)
+    return levels
+
+
+def path_in(levels: Sequence[Sequence[bytes]], index: int) -> list[bytes]:
+    """Audit path for leaf ``index`` of a tree given by :func:`merkle_levels`."""
+    size = len(levels[0]) if levels else 0
+    if not isinstance(index, int) or not 0 <= index < size:
+        raise ChainError(f"leaf index {index!r} is outside a tree of {size} leaves")
+    path: list[bytes] = []
+    position = index
+    for nodes in levels[:-1]:
+        sibling = position ^ 1
+        if sibling < len(nodes):
+            path.append(nodes[sibling])
         position //= 2
     return path
+
+
+def merkle_proof(items: Sequence[bytes], index: int) -> list[bytes]:
+    """Audit path for ``items[index]``: sibling hashes from the leaf up to the root."""
+    if not isinstance(index, int) or not 0 <= index < len(items):
+        raise ChainError(f"leaf index {index!r} is outside a tree of {len(items)} leaves")
+    return path_in(merkle_levels(items), index)
 
 
 def verify_proof(item: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> bool:

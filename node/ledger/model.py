@@ -28,6 +28,7 @@ Times are block times in milliseconds; ``time(8)`` is 8-byte big-endian so the i
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import msgspec
@@ -80,6 +81,7 @@ __all__ = [
     "history_prefix",
     "load",
     "load_warrant",
+    "iter_walk",
     "walk",
     "warrant_fields",
     "warrant_id",
@@ -412,14 +414,19 @@ def key_tx(tx_id: bytes) -> bytes:
 
 
 def walk(get: Any, wid: str) -> list[Warrant]:
-    """``wid`` and all its descendants, depth first in children order (``get`` is any state ``get``)."""
-    out: list[Warrant] = []
+    """``wid`` and all its descendants, depth first in children order (``get`` is any state ``get``).
+
+    A list, read in full before the caller changes anything: execution writes while it goes."""
+    return list(iter_walk(get, wid))
+
+
+def iter_walk(get: Any, wid: str) -> Iterator[Warrant]:
+    """:func:`walk` one warrant at a time, for a reader that may stop early (a query's budget)."""
     stack = [wid]
     while stack:
         raw = get(key_warrant(stack.pop()))
         if raw is None:
             continue
         warrant = load_warrant(get, raw)
-        out.append(warrant)
+        yield warrant
         stack.extend(reversed(warrant.children))
-    return out

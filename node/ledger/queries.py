@@ -31,6 +31,7 @@ from typing import Any
 
 import msgspec
 
+from node.errors import QueryTooLarge
 from node.ledger import model
 from node.ledger.model import Account, CreditLine, DocEntry, Document, HistoryEntry, Warrant
 from node.ledger.state import StateReaderLike
@@ -48,6 +49,9 @@ __all__ = [
 ]
 
 MAX_HISTORY = 1_000  # entries per warrant in an answer: a holder and a financier can make more
+# Levels of splits a lineage answer may nest: JSON encoders recurse once per level (msgspec and
+# Python's json stop near 500 nested objects and lists, two per level here).
+MAX_TRACE_DEPTH = 200
 
 
 def _plain(record: Any) -> dict[str, Any]:
@@ -113,12 +117,25 @@ def document_disputes(reader: StateReaderLike, root: str) -> list[dict[str, Any]
 
 def lineage(reader: StateReaderLike, wid: str) -> dict[str, Any] | None:
     """The whole tree of ``wid``'s issuance, from the root down: every split, transfer,
-    financing and settlement appears in some node's ``history`` with its tx id and height."""
+    financing and settlement appears in some node's ``history`` with its tx id and height.
+
+    Each split nests the tree one level deeper; past :data:`MAX_TRACE_DEPTH` levels the answer
+    could not be encoded as JSON (nor drawn), so the query refuses it (``TRACE_TOO_DEEP``).
+    """
     raw = reader.get(model.key_warrant(wid))
     if raw is None:
         return None
     root = model.load_warrant(reader.get, raw).root
-    nodes = {w.id: _warrant(reader, w) for w in model.walk(reader.get, root)}
+    depth: dict[str, int] = {}
+    nodes = {}
+    for w in model.iter_walk(reader.get, root):  # parents before their children
+        depth[w.id] = level = depth[w.parent] + 1 if w.parent in depth else 0
+        if level > MAX_TRACE_DEPTH:
+            raise QueryTooLarge(
+                f"the tree of issuance {root} is nested more than {MAX_TRACE_DEPTH} splits deep, too deep for "
+                "warrant_trace; read its warrants one at a time with warrant_get (each names its parent and "
+                "children) or prove one with warrant_proof", MAX_TRACE_DEPTH, "TRACE_TOO_DEEP")
+        nodes[w.id] = _warrant(reader, w)
     for node in nodes.values():
         node["children"] = [nodes[child] for child in node["children"]]
     tree = nodes[root]
@@ -218,7 +235,7 @@ def document_allocations(reader: StateReaderLike, doc_id: str) -> dict[str, Any]
         warrant_raw = reader.get(model.key_warrant(allocation.ref))
         issuance = None if warrant_raw is None else model.load_warrant(reader.get, warrant_raw)
         live = 0 if issuance is None else sum(
-            w.amount - w.paid for w in model.walk(reader.get, issuance.id) if w.status in model.LIVE
+            w.amount - w.paid for w in model.iter_walk(reader.get, issuance.id) if w.status in model.LIVE
         )
         allocations.append({"warrant": allocation.ref, "amount": allocation.amount,
                             "status": None if issuance is None else issuance.status, "outstanding": live})

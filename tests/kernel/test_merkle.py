@@ -40,6 +40,17 @@ def test_every_leaf_proof_verifies(items: list[bytes]) -> None:
         assert merkle.verify_proof(item, index, len(items), merkle.merkle_proof(items, index), root)
 
 
+@settings(max_examples=100, deadline=None)
+@given(leaves)
+def test_levels_built_once_give_every_leafs_path(items: list[bytes]) -> None:
+    levels = merkle.merkle_levels(items)
+    assert levels[-1] == [reference_root(items)]
+    for index, item in enumerate(items):
+        assert merkle.verify_proof(item, index, len(items), merkle.path_in(levels, index), levels[-1][0])
+    with pytest.raises(ChainError):
+        merkle.path_in(levels, len(items))
+
+
 @settings(max_examples=200, deadline=None)
 @given(leaves, st.data())
 def test_altered_leaf_index_size_proof_or_root_fails(items: list[bytes], data: st.DataObject) -> None:

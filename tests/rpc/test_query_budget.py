@@ -1,0 +1,162 @@
+"""One query's work is bounded: ``[rpc] max_query_reads`` records per call, and a lineage answer
+at most MAX_TRACE_DEPTH splits deep (JSON encoders recurse once per level).
+
+The chain is committed in-process (tests.protocol.inprocess): a supplier transfers 1 fen of its
+warrant's remainder 200 times, so the remainder ends 200 levels below the issuance, the receiver
+has 200 offers waiting, and one block holds many of the transactions a proof must show.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from node.bundles import build_proof, verify_bundle
+from node.errors import QueryTooLarge
+from node.kernel import crypto
+from node.ledger import queries
+from node.ledger.budget import ReadBudget
+from node.ledger.model import warrant_id
+from node.metrics import Metrics
+from node.rpc.server import RpcLimits, RpcServer
+from node.sdk.client import Wallet
+from node.service import NodeService
+from tests.explorer.served import _stand_in
+from tests.protocol.inprocess import Chain
+from tests.rpc.threaded import serving
+
+CHAIN_ID = "query-budget"
+DEPTH = queries.MAX_TRACE_DEPTH
+
+
+class Story:
+    def __init__(self, chain: Chain, supplier: Wallet, buyer: Wallet, issuance: str, remainders: list[str]) -> None:
+        self.chain, self.supplier, self.buyer = chain, supplier, buyer
+        self.issuance, self.remainders = issuance, remainders
+
+    def transfer_once_more(self) -> str:
+        """One more level: the remainder's remainder (the tree is then DEPTH + 1 deep)."""
+        tx = self.supplier.transfer(self.remainders[-1], self.buyer.address, 1, int(time.time() * 1000) + 10**8)
+        self.chain.commit(tx)
+        self.remainders.append(warrant_id(tx.id, 1))
+        return self.remainders[-1]
+
+
+@pytest.fixture()
+def story(tmp_path: Path) -> Iterator[Story]:
+    c = Chain(tmp_path / "db", CHAIN_ID)
+    core, supplier, buyer, bank = (Wallet(crypto.generate_key(), CHAIN_ID) for _ in range(4))
+    c.commit(*(c.admin.register_account(w.address, role, role) for w, role in
+               [(core, "core"), (supplier, "supplier"), (buyer, "supplier"), (bank, "financier")]))
+    c.commit(bank.set_credit_line(core.address, 10**9))
+    doc = c.commit(core.anchor_document("invoice", "N-1", "R-1", "ab" * 32, 10**6, seller=supplier.address,
+                                        buyer=core.address, issuer_reg_kind="other"))[0]["events"][0]["document"]
+    now = int(time.time() * 1000)
+    issued = c.commit(core.issue(supplier.address, 10**6, now + 10**9, bank.address, [{"doc": doc, "amount": 10**6}],
+                                 now + 10**8))[0]["events"][0]["warrant"]
+    c.commit(supplier.accept(issued))
+    remainders = [issued]
+    for _ in range(DEPTH // 50):
+        txs = []
+        for _ in range(50):
+            txs.append(supplier.transfer(remainders[-1], buyer.address, 1, now + 10**8))
+            remainders.append(warrant_id(txs[-1].id, 1))
+        c.commit(*txs)
+    try:
+        yield Story(c, supplier, buyer, issued, remainders)
+    finally:
+        c.store.close()
+
+
+def test_the_budget_counts_every_record_read_and_stops_past_its_limit(story: Story) -> None:
+    state = story.chain.store.state
+    budget = ReadBudget(state, 10**9)
+    held = queries.holdings(budget, story.buyer.address, offset=0, limit=5)
+    assert held["incoming_count"] == DEPTH and len(held["incoming"]) == 5
+    needed = budget.used
+    assert needed >= 2 * DEPTH  # every offer is scanned and read, to count and total them
+
+    assert queries.holdings(ReadBudget(state, needed), story.buyer.address, offset=0, limit=5) == held
+    refused = ReadBudget(state, needed - 1, f"account_holdings of {story.buyer.address}")
+    with pytest.raises(QueryTooLarge) as caught:
+        queries.holdings(refused, story.buyer.address, offset=0, limit=5)
+    assert caught.value.reason == "QUERY_TOO_LARGE" and caught.value.limit == needed - 1
+    assert f"account_holdings of {story.buyer.address} reads more than" in str(caught.value)
+
+
+def test_a_trace_as_deep_as_allowed_encodes_and_one_split_deeper_is_refused(story: Story) -> None:
+    state = story.chain.store.state
+    tree = queries.lineage(state, story.remainders[-1])
+    assert tree is not None
+    depth, node = 0, tree
+    while node["children"]:
+        node = next(child for child in node["children"] if child["children"] or child["id"] == story.remainders[-1])
+        depth += 1
+    assert depth == DEPTH and node["id"] == story.remainders[-1]
+    # Both encoders the node and its clients use carry it (each stops near 500 nested levels).
+    answer = {"jsonrpc": "2.0", "result": tree, "id": 1}
+    assert msgspec.json.decode(msgspec.json.encode(answer)) == json.loads(json.dumps(answer))
+
+    deeper = story.transfer_once_more()
+    budget = ReadBudget(state, 10**9)
+    with pytest.raises(QueryTooLarge) as caught:
+        queries.lineage(budget, deeper)
+    assert caught.value.reason == "TRACE_TOO_DEEP" and caught.value.limit == DEPTH
+    assert "warrant_get" in str(caught.value)
+    # It stops as soon as it is one level too deep, not after reading the whole tree.
+    assert budget.used < 3 * (DEPTH + 2)
+    assert queries.get_warrant(state, deeper) is not None  # the warrant itself still answers
+
+
+def test_a_proof_of_many_transactions_of_one_block_verifies_and_is_bounded(story: Story) -> None:
+    store, genesis = story.chain.store, story.chain.genesis
+    deepest = story.remainders[-1]
+    bundle = build_proof(store, genesis, deepest)
+    assert bundle is not None
+    report = verify_bundle(bundle, genesis)
+    assert report.ok, report.reason
+    assert report.lineage[0] == story.issuance and report.lineage[-1] == deepest
+    per_block: dict[int, int] = {}
+    for entry in bundle["transactions"]:
+        per_block[entry["height"]] = per_block.get(entry["height"], 0) + 1
+    assert max(per_block.values()) >= 50  # paths of many leaves of one tree, from its levels built once
+
+    budget = ReadBudget(store.state, 10**9)
+    assert build_proof(store, genesis, deepest, budget) == bundle
+    with pytest.raises(QueryTooLarge):
+        build_proof(store, genesis, deepest, ReadBudget(store.state, budget.used - 1))
+
+
+def _call(url: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    body = json.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}).encode()
+    request = urllib.request.Request(url + "/rpc", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def test_the_rpc_refuses_a_query_past_its_budget_with_a_stable_code(story: Story) -> None:
+    metrics = Metrics(protocol_version="test")
+    service = NodeService(_stand_in(story.chain), metrics, max_query_reads=100)
+    with serving(RpcServer(service, metrics, "127.0.0.1", 0, RpcLimits())) as url:
+        for method, params in [("account_holdings", {"address": story.buyer.address}),
+                               ("warrant_proof", {"id": story.remainders[-1]})]:
+            error = _call(url, method, params)["error"]
+            assert error["code"] == 1006, error
+            assert error["data"] == {"reason": "QUERY_TOO_LARGE", "limit": 100}, error
+            assert f"{method} of " in error["message"] and "max_query_reads" in error["message"]
+        # A small query still answers, and so does the same one on a node allowing more.
+        assert _call(url, "warrant_get", {"id": story.issuance})["result"]["id"] == story.issuance
+    generous = NodeService(_stand_in(story.chain), metrics, max_query_reads=10**6)
+    with serving(RpcServer(generous, metrics, "127.0.0.1", 0, RpcLimits())) as url:
+        assert _call(url, "account_holdings", {"address": story.buyer.address})["result"]["incoming_count"] >= DEPTH
+        assert _call(url, "warrant_trace", {"id": story.remainders[-1]})["result"]["id"] == story.issuance
+        deeper = story.transfer_once_more()
+        error = _call(url, "warrant_trace", {"id": deeper})["error"]
+        assert error["code"] == 1006 and error["data"] == {"reason": "TRACE_TOO_DEEP", "limit": DEPTH}, error
