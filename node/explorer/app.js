@@ -199,7 +199,12 @@ async function documentPage(id) {
 async function warrantPage(id) {
   const w = await find('warrant_get', { id });
   if (!w) return notFound(`warrant ${id}`);
-  const [tree] = await Promise.all([call('warrant_trace', { id }), refresh().catch(() => {})]);
+  // A tree too large or too deep for the node to answer (1006) still leaves the warrant's own page.
+  const [tree] = await Promise.all([call('warrant_trace', { id }).catch((e) => {
+    if (e instanceof RpcError && e.code === 1006) return { refused: e.message };
+    throw e;
+  }), refresh().catch(() => {})]);
+  const documents = tree.refused ? ((w.root === id ? w : await find('warrant_get', { id: w.root })) || {}).documents : tree.documents;
   const f = w.financing;
   put(main,
     h('h1', {}, `Warrant ${short(id)}`, ' ', badge(w.status)),
@@ -214,11 +219,15 @@ async function warrantPage(id) {
       f ? ['Financing', [`${f.mode === 'pledge' ? 'pledge' : 'factoring'} at `, who(f.financier), `, ${f.status}; principal ${amount(f.principal)}, advance ${amount(f.advance)}, discount ${(f.discount_bps / 100).toFixed(2)}%, ${f.recourse ? 'with' : 'without'} recourse`]] : null,
       w.frozen ? ['Frozen', ['by ', who(w.frozen.by), ' in block ', link(`block/${w.frozen.height}`, `#${w.frozen.height}`), ': “', String(w.frozen.reason), '”']] : null,
     ]),
-    section('Lineage', h('p', { class: 'note' }, 'The whole tree of its issuance; this warrant is outlined. Click a warrant to open it.'),
-      h('div', { class: 'tree', id: 'lineage' }, lineageSvg(tree, id, (wid) => { location.hash = `#/warrant/${wid}`; })),
-      h('ul', { class: 'legend' }, LEGEND.map(([st, text]) => h('li', {}, h('span', { class: `swatch st-${st}` }), text)))),
-    section('Backing documents', (tree.documents || []).length
-      ? table(['Document', 'Allocated to the issuance'], tree.documents.map((d) => [link(`document/${d.ref}`, short(d.ref), { class: 'id' }), amount(d.amount, w.currency)]))
+    tree.refused
+      ? section('Lineage', h('p', { class: 'note', id: 'lineage-refused' }, `The node does not draw this issuance's tree: ${tree.refused}.`),
+        h('p', {}, 'Follow it warrant by warrant: ', w.parent ? ['the parent is ', wlink(w.parent)] : 'this is the issuance',
+          (w.children || []).length ? ['; the children are ', ...w.children.flatMap((c, i) => [i ? ', ' : '', wlink(c)])] : '', '.'))
+      : section('Lineage', h('p', { class: 'note' }, 'The whole tree of its issuance; this warrant is outlined. Click a warrant to open it.'),
+        h('div', { class: 'tree', id: 'lineage' }, lineageSvg(tree, id, (wid) => { location.hash = `#/warrant/${wid}`; })),
+        h('ul', { class: 'legend' }, LEGEND.map(([st, text]) => h('li', {}, h('span', { class: `swatch st-${st}` }), text)))),
+    section('Backing documents', (documents || []).length
+      ? table(['Document', 'Allocated to the issuance'], documents.map((d) => [link(`document/${d.ref}`, short(d.ref), { class: 'id' }), amount(d.amount, w.currency)]))
       : h('p', {}, 'None recorded.')),
     section('History', table(['Block', 'Time', 'Event', 'From', 'To', 'Amount'], (w.history || []).map((e) => [
       link(`block/${e.height}`, `#${e.height}`), time(e.time), e.tx ? link(`tx/${e.tx}`, e.type) : `${e.type} (block housekeeping)`,
@@ -268,6 +277,9 @@ async function riskPage() {
   put(main,
     h('h1', {}, 'Risk'),
     h('p', {}, `As of block #${r.height} (${time(r.asOf)}), from ${r.warrants} live warrant(s) on the chain. `, scanNote()),
+    r.unread.length ? h('div', { class: 'note', id: 'risk-unread' },
+      h('p', {}, `Left out: ${r.unread.length} issuance(s) whose tree the node would not answer; the figures below do not count them.`),
+      h('ul', {}, r.unread.map((u) => h('li', {}, wlink(u.id), `: ${u.reason}`)))) : null,
     section('Core enterprises', table(['Core enterprise', 'Credit lines', 'Used', 'Outstanding', ...BUCKETS.map(([, t]) => t), 'Overdue', 'Frozen', 'Disputed', 'Financed share'],
       r.cores.map((c) => [who(c.address), amount(c.limit), amount(c.used), amount(c.outstanding), ...BUCKETS.map(([k]) => amount(c.buckets[k])),
         amount(c.overdue), amount(c.frozen), amount(c.disputed), share(c)]), { id: 'risk-cores' })),

@@ -29,7 +29,7 @@ export const DEFINITIONS = [
 
 const disputed = (doc) => Boolean(doc && (doc.disputed || doc.dispute || doc.status === 'disputed'));
 
-/** {cores: [...], financiers: [...], asOf, warrants} computed from the scanned chain. */
+/** {cores: [...], financiers: [...], asOf, warrants, unread: [{id, reason}]} computed from the scanned chain. */
 export async function riskFigures() {
   const roots = await Promise.all(ofType('issue').map((t) => createdWarrant(t.id, 0)));
   const traces = await many(roots.map((id) => ['warrant_trace', { id }]));
@@ -62,6 +62,9 @@ export async function riskFigures() {
     financier(line.financier).granted += limit; financier(line.financier).used += used;
   }
   let warrants = 0;
+  // Issuances whose tree the node would not answer (1006: too large or too deep to read in one
+  // call) are left out of the figures, and the page says which.
+  const unread = roots.flatMap((id, i) => (traces[i].error ? [{ id, reason: traces[i].error.message }] : []));
   for (const answer of traces) {
     const tree = answer.result;
     if (!tree) continue;
@@ -88,5 +91,5 @@ export async function riskFigures() {
     }
   }
   for (const f of financiers.values()) f.exposure = f.held + f.pledged;
-  return { cores: [...cores.values()], financiers: [...financiers.values()], asOf: chain.timeMs, height: chain.height, warrants };
+  return { cores: [...cores.values()], financiers: [...financiers.values()], asOf: chain.timeMs, height: chain.height, warrants, unread };
 }

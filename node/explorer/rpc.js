@@ -3,7 +3,8 @@
 // Read-only: only query methods are called (READ_ONLY below; tx_submit never is). The node's
 // limits are respected: at most MAX_IN_FLIGHT requests at a time, batches of at most BATCH calls,
 // and an answer that says "busy" or "too many requests" (HTTP 429/503, JSON-RPC BUSY 1004 or
-// LIMIT_EXCEEDED 1006) is retried after a growing pause rather than hammered.
+// LIMIT_EXCEEDED 1006) is retried after a growing pause rather than hammered; a query too large
+// for the node (1006 QUERY_TOO_LARGE, TRACE_TOO_DEEP, RESPONSE_TOO_LARGE) is not retried at all.
 
 export const READ_ONLY = new Set([
   'chain_status', 'chain_getBlock', 'chain_validators', 'tx_get', 'warrant_get', 'warrant_trace', 'warrant_proof',
@@ -13,7 +14,10 @@ export const READ_ONLY = new Set([
 const MAX_IN_FLIGHT = 4;
 export const BATCH = 20;
 const RETRIABLE = new Set([1004, 1006]);
-const retriable = (error) => Boolean(error) && (RETRIABLE.has(error.code) || /RATE|BUSY/.test((error.data && error.data.reason) || ''));
+// Limits that asking again won't change: the same question reads as much and answers as large.
+const FINAL = new Set(['QUERY_TOO_LARGE', 'TRACE_TOO_DEEP', 'RESPONSE_TOO_LARGE']);
+const retriable = (error) => Boolean(error) && !FINAL.has(error.data && error.data.reason)
+  && (RETRIABLE.has(error.code) || /RATE|BUSY/.test((error.data && error.data.reason) || ''));
 
 export class RpcError extends Error {
   constructor(error) {

@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager
 from types import SimpleNamespace
 from typing import Any
 
+from node.config import MAX_QUERY_READS
 from node.metrics import Metrics
 from node.rpc.server import RpcLimits, RpcServer
 from node.service import NodeService
@@ -39,7 +40,8 @@ def _stand_in(chain: Chain) -> Any:
     )
 
 
-def serve(chain: Chain) -> AbstractContextManager[str]:
-    """Serve ``chain`` (committed already; nothing is added while served): a context yielding the base URL."""
+def serve(chain: Chain, max_query_reads: int = MAX_QUERY_READS) -> AbstractContextManager[str]:
+    """Serve ``chain`` (committed already, or added to between calls): a context yielding the base URL."""
     metrics = Metrics(protocol_version="test")
-    return serving(RpcServer(NodeService(_stand_in(chain), metrics), metrics, "127.0.0.1", 0, RpcLimits()))
+    service = NodeService(_stand_in(chain), metrics, max_query_reads)
+    return serving(RpcServer(service, metrics, "127.0.0.1", 0, RpcLimits()))

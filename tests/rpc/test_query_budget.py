@@ -1,15 +1,13 @@
 """One query's work is bounded: ``[rpc] max_query_reads`` records per call, and a lineage answer
 at most MAX_TRACE_DEPTH splits deep (JSON encoders recurse once per level).
 
-The chain is committed in-process (tests.protocol.inprocess): a supplier transfers 1 fen of its
-warrant's remainder 200 times, so the remainder ends 200 levels below the issuance, the receiver
-has 200 offers waiting, and one block holds many of the transactions a proof must show.
+Over tests.protocol.deep_story: a warrant's remainder 200 splits below its issuance, 200 offers
+waiting for one account, 50 of a proof's transactions in one block.
 """
 
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,62 +18,22 @@ import pytest
 
 from node.bundles import build_proof, verify_bundle
 from node.errors import QueryTooLarge
-from node.kernel import crypto
 from node.ledger import queries
 from node.ledger.budget import ReadBudget
-from node.ledger.model import warrant_id
-from node.metrics import Metrics
-from node.rpc.server import RpcLimits, RpcServer
-from node.sdk.client import Wallet
-from node.service import NodeService
-from tests.explorer.served import _stand_in
-from tests.protocol.inprocess import Chain
-from tests.rpc.threaded import serving
-
-CHAIN_ID = "query-budget"
-DEPTH = queries.MAX_TRACE_DEPTH
-
-
-class Story:
-    def __init__(self, chain: Chain, supplier: Wallet, buyer: Wallet, issuance: str, remainders: list[str]) -> None:
-        self.chain, self.supplier, self.buyer = chain, supplier, buyer
-        self.issuance, self.remainders = issuance, remainders
-
-    def transfer_once_more(self) -> str:
-        """One more level: the remainder's remainder (the tree is then DEPTH + 1 deep)."""
-        tx = self.supplier.transfer(self.remainders[-1], self.buyer.address, 1, int(time.time() * 1000) + 10**8)
-        self.chain.commit(tx)
-        self.remainders.append(warrant_id(tx.id, 1))
-        return self.remainders[-1]
+from tests.explorer.served import serve
+from tests.protocol.deep_story import DEPTH, DeepStory, build_deep
 
 
 @pytest.fixture()
-def story(tmp_path: Path) -> Iterator[Story]:
-    c = Chain(tmp_path / "db", CHAIN_ID)
-    core, supplier, buyer, bank = (Wallet(crypto.generate_key(), CHAIN_ID) for _ in range(4))
-    c.commit(*(c.admin.register_account(w.address, role, role) for w, role in
-               [(core, "core"), (supplier, "supplier"), (buyer, "supplier"), (bank, "financier")]))
-    c.commit(bank.set_credit_line(core.address, 10**9))
-    doc = c.commit(core.anchor_document("invoice", "N-1", "R-1", "ab" * 32, 10**6, seller=supplier.address,
-                                        buyer=core.address, issuer_reg_kind="other"))[0]["events"][0]["document"]
-    now = int(time.time() * 1000)
-    issued = c.commit(core.issue(supplier.address, 10**6, now + 10**9, bank.address, [{"doc": doc, "amount": 10**6}],
-                                 now + 10**8))[0]["events"][0]["warrant"]
-    c.commit(supplier.accept(issued))
-    remainders = [issued]
-    for _ in range(DEPTH // 50):
-        txs = []
-        for _ in range(50):
-            txs.append(supplier.transfer(remainders[-1], buyer.address, 1, now + 10**8))
-            remainders.append(warrant_id(txs[-1].id, 1))
-        c.commit(*txs)
+def story(tmp_path: Path) -> Iterator[DeepStory]:
+    story = build_deep(tmp_path / "db")
     try:
-        yield Story(c, supplier, buyer, issued, remainders)
+        yield story
     finally:
-        c.store.close()
+        story.chain.store.close()
 
 
-def test_the_budget_counts_every_record_read_and_stops_past_its_limit(story: Story) -> None:
+def test_the_budget_counts_every_record_read_and_stops_past_its_limit(story: DeepStory) -> None:
     state = story.chain.store.state
     budget = ReadBudget(state, 10**9)
     held = queries.holdings(budget, story.buyer.address, offset=0, limit=5)
@@ -91,7 +49,7 @@ def test_the_budget_counts_every_record_read_and_stops_past_its_limit(story: Sto
     assert f"account_holdings of {story.buyer.address} reads more than" in str(caught.value)
 
 
-def test_a_trace_as_deep_as_allowed_encodes_and_one_split_deeper_is_refused(story: Story) -> None:
+def test_a_trace_as_deep_as_allowed_encodes_and_one_split_deeper_is_refused(story: DeepStory) -> None:
     state = story.chain.store.state
     tree = queries.lineage(state, story.remainders[-1])
     assert tree is not None
@@ -115,7 +73,7 @@ def test_a_trace_as_deep_as_allowed_encodes_and_one_split_deeper_is_refused(stor
     assert queries.get_warrant(state, deeper) is not None  # the warrant itself still answers
 
 
-def test_a_proof_of_many_transactions_of_one_block_verifies_and_is_bounded(story: Story) -> None:
+def test_a_proof_of_many_transactions_of_one_block_verifies_and_is_bounded(story: DeepStory) -> None:
     store, genesis = story.chain.store, story.chain.genesis
     deepest = story.remainders[-1]
     bundle = build_proof(store, genesis, deepest)
@@ -141,10 +99,8 @@ def _call(url: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
         return json.loads(response.read())  # type: ignore[no-any-return]
 
 
-def test_the_rpc_refuses_a_query_past_its_budget_with_a_stable_code(story: Story) -> None:
-    metrics = Metrics(protocol_version="test")
-    service = NodeService(_stand_in(story.chain), metrics, max_query_reads=100)
-    with serving(RpcServer(service, metrics, "127.0.0.1", 0, RpcLimits())) as url:
+def test_the_rpc_refuses_a_query_past_its_budget_with_a_stable_code(story: DeepStory) -> None:
+    with serve(story.chain, max_query_reads=100) as url:
         for method, params in [("account_holdings", {"address": story.buyer.address}),
                                ("warrant_proof", {"id": story.remainders[-1]})]:
             error = _call(url, method, params)["error"]
@@ -153,9 +109,8 @@ def test_the_rpc_refuses_a_query_past_its_budget_with_a_stable_code(story: Story
             assert f"{method} of " in error["message"] and "max_query_reads" in error["message"]
         # A small query still answers, and so does the same one on a node allowing more.
         assert _call(url, "warrant_get", {"id": story.issuance})["result"]["id"] == story.issuance
-    generous = NodeService(_stand_in(story.chain), metrics, max_query_reads=10**6)
-    with serving(RpcServer(generous, metrics, "127.0.0.1", 0, RpcLimits())) as url:
-        assert _call(url, "account_holdings", {"address": story.buyer.address})["result"]["incoming_count"] >= DEPTH
+    with serve(story.chain, max_query_reads=10**6) as url:
+        assert _call(url, "account_holdings", {"address": story.buyer.address})["result"]["incoming_count"] == DEPTH
         assert _call(url, "warrant_trace", {"id": story.remainders[-1]})["result"]["id"] == story.issuance
         deeper = story.transfer_once_more()
         error = _call(url, "warrant_trace", {"id": deeper})["error"]
