@@ -30,7 +30,7 @@ from node.mempool.pool import ALREADY_COMMITTED, RETRY_CODES, MempoolError
 from node.metrics import Metrics, NodeSample, PeerSample
 from node.node import Node
 from node.p2p.handshake import Refusal as HandshakeRefusal
-from node.rpc.api import DEFAULT_PAGE, VERSION, ApiError, ErrorCode, NodeStatus
+from node.rpc.api import DEFAULT_PAGE, VERSION, ApiError, ErrorCode, NodeStatus, note_reads
 from node.rpc.methods import page
 from node.rpc.server import RpcLimits, RpcServer
 from node.waiters import CommitWaiters, TxExpired
@@ -224,6 +224,8 @@ class NodeService:
             return query(budget, *args, **kwargs)
         except QueryTooLarge as exc:
             raise ApiError(ErrorCode.LIMIT_EXCEEDED, str(exc), reason=exc.reason, data={"limit": exc.limit}) from None
+        finally:
+            note_reads(budget.used)  # the client's rate pays for them (node.rpc.api.READS_PER_CALL)
 
     async def warrant(self, warrant_id: str) -> Json | None:
         return self._bounded(f"warrant_get of {warrant_id}", queries.get_warrant, warrant_id)

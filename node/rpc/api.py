@@ -7,6 +7,7 @@ Error codes: -32700..-32603 are JSON-RPC's own (node.rpc.jsonrpc); node errors u
 
 from __future__ import annotations
 
+import contextvars
 import enum
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -17,7 +18,8 @@ from node.errors import WarrantChainError
 from node.kernel.chain import SignedTx
 from node.rpc.jsonrpc import LIMIT_EXCEEDED, RpcError
 
-__all__ = ["ErrorCode", "ApiError", "NodeStatus", "NodeAPI", "Json", "VERSION", "DEFAULT_PAGE", "MAX_PAGE"]
+__all__ = ["ErrorCode", "ApiError", "NodeStatus", "NodeAPI", "Json", "VERSION", "DEFAULT_PAGE", "MAX_PAGE",
+           "READS_PER_CALL", "WorkMeter", "metered", "note_reads", "reset_meter"]
 
 
 VERSION = "0.2.0"  # the protocol version (docs/PROTOCOL.md); 0.2.0: documents have parties and confirmation
@@ -41,6 +43,47 @@ class ErrorCode(enum.IntEnum):
 
 
 assert ErrorCode.LIMIT_EXCEEDED == LIMIT_EXCEEDED  # node.rpc.jsonrpc answers size limits with it
+
+# What a client's rate pays for queries: one call covers this many records read, and a query that
+# reads more costs a call more per this many (so an address's query work per second is bounded by
+# rate x READS_PER_CALL records, not by rate x max_query_reads).
+READS_PER_CALL = 10
+
+
+class WorkMeter:
+    """The records read by the queries of one HTTP request or WebSocket message."""
+
+    __slots__ = ("reads",)
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    @property
+    def extra_calls(self) -> int:
+        """What the reads cost beyond the calls already paid for, in calls."""
+        return self.reads // READS_PER_CALL
+
+
+# Set by the server around each request it dispatches; read by the NodeAPI that reads state.
+# (Tasks copy the context, so the calls of a batch run concurrently still count into one meter.)
+_METER: contextvars.ContextVar[WorkMeter | None] = contextvars.ContextVar("rpc_work_meter", default=None)
+
+
+def metered() -> tuple[WorkMeter, contextvars.Token[WorkMeter | None]]:
+    """A new meter for the calls dispatched from here on in this context; reset with the token."""
+    meter = WorkMeter()
+    return meter, _METER.set(meter)
+
+
+def reset_meter(token: contextvars.Token[WorkMeter | None]) -> None:
+    _METER.reset(token)
+
+
+def note_reads(reads: int) -> None:
+    """Count ``reads`` records against the request being served, if any."""
+    meter = _METER.get()
+    if meter is not None:
+        meter.reads += reads
 _NODE_CODES = frozenset(int(code) for code in ErrorCode)
 
 

@@ -316,6 +316,17 @@ class TokenBuckets:
             self._buckets.popitem(last=False)
         return wait
 
+    def charge(self, key: str, cost: int, now: float) -> None:
+        """Spend ``cost`` tokens after the fact (work a call turned out to do), into debt down to
+        ``-burst``: the key's next calls wait until the bucket is positive again."""
+        if cost <= 0:
+            return
+        tokens, last = self._buckets.pop(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        self._buckets[key] = (max(-self.burst, tokens - cost), now)
+        while len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
+
     def __len__(self) -> int:
         return len(self._buckets)
 

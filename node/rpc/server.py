@@ -43,7 +43,7 @@ from node.rpc.guard import (
     open_files,
     raise_open_file_limit,
 )
-from node.rpc.api import ApiError, ErrorCode, NodeAPI
+from node.rpc.api import ApiError, ErrorCode, NodeAPI, metered, reset_meter
 from node.rpc.methods import Dispatcher, event_matches
 from node.rpc.schemas import SubscribeParams, UnsubscribeParams
 
@@ -230,6 +230,16 @@ class RpcServer:
             {"reason": "RATE_LIMITED", "retry_after_ms": wait},
         )
 
+    async def _answer(self, address: str, body: bytes, call: jsonrpc.Handler, admit: jsonrpc.Admit) -> bytes | None:
+        """Answer one HTTP body or WebSocket message; the records its queries read are charged to
+        ``address``'s rate afterwards (node.rpc.api.READS_PER_CALL), so its next calls wait."""
+        meter, token = metered()
+        try:
+            return await jsonrpc.handle(body, call, self._jlimits, admit)
+        finally:
+            reset_meter(token)
+            self._buckets.charge(address, meter.extra_calls, time.monotonic())
+
     async def _handle_rpc(self, request: web.Request) -> web.Response:
         address = self.client_of(request)
         refused: list[jsonrpc.RpcError] = []
@@ -265,7 +275,7 @@ class RpcServer:
         except ConnectionError as exc:  # the client went away mid-body: nobody to answer, nothing to log
             log.debug("rpc client %s disconnected mid-request: %s", address, exc)
             return web.Response(status=400)
-        answer = await jsonrpc.handle(body, self._dispatcher.call, self._jlimits, admit)
+        answer = await self._answer(address, body, self._dispatcher.call, admit)
         if refused:
             return self._limited(refused[0], answer)
         if answer is None:  # notifications only
@@ -357,7 +367,7 @@ class RpcServer:
                     break
                 # One message at a time per connection: a tx_submit with wait holds this
                 # connection's later calls (not its notifications) until it returns.
-                answer = await jsonrpc.handle(body, call, self._jlimits, admit)
+                answer = await self._answer(address, body, call, admit)
                 if conn.dropped:
                     break
                 if answer is not None and not self._enqueue(conn, answer, close=False):

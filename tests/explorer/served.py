@@ -40,8 +40,8 @@ def _stand_in(chain: Chain) -> Any:
     )
 
 
-def serve(chain: Chain, max_query_reads: int = MAX_QUERY_READS) -> AbstractContextManager[str]:
+def serve(chain: Chain, max_query_reads: int = MAX_QUERY_READS, limits: RpcLimits | None = None) -> AbstractContextManager[str]:
     """Serve ``chain`` (committed already, or added to between calls): a context yielding the base URL."""
     metrics = Metrics(protocol_version="test")
     service = NodeService(_stand_in(chain), metrics, max_query_reads)
-    return serving(RpcServer(service, metrics, "127.0.0.1", 0, RpcLimits()))
+    return serving(RpcServer(service, metrics, "127.0.0.1", 0, limits or RpcLimits()))

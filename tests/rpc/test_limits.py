@@ -28,6 +28,18 @@ def test_token_bucket_allows_a_burst_then_tells_how_long_to_wait() -> None:
     assert buckets.take("a", 3, now=0.25) == 150  # 1.5 tokens left of the 2.5 refilled
 
 
+def test_work_charged_after_a_call_puts_the_bucket_in_debt_down_to_one_burst() -> None:
+    buckets = TokenBuckets(rate=10, burst=5)
+    assert buckets.take("a", 1, now=0.0) == 0
+    buckets.charge("a", 7, now=0.0)  # 4 left, 7 spent: 3 owed
+    assert buckets.take("a", 1, now=0.0) == 400  # 4 tokens to come, one every 100 ms
+    buckets.charge("a", 10**6, now=0.0)  # however much: at most one burst of debt
+    assert buckets.take("a", 1, now=0.0) == 600
+    buckets.charge("b", 0, now=0.0)  # nothing owed: nothing changes
+    buckets.charge("b", -3, now=0.0)
+    assert [buckets.take("b", 1, now=0.0) for _ in range(6)] == [0] * 5 + [100]
+
+
 def test_token_bucket_table_is_bounded() -> None:
     buckets = TokenBuckets(rate=1, burst=1, max_keys=100)
     for i in range(1000):

@@ -8,6 +8,7 @@ waiting for one account, 50 of a proof's transactions in one block.
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ from node.bundles import build_proof, verify_bundle
 from node.errors import QueryTooLarge
 from node.ledger import queries
 from node.ledger.budget import ReadBudget
+from node.rpc.api import READS_PER_CALL
+from node.rpc.server import RpcLimits
 from tests.explorer.served import serve
 from tests.protocol.deep_story import DEPTH, DeepStory, build_deep
 
@@ -95,8 +98,11 @@ def test_a_proof_of_many_transactions_of_one_block_verifies_and_is_bounded(story
 def _call(url: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
     body = json.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}).encode()
     request = urllib.request.Request(url + "/rpc", body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())  # type: ignore[no-any-return]
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())  # type: ignore[no-any-return]
+    except urllib.error.HTTPError as refused:  # 429 and friends carry a JSON-RPC error too
+        return json.loads(refused.read())  # type: ignore[no-any-return]
 
 
 def test_the_rpc_refuses_a_query_past_its_budget_with_a_stable_code(story: DeepStory) -> None:
@@ -115,3 +121,28 @@ def test_the_rpc_refuses_a_query_past_its_budget_with_a_stable_code(story: DeepS
         deeper = story.transfer_once_more()
         error = _call(url, "warrant_trace", {"id": deeper})["error"]
         assert error["code"] == 1006 and error["data"] == {"reason": "TRACE_TOO_DEEP", "limit": DEPTH}, error
+
+
+def test_what_a_query_reads_is_charged_to_the_clients_rate(story: DeepStory) -> None:
+    """Small queries cost one call each; a query reading ~400 records costs a call per
+    READS_PER_CALL of them more, charged after its answer: with a bucket of two such queries and
+    twenty calls, the third leaves the address in debt and its next call waits for the debt."""
+    reads = ReadBudget(story.chain.store.state, 10**9)
+    queries.holdings(reads, story.buyer.address, offset=0, limit=1000)
+    cost = 1 + reads.used // READS_PER_CALL
+    assert cost > 20
+    burst = 2 * cost + 20
+    holdings = ("account_holdings", {"address": story.buyer.address})
+    small = ("warrant_get", {"id": story.issuance})
+    with serve(story.chain, limits=RpcLimits(rate=1.0, rate_burst=burst)) as url:
+        for _ in range(5):
+            assert "result" in _call(url, *small)
+        assert "result" in _call(url, *holdings)
+        assert "result" in _call(url, *holdings)
+        assert "result" in _call(url, *small)
+        # The bucket holds less than this query will cost, but one call is all it asks up front.
+        assert "result" in _call(url, *holdings)
+        refused = _call(url, *small)["error"]  # ten calls, far within the burst, had it counted calls only
+        assert refused["code"] == 1007 and refused["data"]["reason"] == "RATE_LIMITED", refused
+        debt = 5 + 3 * cost + 1 - burst  # tokens owed, less the second or so refilled meanwhile
+        assert refused["data"]["retry_after_ms"] > 1000 * (debt - 1), (refused, debt)
