@@ -50,9 +50,15 @@ from node.errors import ChainError, EncodingError, StoreError
 from node.kernel import codec
 from node.kernel.chain import Block, Certificate, decode_block
 
-__all__ = ["ChainMeta", "TxLocation", "Store", "StateReader"]
+__all__ = ["STORE_FORMAT", "ChainMeta", "TxLocation", "Store", "StateReader"]
 
+# The format of what this release stores, written beside the metadata at genesis and checked at
+# open: a release whose ledger encoding or state root differs bumps it, so that a data directory
+# of another release is refused with what to do rather than failing at its first block.
+# 1: the first recorded (document allocations under dal/ keys, docs/LEDGER.md section 5).
+STORE_FORMAT = 1
 _META = b"m"  # state/
+_FORMAT = b"f"  # state/
 _HASH = b"h"
 _TX = b"t"
 _STATE = b"s"
@@ -154,6 +160,8 @@ class Store:
         try:
             raw = self._db.get(_META)
             self._meta: ChainMeta | None = None if raw is None else self._decode_meta(raw)
+            if self._meta is not None:
+                self._check_format(self._db.get(_FORMAT))
             self._drop_uncommitted_chain()
         except StoreError:
             self.close()  # release LevelDB's locks: the caller may report and retry in this process
@@ -184,6 +192,17 @@ class Store:
             with self._writing("the store's cleanup after a crash"), self._chain.write_batch(sync=True) as batch:
                 for key in stale:
                     batch.delete(key)
+
+    def _check_format(self, raw: bytes | None) -> None:
+        if raw == str(STORE_FORMAT).encode():
+            return
+        found = "a release from before store formats were recorded" if raw is None else \
+            f"store format {raw[:16].decode(errors='replace')!r}"
+        raise StoreError(
+            f"data directory {self.path} was written by {found}; this release reads store format {STORE_FORMAT}, "
+            "whose state root differs, so it can neither open this chain nor replay its blocks: run the release "
+            "that wrote it, or start a new chain from a new genesis (docs/OPERATIONS.md, section 5)"
+        )
 
     def _decode_meta(self, raw: bytes) -> ChainMeta:
         try:
@@ -232,6 +251,7 @@ class Store:
         with self._db.write_batch(sync=True, transaction=True) as batch:
             self._put_state(batch, state_writes)
             batch.put(_META, codec.encode(meta))
+            batch.put(_FORMAT, str(STORE_FORMAT).encode())
         self._meta = meta
         return meta
 

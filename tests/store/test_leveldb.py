@@ -14,7 +14,7 @@ import pytest
 
 from node.errors import StoreError
 from node.kernel import chain, crypto
-from node.store.leveldb import Store
+from node.store.leveldb import STORE_FORMAT, Store
 
 from tests.kernel.conftest import CHAIN_ID, tx_body
 from .store_writer import GENESIS, fake_certificate
@@ -144,6 +144,25 @@ def test_data_directory_of_the_single_database_layout_is_refused(tmp_path) -> No
     plyvel.DB(str(tmp_path / "old"), create_if_missing=True).close()
     with pytest.raises(StoreError, match="layout of an earlier WarrantChain.*state transfer"):
         Store(tmp_path / "old")
+
+
+def test_a_data_directory_of_another_store_format_is_refused_with_what_to_do(tmp_path) -> None:
+    import plyvel
+
+    with Store(tmp_path / "db") as store:
+        store.init_genesis("wc-format", b"\x01" * 32, {}, b"\x02" * 32, b"\x03" * 32)
+    with Store(tmp_path / "db") as store:  # this release's own: opens
+        assert store.meta.chain_id == "wc-format"
+    for found, expected in [(None, "from before store formats were recorded"), (b"0", "store format '0'")]:
+        state = plyvel.DB(str(tmp_path / "db" / "state"))
+        if found is None:
+            state.delete(b"f")
+        else:
+            state.put(b"f", found)
+        state.close()
+        with pytest.raises(StoreError, match=f"{expected}; this release reads store format {STORE_FORMAT}.*new genesis"):
+            Store(tmp_path / "db")
+    Store(tmp_path / "db2").close()  # an empty directory has no format to check: genesis writes it
 
 
 def test_a_crash_between_the_two_writes_of_a_block_loses_only_that_block(tmp_path, key: crypto.SigningKey) -> None:
