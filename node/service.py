@@ -30,8 +30,9 @@ from node.mempool.pool import ALREADY_COMMITTED, RETRY_CODES, MempoolError
 from node.metrics import Metrics, NodeSample, PeerSample
 from node.node import Node
 from node.p2p.handshake import Refusal as HandshakeRefusal
-from node.rpc.api import DEFAULT_PAGE, VERSION, ApiError, ErrorCode, NodeStatus, note_reads
+from node.rpc.api import DEFAULT_PAGE, VERSION, ApiError, ErrorCode, NodeStatus, current_meter
 from node.rpc.methods import page
+from node.rpc.guard import READS_PER_CALL
 from node.rpc.server import RpcLimits, RpcServer
 from node.waiters import CommitWaiters, TxExpired
 
@@ -218,14 +219,25 @@ class NodeService:
         ]
 
     def _bounded(self, what: str, query: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        """``query(reader, *args)`` over committed state, reading at most max_query_reads records."""
-        budget = ReadBudget(self.node.store.state, self.max_query_reads, what)
+        """``query(reader, *args)`` over committed state, reading at most max_query_reads records and
+        at most what the client's rate has left (node.rpc.guard.RateMeter), which pays for them."""
+        meter = current_meter()
+        limit = self.max_query_reads if meter is None else min(self.max_query_reads, meter.allowance())
+        budget = ReadBudget(self.node.store.state, limit, what)
         try:
             return query(budget, *args, **kwargs)
         except QueryTooLarge as exc:
-            raise ApiError(ErrorCode.LIMIT_EXCEEDED, str(exc), reason=exc.reason, data={"limit": exc.limit}) from None
+            refusal = exc
         finally:
-            note_reads(budget.used)  # the client's rate pays for them (node.rpc.api.READS_PER_CALL)
+            if meter is not None:
+                meter.spend(budget.used)
+        if refusal.reason == "QUERY_TOO_LARGE" and meter is not None and limit < self.max_query_reads:
+            wait = meter.retry_after_ms()  # the client's rate ran out, not the node's limit
+            raise ApiError(ErrorCode.RATE_LIMITED,
+                           f"{what} reads more than the {limit:,} records this client's rate has left "
+                           f"(queries cost a call per {READS_PER_CALL} records read); retry in {wait} ms",
+                           reason="RATE_LIMITED", data={"retry_after_ms": wait})
+        raise ApiError(ErrorCode.LIMIT_EXCEEDED, str(refusal), reason=refusal.reason, data={"limit": refusal.limit})
 
     async def warrant(self, warrant_id: str) -> Json | None:
         return self._bounded(f"warrant_get of {warrant_id}", queries.get_warrant, warrant_id)

@@ -19,7 +19,7 @@ from node.kernel.chain import SignedTx
 from node.rpc.jsonrpc import LIMIT_EXCEEDED, RpcError
 
 __all__ = ["ErrorCode", "ApiError", "NodeStatus", "NodeAPI", "Json", "VERSION", "DEFAULT_PAGE", "MAX_PAGE",
-           "READS_PER_CALL", "WorkMeter", "metered", "note_reads", "reset_meter"]
+           "QueryMeter", "current_meter", "metered", "reset_meter"]
 
 
 VERSION = "0.2.0"  # the protocol version (docs/PROTOCOL.md); 0.2.0: documents have parties and confirmation
@@ -44,46 +44,39 @@ class ErrorCode(enum.IntEnum):
 
 assert ErrorCode.LIMIT_EXCEEDED == LIMIT_EXCEEDED  # node.rpc.jsonrpc answers size limits with it
 
-# What a client's rate pays for queries: one call covers this many records read, and a query that
-# reads more costs a call more per this many (so an address's query work per second is bounded by
-# rate x READS_PER_CALL records, not by rate x max_query_reads).
-READS_PER_CALL = 10
+class QueryMeter(Protocol):
+    """The client's rate as the queries of one request see it (node.rpc.guard.RateMeter)."""
+
+    def allowance(self) -> int:
+        """Records the client may read now, with what its rate has left."""
+        ...
+
+    def spend(self, reads: int) -> None:
+        """Charge ``reads`` records read to the client's rate."""
+        ...
+
+    def retry_after_ms(self) -> int:
+        """How long until the client's rate is whole again."""
+        ...
 
 
-class WorkMeter:
-    """The records read by the queries of one HTTP request or WebSocket message."""
-
-    __slots__ = ("reads",)
-
-    def __init__(self) -> None:
-        self.reads = 0
-
-    @property
-    def extra_calls(self) -> int:
-        """What the reads cost beyond the calls already paid for, in calls."""
-        return self.reads // READS_PER_CALL
+# Set by the server around each request it dispatches; read by the NodeAPI that reads state, so
+# that a query can stop where the client's rate ends (calls of one batch share it).
+_METER: contextvars.ContextVar[QueryMeter | None] = contextvars.ContextVar("rpc_query_meter", default=None)
 
 
-# Set by the server around each request it dispatches; read by the NodeAPI that reads state.
-# (Tasks copy the context, so the calls of a batch run concurrently still count into one meter.)
-_METER: contextvars.ContextVar[WorkMeter | None] = contextvars.ContextVar("rpc_work_meter", default=None)
+def metered(meter: QueryMeter) -> contextvars.Token[QueryMeter | None]:
+    """Meter the queries dispatched from here on in this context; undo with :func:`reset_meter`."""
+    return _METER.set(meter)
 
 
-def metered() -> tuple[WorkMeter, contextvars.Token[WorkMeter | None]]:
-    """A new meter for the calls dispatched from here on in this context; reset with the token."""
-    meter = WorkMeter()
-    return meter, _METER.set(meter)
-
-
-def reset_meter(token: contextvars.Token[WorkMeter | None]) -> None:
+def reset_meter(token: contextvars.Token[QueryMeter | None]) -> None:
     _METER.reset(token)
 
 
-def note_reads(reads: int) -> None:
-    """Count ``reads`` records against the request being served, if any."""
-    meter = _METER.get()
-    if meter is not None:
-        meter.reads += reads
+def current_meter() -> QueryMeter | None:
+    """The meter of the request being served, or None outside one (tests, in-process callers)."""
+    return _METER.get()
 _NODE_CODES = frozenset(int(code) for code in ErrorCode)
 
 

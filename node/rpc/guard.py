@@ -28,6 +28,7 @@ import logging
 import math
 import os
 import resource
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -316,6 +317,11 @@ class TokenBuckets:
             self._buckets.popitem(last=False)
         return wait
 
+    def tokens(self, key: str, now: float) -> float:
+        """The tokens ``key`` has now (negative while it owes work charged after the fact)."""
+        tokens, last = self._buckets.get(key, (self.burst, now))
+        return min(self.burst, tokens + (now - last) * self.rate)
+
     def charge(self, key: str, cost: int, now: float) -> None:
         """Spend ``cost`` tokens after the fact (work a call turned out to do), into debt down to
         ``-burst``: the key's next calls wait until the bucket is positive again."""
@@ -329,6 +335,34 @@ class TokenBuckets:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+# What a client's rate pays for queries: one call covers this many records read, and a query that
+# reads more costs a call more per this many, so an address's query work is bounded by rate x this
+# many records a second, not by rate x max_query_reads.
+READS_PER_CALL = 10
+
+
+class RateMeter:
+    """node.rpc.api.QueryMeter over ``key``'s token bucket: a query may read what the bucket holds
+    (READS_PER_CALL records a token, plus those its own call paid for) and is charged as it ends,
+    so the next query of the same client, in the same batch or another connection, sees it."""
+
+    __slots__ = ("buckets", "key")
+
+    def __init__(self, buckets: TokenBuckets, key: str) -> None:
+        self.buckets = buckets
+        self.key = key
+
+    def allowance(self) -> int:
+        return READS_PER_CALL * (1 + max(0, math.floor(self.buckets.tokens(self.key, time.monotonic()))))
+
+    def spend(self, reads: int) -> None:
+        self.buckets.charge(self.key, reads // READS_PER_CALL, time.monotonic())
+
+    def retry_after_ms(self) -> int:
+        missing = self.buckets.burst - self.buckets.tokens(self.key, time.monotonic())
+        return max(1, math.ceil(missing / self.buckets.rate * 1000))
 
 
 def raise_open_file_limit() -> tuple[int, int]:

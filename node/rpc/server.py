@@ -37,6 +37,7 @@ from node.rpc.guard import (
     ConnectionTable,
     GuardLimits,
     GuardProtocol,
+    RateMeter,
     TokenBuckets,
     TrustedProxies,
     client_address,
@@ -231,14 +232,13 @@ class RpcServer:
         )
 
     async def _answer(self, address: str, body: bytes, call: jsonrpc.Handler, admit: jsonrpc.Admit) -> bytes | None:
-        """Answer one HTTP body or WebSocket message; the records its queries read are charged to
-        ``address``'s rate afterwards (node.rpc.api.READS_PER_CALL), so its next calls wait."""
-        meter, token = metered()
+        """Answer one HTTP body or WebSocket message, its queries metered against ``address``'s
+        rate (node.rpc.guard.RateMeter: what they read costs calls too)."""
+        token = metered(RateMeter(self._buckets, address))
         try:
             return await jsonrpc.handle(body, call, self._jlimits, admit)
         finally:
             reset_meter(token)
-            self._buckets.charge(address, meter.extra_calls, time.monotonic())
 
     async def _handle_rpc(self, request: web.Request) -> web.Response:
         address = self.client_of(request)

@@ -21,7 +21,7 @@ from node.bundles import build_proof, verify_bundle
 from node.errors import QueryTooLarge
 from node.ledger import queries
 from node.ledger.budget import ReadBudget
-from node.rpc.api import READS_PER_CALL
+from node.rpc.guard import READS_PER_CALL
 from node.rpc.server import RpcLimits
 from tests.explorer.served import serve
 from tests.protocol.deep_story import DEPTH, DeepStory, build_deep
@@ -123,13 +123,18 @@ def test_the_rpc_refuses_a_query_past_its_budget_with_a_stable_code(story: DeepS
         assert error["code"] == 1006 and error["data"] == {"reason": "TRACE_TOO_DEEP", "limit": DEPTH}, error
 
 
-def test_what_a_query_reads_is_charged_to_the_clients_rate(story: DeepStory) -> None:
-    """Small queries cost one call each; a query reading ~400 records costs a call per
-    READS_PER_CALL of them more, charged after its answer: with a bucket of two such queries and
-    twenty calls, the third leaves the address in debt and its next call waits for the debt."""
+def _holdings_cost(story: DeepStory) -> int:
+    """The calls one account_holdings of the buyer costs: its own, and one per READS_PER_CALL records."""
     reads = ReadBudget(story.chain.store.state, 10**9)
     queries.holdings(reads, story.buyer.address, offset=0, limit=1000)
-    cost = 1 + reads.used // READS_PER_CALL
+    return 1 + reads.used // READS_PER_CALL
+
+
+def test_what_a_query_reads_is_charged_to_the_clients_rate(story: DeepStory) -> None:
+    """Small queries cost one call each; one reading ~400 records costs a call per READS_PER_CALL
+    of them more. A query may read only what the client's rate has left: past it, it is cut short
+    with RATE_LIMITED (what it read is charged), and the client's next calls wait."""
+    cost = _holdings_cost(story)
     assert cost > 20
     burst = 2 * cost + 20
     holdings = ("account_holdings", {"address": story.buyer.address})
@@ -139,10 +144,22 @@ def test_what_a_query_reads_is_charged_to_the_clients_rate(story: DeepStory) -> 
             assert "result" in _call(url, *small)
         assert "result" in _call(url, *holdings)
         assert "result" in _call(url, *holdings)
-        assert "result" in _call(url, *small)
-        # The bucket holds less than this query will cost, but one call is all it asks up front.
-        assert "result" in _call(url, *holdings)
-        refused = _call(url, *small)["error"]  # ten calls, far within the burst, had it counted calls only
-        assert refused["code"] == 1007 and refused["data"]["reason"] == "RATE_LIMITED", refused
-        debt = 5 + 3 * cost + 1 - burst  # tokens owed, less the second or so refilled meanwhile
-        assert refused["data"]["retry_after_ms"] > 1000 * (debt - 1), (refused, debt)
+        assert "result" in _call(url, *small)  # ten calls, far within the burst had it counted calls only
+        cut = _call(url, *holdings)["error"]
+        assert cut["code"] == 1007 and cut["data"]["reason"] == "RATE_LIMITED", cut
+        assert "rate has left" in cut["message"] and cut["data"]["retry_after_ms"] > 1000 * burst
+        refused = _call(url, *small)["error"]  # what the cut query read was charged as well
+        assert refused["code"] == 1007 and refused["data"]["retry_after_ms"] >= 1, refused
+
+
+def test_the_calls_of_one_batch_share_the_clients_rate(story: DeepStory) -> None:
+    cost = _holdings_cost(story)
+    holdings = {"jsonrpc": "2.0", "method": "account_holdings", "params": {"address": story.buyer.address}}
+    with serve(story.chain, limits=RpcLimits(rate=1.0, rate_burst=2 * cost + 10)) as url:
+        body = json.dumps([dict(holdings, id=i) for i in range(4)]).encode()
+        request = urllib.request.Request(url + "/rpc", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answers = sorted(json.loads(response.read()), key=lambda a: a["id"])
+    assert ["result" in a for a in answers[:2]] == [True, True], answers[:2]
+    assert answers[2]["error"]["code"] == 1007, answers[2]  # cut short where the rate ran out
+    assert answers[3]["error"]["code"] == 1007, answers[3]
