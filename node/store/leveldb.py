@@ -196,10 +196,10 @@ class Store:
     def _check_format(self, raw: bytes | None) -> None:
         if raw == str(STORE_FORMAT).encode():
             return
-        found = "a release from before store formats were recorded" if raw is None else \
-            f"store format {raw[:16].decode(errors='replace')!r}"
+        found = "by a release from before store formats were recorded" if raw is None else \
+            f"in store format {raw[:16].decode(errors='replace')!r}"
         raise StoreError(
-            f"data directory {self.path} was written by {found}; this release reads store format {STORE_FORMAT}, "
+            f"data directory {self.path} was written {found}; this release reads store format {STORE_FORMAT}, "
             "whose state root differs, so it can neither open this chain nor replay its blocks: run the release "
             "that wrote it, or start a new chain from a new genesis (docs/OPERATIONS.md, section 5)"
         )
