@@ -14,6 +14,7 @@ __all__ = [
     "ChainError",
     "StoreError",
     "QueryTooLarge",
+    "QueryCursorError",
 ]
 
 
@@ -45,3 +46,7 @@ class QueryTooLarge(WarrantChainError):
         super().__init__(message)
         self.limit = limit
         self.reason = reason  # QUERY_TOO_LARGE: too many records; TRACE_TOO_DEEP: a lineage nested too deep
+
+
+class QueryCursorError(WarrantChainError):
+    """A paging cursor that does not belong to what is paged (the RPC's invalid params)."""

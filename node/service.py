@@ -245,6 +245,9 @@ class NodeService:
     async def warrant_trace(self, warrant_id: str) -> Json | None:
         return self._bounded(f"warrant_trace of {warrant_id}", queries.lineage, warrant_id)
 
+    async def warrant_descendants(self, warrant_id: str, after: str | None, limit: int) -> Json | None:
+        return self._bounded(f"warrant_descendants of {warrant_id}", queries.descendants, warrant_id, after, limit)
+
     async def warrant_proof(self, warrant_id: str) -> Json | None:
         from node.bundles import build_proof
 

@@ -8,6 +8,8 @@ Shapes (docs/LEDGER.md has them with examples):
   first; ``history_truncated`` is true when there are more) and ``outstanding`` (amount - paid);
 - ``lineage``       → the tree from the warrant's root issuance: each node is a warrant dict
   with ``children`` replaced by a list of child nodes; ``documents`` of the root list the backing;
+- ``descendants``   → ``{warrant, warrants: [warrant dict without history], next}``: a page of the
+  subtree in ``lineage``'s order, ``children`` as ids, resumable ``after`` any warrant of it;
 - ``holdings``      → ``{address, held: [warrant dict without history], incoming: [...],
   held_outstanding, incoming_outstanding, held_count, incoming_count, next_offset}`` (totals in
   fen; ``held_outstanding`` leaves out offers the account made that are still pending; both lists
@@ -31,7 +33,7 @@ from typing import Any
 
 import msgspec
 
-from node.errors import QueryTooLarge
+from node.errors import QueryCursorError, QueryTooLarge
 from node.ledger import model
 from node.ledger.model import Account, CreditLine, DocEntry, Document, HistoryEntry, Warrant
 from node.ledger.state import StateReaderLike
@@ -39,6 +41,7 @@ from node.ledger.state import StateReaderLike
 __all__ = [
     "account_documents",
     "document_allocations",
+    "descendants",
     "document_disputes",
     "get_account",
     "get_credit_line",
@@ -133,14 +136,82 @@ def lineage(reader: StateReaderLike, wid: str) -> dict[str, Any] | None:
         if level > MAX_TRACE_DEPTH:
             raise QueryTooLarge(
                 f"the tree of issuance {root} is nested more than {MAX_TRACE_DEPTH} splits deep, too deep for "
-                "warrant_trace; read its warrants one at a time with warrant_get (each names its parent and "
-                "children) or prove one with warrant_proof", MAX_TRACE_DEPTH, "TRACE_TOO_DEEP")
+                "warrant_trace; page through it with warrant_descendants, or prove one warrant with warrant_proof",
+                MAX_TRACE_DEPTH, "TRACE_TOO_DEEP")
         nodes[w.id] = _warrant(reader, w)
     for node in nodes.values():
         node["children"] = [nodes[child] for child in node["children"]]
     tree = nodes[root]
     tree["document_disputes"] = document_disputes(reader, root)
     return tree
+
+
+def descendants(reader: StateReaderLike, wid: str, after: str | None = None, limit: int = 100) -> dict[str, Any] | None:
+    """A page of ``wid``'s subtree, flat, in the depth-first order of :func:`lineage` (``wid``
+    first): ``{warrant, warrants: [warrant dict without history, children as ids], next}``; ``next``
+    is the id to pass as ``after`` for the page that follows, or None after the last.
+
+    However large the tree, a page costs its warrants and the climbs from a leaf to the next
+    branch, not the warrants before it; the last page climbs back to ``wid`` to find nothing
+    follows, and a cursor under a warrant that is not an issuance is checked by climbing from it.
+    Raises QueryCursorError if ``after`` is not in the subtree.
+    """
+    raw = reader.get(model.key_warrant(wid))
+    if raw is None:
+        return None
+    loaded = {wid: model.load_warrant(reader.get, raw)}
+
+    def load(ident: str) -> Warrant | None:
+        if ident not in loaded:
+            found = reader.get(model.key_warrant(ident))
+            if found is None:
+                return None
+            loaded[ident] = model.load_warrant(reader.get, found)
+        return loaded[ident]
+
+    def successor(warrant: Warrant) -> Warrant | None:
+        """The next warrant of the subtree in depth-first order (records are never deleted)."""
+        if warrant.children:
+            return load(warrant.children[0])
+        while warrant.id != wid:
+            assert warrant.parent is not None  # below wid, so not an issuance
+            parent = load(warrant.parent)
+            assert parent is not None  # warrant records are never deleted
+            siblings = parent.children
+            index = siblings.index(warrant.id)
+            if index + 1 < len(siblings):
+                return load(siblings[index + 1])
+            warrant = parent
+        return None
+
+    if after is None:
+        current: Warrant | None = loaded[wid]
+    else:
+        start = load(after)
+        if start is None:
+            raise QueryCursorError(f"warrant {after} does not exist, so it can't be a cursor into the tree of {wid}")
+        if not _under(load, start, loaded[wid]):
+            raise QueryCursorError(f"warrant {after} is not a descendant of {wid}")
+        current = successor(start)
+    page: list[dict[str, Any]] = []
+    while current is not None and len(page) < limit:
+        item = model.warrant_fields(current)
+        item["outstanding"] = outstanding(current.status, current.amount, current.paid)
+        del item["history"]
+        page.append(item)
+        current = successor(current)
+    return {"warrant": wid, "warrants": page, "next": page[-1]["id"] if current is not None and page else None}
+
+
+def _under(load: Any, warrant: Warrant, top: Warrant) -> bool:
+    """Whether ``warrant`` is ``top`` or below it: for an issuance its root says so, else climb."""
+    if top.parent is None:
+        return warrant.root == top.id
+    while warrant.id != top.id:
+        if warrant.parent is None:
+            return False
+        warrant = load(warrant.parent)
+    return True
 
 
 def _listed(reader: StateReaderLike, prefix: bytes, offset: int, limit: int | None) -> tuple[list[dict[str, Any]], int, int]:

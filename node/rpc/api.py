@@ -22,7 +22,7 @@ __all__ = ["ErrorCode", "ApiError", "NodeStatus", "NodeAPI", "Json", "VERSION", 
            "QueryMeter", "current_meter", "metered", "reset_meter"]
 
 
-VERSION = "0.2.0"  # the protocol version (docs/PROTOCOL.md); 0.2.0: documents have parties and confirmation
+VERSION = "0.3.0"  # the protocol version (docs/PROTOCOL.md); 0.3.0: bounded queries and warrant_descendants
 DEFAULT_WAIT_MS = 10_000
 MAX_WAIT_MS = 120_000
 # Paging of lists that grow with the chain (a block's transactions, holdings, allocations).
@@ -172,6 +172,10 @@ class NodeAPI(Protocol):
     async def warrant_trace(self, warrant_id: str) -> Json | None: ...
 
     async def warrant_proof(self, warrant_id: str) -> Json | None: ...
+
+    async def warrant_descendants(self, warrant_id: str, after: str | None, limit: int) -> Json | None:
+        """None if the warrant does not exist; raises QueryCursorError if ``after`` is not in its subtree."""
+        ...
 
     async def account(self, address: str) -> Json | None: ...
 

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from node.errors import WarrantChainError
+from node.errors import QueryCursorError, WarrantChainError
 from node.kernel.chain import MAX_TX_BYTES, tx_from_envelope
 from node.ledger.codes import LedgerError
 from node.ledger.keys import document_key
@@ -34,6 +34,7 @@ from node.rpc.schemas import (
     AccountDocumentsParams,
     AddressParams,
     CreditGetParams,
+    DescendantsParams,
     DocumentGetParams,
     DocumentIdParams,
     GetBlockParams,
@@ -133,6 +134,14 @@ async def _warrant_trace(api: NodeAPI, p: WarrantParams) -> Json:
     return _found(await api.warrant_trace(p.id), f"warrant {p.id}", "WARRANT_NOT_FOUND")
 
 
+async def _warrant_descendants(api: NodeAPI, p: DescendantsParams) -> Json:
+    try:
+        found = await api.warrant_descendants(p.id, p.after, p.limit)
+    except QueryCursorError as exc:
+        raise RpcError(INVALID_PARAMS, f"params.after: {exc}", {"field": "params.after"}) from None
+    return _found(found, f"warrant {p.id}", "WARRANT_NOT_FOUND")
+
+
 async def _warrant_proof(api: NodeAPI, p: WarrantParams) -> Json:
     return _found(await api.warrant_proof(p.id), f"warrant {p.id}", "WARRANT_NOT_FOUND")
 
@@ -219,6 +228,11 @@ METHODS: dict[str, Method] = {
         Method("warrant_trace", WarrantParams, _warrant_trace,
                "A warrant's lineage: ancestors to its issuance, descendants, backing documents and history.",
                "trace object", _NF, _OBJ),
+        Method("warrant_descendants", DescendantsParams, _warrant_descendants,
+               "A warrant's subtree a page at a time, flat, in warrant_trace's depth-first order; for trees "
+               "too deep or large for warrant_trace.",
+               '{"warrant", "warrants": [warrant object without history, children as ids], "next": id to pass as '
+               '`after`, or null}', _NF, _OBJ),
         Method("warrant_proof", WarrantParams, _warrant_proof,
                "Everything needed to verify a warrant offline from the genesis file alone.", "proof bundle", _NF, _OBJ),
         Method("account_get", AddressParams, _account_get, "A registered account: role, name, key.", "account object", _NF, _OBJ),

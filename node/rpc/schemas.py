@@ -53,6 +53,12 @@ class WarrantParams(Params):
     id: Ident
 
 
+class DescendantsParams(Params):
+    id: Ident
+    after: Ident | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+
+
 class AddressParams(Params):
     address: Address
 

@@ -37,7 +37,7 @@ def test_a_tree_too_deep_for_the_node_leaves_the_warrant_page_and_is_asked_once(
     open_page(page, f"{base}/explorer/#/warrant/{wid}")
     page.screenshot(path=str(shots / "warrant-deep-lineage.png"), full_page=True)
     note = page.inner_text("#lineage-refused")
-    assert "nested more than 200 splits deep" in note and "warrant_get" in note, note
+    assert "nested more than 200 splits deep" in note and "warrant_descendants" in note, note
     assert page.query_selector("#lineage") is None  # no drawing of a tree it doesn't have
     links = page.eval_on_selector_all("a", "as => as.map(a => a.getAttribute('href'))")
     assert f"#/warrant/{parent}" in links and f"#/warrant/{story.remainders[-1]}" in links

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from node.errors import QueryCursorError
 from node.ledger import queries
 from tests.ledger.world import CNY, DAY, World
 
@@ -127,3 +130,49 @@ def test_lineage_of_a_split_financed_and_settled_tree() -> None:
     assert (live, paid) == (850_000, 150_000)
     # and the tx ids in the history are the ids of the included transactions
     assert w.reader.get(b"tx/" + bytes.fromhex(tx_s2)) == str(h_s2).encode()
+
+
+def _pages(w: World, wid: str, limit: int) -> list[list[str]]:
+    pages, after = [], None
+    while True:
+        page = queries.descendants(w.reader, wid, after, limit)
+        assert page is not None and page["warrant"] == wid
+        pages.append([item["id"] for item in page["warrants"]])
+        assert all("history" not in item for item in page["warrants"])
+        if page["next"] is None:
+            return pages
+        assert page["next"] == pages[-1][-1]
+        after = page["next"]
+
+
+def test_descendants_page_the_subtree_in_the_traces_depth_first_order() -> None:
+    w = World()
+    w.credit(limit=5_000_000)
+    root = w.issue(amount=1_000_000, doc=w.anchor(total=1_000_000))
+    a, b, c = w.split("sup1", root, 500_000, 300_000, 200_000)
+    a1, a2 = w.split("sup1", a, 100_000, 400_000)
+    a2x, a2y = w.transfer("sup1", a2, "sup2", 50_000)
+    c1, c2, c3 = w.split("sup1", c, 50_000, 50_000, 100_000)
+    assert a2y is not None
+
+    def order(tree: dict[str, Any]) -> list[str]:
+        return [tree["id"], *(i for child in tree["children"] for i in order(child))]
+
+    trace = queries.lineage(w.reader, root)
+    assert trace is not None
+    whole = order(trace)
+    assert whole == [root, a, a1, a2, a2x, a2y, b, c, c1, c2, c3]
+    for limit in (1, 2, 3, 4, 11, 100):
+        pages = _pages(w, root, limit)
+        assert [i for page in pages for i in page] == whole
+        assert all(len(page) == limit for page in pages[:-1]) and 1 <= len(pages[-1]) <= limit
+    assert _pages(w, a, 2) == [[a, a1], [a2, a2x], [a2y]]  # a subtree stops at its own end
+    assert _pages(w, c3, 5) == [[c3]]
+    trace_item = next(n for n in trace["children"] if n["id"] == b)
+    page = queries.descendants(w.reader, root, a2y, 1)
+    assert page is not None and page["warrants"][0]["outstanding"] == trace_item["outstanding"] == 300_000
+    with pytest.raises(QueryCursorError, match="not a descendant"):
+        queries.descendants(w.reader, a, b, 10)  # b is in the issuance's tree, not under a
+    with pytest.raises(QueryCursorError, match="does not exist"):
+        queries.descendants(w.reader, root, "00" * 32, 10)
+    assert queries.descendants(w.reader, "00" * 32) is None

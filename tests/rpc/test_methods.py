@@ -220,7 +220,7 @@ async def test_rpc_discover_lists_every_method(client: Client) -> None:
     names = {m["name"] for m in doc["methods"]}
     assert names == {
         "tx_submit", "tx_get", "chain_status", "chain_getBlock", "chain_validators", "warrant_get",
-        "warrant_trace", "warrant_proof", "account_get", "account_holdings", "document_get", "credit_get",
+        "warrant_trace", "warrant_descendants", "warrant_proof", "account_get", "account_holdings", "document_get", "credit_get",
         "document_allocations", "account_documents", "rpc_discover", "subscribe", "unsubscribe",
         "validator_set", "validator_history", "governance_proposals",
     }

@@ -21,6 +21,7 @@ from node.bundles import build_proof, verify_bundle
 from node.errors import QueryTooLarge
 from node.ledger import queries
 from node.ledger.budget import ReadBudget
+from node.ledger.model import walk
 from node.rpc.guard import READS_PER_CALL
 from node.rpc.server import RpcLimits
 from tests.explorer.served import serve
@@ -70,7 +71,7 @@ def test_a_trace_as_deep_as_allowed_encodes_and_one_split_deeper_is_refused(stor
     with pytest.raises(QueryTooLarge) as caught:
         queries.lineage(budget, deeper)
     assert caught.value.reason == "TRACE_TOO_DEEP" and caught.value.limit == DEPTH
-    assert "warrant_get" in str(caught.value)
+    assert "warrant_descendants" in str(caught.value)
     # It stops as soon as it is one level too deep, not after reading the whole tree.
     assert budget.used < 3 * (DEPTH + 2)
     assert queries.get_warrant(state, deeper) is not None  # the warrant itself still answers
@@ -163,3 +164,41 @@ def test_the_calls_of_one_batch_share_the_clients_rate(story: DeepStory) -> None
     assert ["result" in a for a in answers[:2]] == [True, True], answers[:2]
     assert answers[2]["error"]["code"] == 1007, answers[2]  # cut short where the rate ran out
     assert answers[3]["error"]["code"] == 1007, answers[3]
+
+
+def test_descendants_page_a_tree_too_deep_to_trace_at_a_cost_per_page(story: DeepStory) -> None:
+    deeper = story.transfer_once_more()
+    state = story.chain.store.state
+    whole = [w.id for w in walk(state.get, story.issuance)]
+    assert len(whole) == 2 * (DEPTH + 1) + 1 and whole[-1] == deeper
+    seen: list[str] = []
+    after = None
+    costs = []
+    while True:
+        budget = ReadBudget(state, 10**9)
+        page = queries.descendants(budget, story.issuance, after, 25)
+        assert page is not None
+        costs.append(budget.used)
+        seen += [item["id"] for item in page["warrants"]]
+        if page["next"] is None:
+            break
+        after = page["next"]
+    assert seen == whole
+    # A page deep in the tree reads about what the first one does: its own warrants and the
+    # climb from a leaf to the next branch, never the warrants before it. Only the last climbs
+    # all the way back to where it started, to find there is nothing after it.
+    assert max(costs[:-1]) < 2 * min(costs[:-1]) < 4 * 25
+    assert costs[-1] < 25 + 2 * (DEPTH + 1) + 10
+
+    with serve(story.chain) as url:
+        first = _call(url, "warrant_descendants", {"id": story.issuance, "limit": 3})["result"]
+        assert [item["id"] for item in first["warrants"]] == whole[:3] and first["next"] == whole[2]
+        following = _call(url, "warrant_descendants", {"id": story.issuance, "after": first["next"], "limit": 3})
+        assert [item["id"] for item in following["result"]["warrants"]] == whole[3:6]
+        outside = _call(url, "warrant_descendants", {"id": whole[-3], "after": whole[1]})["error"]
+        assert outside["code"] == -32602 and outside["data"] == {"field": "params.after"}, outside
+        assert "not a descendant" in outside["message"]
+        too_many = _call(url, "warrant_descendants", {"id": story.issuance, "limit": 1001})["error"]
+        assert too_many["code"] == -32602 and too_many["data"]["field"] == "params.limit", too_many
+        unknown = _call(url, "warrant_descendants", {"id": "00" * 32})["error"]
+        assert unknown["code"] == 1001 and unknown["data"]["reason"] == "WARRANT_NOT_FOUND", unknown
