@@ -289,6 +289,8 @@ _QUERIES: dict[str, tuple[str, Callable[[argparse.Namespace, Client], Awaitable[
     "block": ("a block by height or hash", _block),
     "tx": ("a transaction and its result", lambda a, c: c.tx(a.id)),
     "warrant": ("a warrant with its history", lambda a, c: c.warrant(a.id)),
+    "descendants": ("a page of a warrant's subtree, flat, in the trace's order (for trees too deep to trace)",
+                    lambda a, c: c.descendants(a.id, a.after, a.limit)),
     "account": ("an account", lambda a, c: c.account(a.address)),
     "holdings": ("the warrants an account holds and is offered", lambda a, c: c.holdings(a.address)),
     "document": ("an anchored document, by id or business key (any spelling)", _document),
@@ -336,8 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, (summary, fetch) in _QUERIES.items():
         p = command(name, summary)
-        if name in ("tx", "warrant", "allocations"):
+        if name in ("tx", "warrant", "allocations", "descendants"):
             p.add_argument("id")
+            if name == "descendants":
+                p.add_argument("--limit", type=int, default=100, help="at most this many (1-1000)")
+                p.add_argument("--after", help="warrant id: continue after it (the `next` of the previous page)")
         elif name == "block":
             p.add_argument("ref", metavar="HEIGHT|HASH")
         elif name in ("account", "holdings", "documents"):

@@ -334,6 +334,13 @@ class Client:
     async def trace(self, warrant_id: str) -> dict[str, Any]:
         return await self.call("warrant_trace", id=warrant_id)  # type: ignore[no-any-return]
 
+    async def descendants(self, warrant_id: str, after: str | None = None, limit: int = 100) -> dict[str, Any]:
+        """A page of the warrant's subtree (``warrant_descendants``); pass ``next`` as ``after``."""
+        params: dict[str, Any] = {"id": warrant_id, "limit": limit}
+        if after is not None:
+            params["after"] = after
+        return await self.call("warrant_descendants", **params)  # type: ignore[no-any-return]
+
     async def proof(self, warrant_id: str) -> dict[str, Any]:
         return await self.call("warrant_proof", id=warrant_id)  # type: ignore[no-any-return]
 

@@ -82,6 +82,9 @@ class LedgerNode:
     async def warrant_trace(self, warrant_id: str) -> Json | None:
         return queries.lineage(self.world.reader, warrant_id)
 
+    async def warrant_descendants(self, warrant_id: str, after: str | None, limit: int) -> Json | None:
+        return queries.descendants(self.world.reader, warrant_id, after, limit)
+
     async def warrant_proof(self, warrant_id: str) -> Json | None:
         return {"version": 1, "warrant": warrant_id, "transactions": [], "headers": []}
 
@@ -236,6 +239,10 @@ def test_every_command_reads_as_text_and_parses_as_json(served: tuple[LedgerNode
     both("allocations", doc)
     both("credit", "--financier", w.addr("bank"), "--core", w.addr("core"))
     both("trace", root)
+    first = both("descendants", root, "--limit", "2")
+    assert [w["id"] for w in first["warrants"]][0] == root and first["next"]
+    rest = both("descendants", root, "--after", first["next"], "--limit", "1000")
+    assert rest["next"] is None and root not in [w["id"] for w in rest["warrants"]]
     both("proof", "export", offered, "--out", str(tmp_path / "p.json"))
     crypto.save_key(tmp_path / "v.pem", w.keys["v0"])
     genesis = tmp_path / "genesis.json"
