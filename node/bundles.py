@@ -140,12 +140,15 @@ class _Reader:
                 positions.setdefault(tx.id, index)  # the first, as a linear search would find
         return positions.get(tx_id)
 
-    def path(self, height: int, kind: str, leaves: list[bytes], index: int) -> Json:
-        """The audit path of leaf ``index`` of block ``height``'s ``kind`` tree ("txs", "results")."""
+    def path(self, height: int, kind: str, index: int) -> Json:
+        """The audit path of leaf ``index`` of block ``height``'s ``kind`` tree: "txs", or "results"
+        (which must be available: :meth:`results`)."""
         levels = self._trees.get((height, kind))
         if levels is None:
+            leaves = [tx.raw for tx in self.block(height).txs] if kind == "txs" else self.results(height)
+            assert leaves is not None
             levels = self._trees[(height, kind)] = merkle.merkle_levels(leaves)
-        return {"index": index, "size": len(leaves), "path": [h.hex() for h in merkle.path_in(levels, index)]}
+        return {"index": index, "size": len(levels[0]), "path": [h.hex() for h in merkle.path_in(levels, index)]}
 
     def add_header(self, height: int) -> Certificate:
         cert = self.store.certificate(height)
@@ -253,12 +256,12 @@ def build_proof(store: Store, genesis: Genesis, warrant_id: str, budget: ReadBud
 def _entry(reader: _Reader, height: int, index: int) -> Json:
     """A transaction's entry with its inclusion proof and, once certified, its result's."""
     reader.add_header(height)
-    raws = [tx.raw for tx in reader.block(height).txs]
-    entry: Json = {"height": height, "tx": codec.decode(raws[index]), "tx_proof": reader.path(height, "txs", raws, index)}
+    raw = reader.block(height).txs[index].raw
+    entry: Json = {"height": height, "tx": codec.decode(raw), "tx_proof": reader.path(height, "txs", index)}
     results = reader.results(height)
     if results is not None and reader.certify_results(height):
         entry["result"] = codec.decode(results[index])
-        entry["result_proof"] = reader.path(height, "results", results, index)
+        entry["result_proof"] = reader.path(height, "results", index)
     return entry
 
 
