@@ -67,7 +67,7 @@ class P2PSection(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     tls: TlsSection | None = None
 
 
-# About 0.1-0.3 s of one core: every query runs on the event loop, between consensus messages.
+# About 0.1-0.5 s of one core: every query runs on the event loop, between consensus messages.
 MAX_QUERY_READS = 20_000
 
 

@@ -29,6 +29,7 @@ Unknown ids return None.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -40,8 +41,8 @@ from node.ledger.state import StateReaderLike
 
 __all__ = [
     "account_documents",
-    "document_allocations",
     "descendants",
+    "document_allocations",
     "document_disputes",
     "get_account",
     "get_credit_line",
@@ -195,23 +196,27 @@ def descendants(reader: StateReaderLike, wid: str, after: str | None = None, lim
         current = successor(start)
     page: list[dict[str, Any]] = []
     while current is not None and len(page) < limit:
-        item = model.warrant_fields(current)
-        item["outstanding"] = outstanding(current.status, current.amount, current.paid)
-        del item["history"]
-        page.append(item)
+        page.append(_brief(current, outstanding(current.status, current.amount, current.paid)))
         current = successor(current)
     return {"warrant": wid, "warrants": page, "next": page[-1]["id"] if current is not None and page else None}
 
 
-def _under(load: Any, warrant: Warrant, top: Warrant) -> bool:
+def _under(load: Callable[[str], Warrant | None], warrant: Warrant, top: Warrant) -> bool:
     """Whether ``warrant`` is ``top`` or below it: for an issuance its root says so, else climb."""
     if top.parent is None:
         return warrant.root == top.id
-    while warrant.id != top.id:
-        if warrant.parent is None:
-            return False
-        warrant = load(warrant.parent)
-    return True
+    at: Warrant | None = warrant
+    while at is not None and at.id != top.id:
+        at = None if at.parent is None else load(at.parent)
+    return at is not None
+
+
+def _brief(warrant: Warrant, owed: int) -> dict[str, Any]:
+    """A warrant as the lists show it: its fields without its history, and ``outstanding``."""
+    item = model.warrant_fields(warrant)
+    item["outstanding"] = owed
+    del item["history"]
+    return item
 
 
 def _listed(reader: StateReaderLike, prefix: bytes, offset: int, limit: int | None) -> tuple[list[dict[str, Any]], int, int]:
@@ -227,10 +232,7 @@ def _listed(reader: StateReaderLike, prefix: bytes, offset: int, limit: int | No
         if prefix.startswith(b"in/") or warrant.status != "pending":
             outstanding += warrant.amount - warrant.paid
         if count >= offset and (limit is None or len(out) < limit):
-            item = model.warrant_fields(warrant)
-            item["outstanding"] = warrant.amount - warrant.paid
-            del item["history"]
-            out.append(item)
+            out.append(_brief(warrant, warrant.amount - warrant.paid))
         count += 1
     return out, count, outstanding
 

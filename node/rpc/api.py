@@ -44,6 +44,7 @@ class ErrorCode(enum.IntEnum):
 
 assert ErrorCode.LIMIT_EXCEEDED == LIMIT_EXCEEDED  # node.rpc.jsonrpc answers size limits with it
 
+
 class QueryMeter(Protocol):
     """The client's rate as the queries of one request see it (node.rpc.guard.RateMeter)."""
 
@@ -77,6 +78,8 @@ def reset_meter(token: contextvars.Token[QueryMeter | None]) -> None:
 def current_meter() -> QueryMeter | None:
     """The meter of the request being served, or None outside one (tests, in-process callers)."""
     return _METER.get()
+
+
 _NODE_CODES = frozenset(int(code) for code in ErrorCode)
 
 

@@ -304,17 +304,14 @@ class TokenBuckets:
 
     def take(self, key: str, cost: int, now: float) -> int:
         """Spend ``cost`` tokens of ``key``'s bucket; 0 if allowed, else milliseconds to wait."""
-        tokens, last = self._buckets.pop(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        tokens = self.tokens(key, now)
         cost_f = min(float(cost), self.burst)  # a call larger than the burst waits for a full bucket
         if tokens >= cost_f:
             tokens -= cost_f
             wait = 0
         else:
             wait = max(1, math.ceil((cost_f - tokens) / self.rate * 1000))
-        self._buckets[key] = (tokens, now)
-        while len(self._buckets) > self.max_keys:
-            self._buckets.popitem(last=False)
+        self._keep(key, tokens, now)
         return wait
 
     def tokens(self, key: str, now: float) -> float:
@@ -325,11 +322,13 @@ class TokenBuckets:
     def charge(self, key: str, cost: int, now: float) -> None:
         """Spend ``cost`` tokens after the fact (work a call turned out to do), into debt down to
         ``-burst``: the key's next calls wait until the bucket is positive again."""
-        if cost <= 0:
-            return
-        tokens, last = self._buckets.pop(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        self._buckets[key] = (max(-self.burst, tokens - cost), now)
+        if cost > 0:
+            self._keep(key, max(-self.burst, self.tokens(key, now) - cost), now)
+
+    def _keep(self, key: str, tokens: float, now: float) -> None:
+        """Store ``key``'s bucket as the most recently used, forgetting the least recent past max_keys."""
+        self._buckets.pop(key, None)
+        self._buckets[key] = (tokens, now)
         while len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
 
