@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from node import fmt
+from node.bundles import verify_bundle
 from node.kernel import codec, crypto
 from node.kernel.genesis import Genesis, load_genesis
 from node.ledger.keys import document_id, uscc_check_char
@@ -314,31 +315,22 @@ class Story:
     async def _proof(self, tier3: Party, wid: str) -> None:
         self.step(f"{tier3.name}'s warrant is verified offline from its proof bundle and the genesis file")
         try:
-            from node import proofs  # being written alongside this script
-        except ImportError:
-            self.say("NOTE: node/bundles.py is not in this checkout yet, so the proof step is skipped.")
-            return
-        try:
             bundle = await tier3.client.call("warrant_proof", id=wid)
         except RpcCallError as exc:
-            self.say(f"NOTE: the node cannot build proof bundles yet ({exc}); the proof step is skipped.")
-            return
+            raise StoryError(f"the node did not give the proof bundle of {wid}: {exc}") from None
         size = len(codec.encode(bundle))
         self.say(f"bundle of {size:,} bytes fetched from {tier3.client.url}; verifying with only the genesis file...")
-        report = proofs.verify_bundle(bundle, self.genesis)
-        if not getattr(report, "ok", False):
-            raise StoryError(f"the proof bundle of {wid} did NOT verify: {getattr(report, 'reason', report)}")
-        amount = getattr(report, "amount", None)
-        self.say(f"verified: warrant {wid[:16]}... of {yuan(amount) if amount is not None else '?'} on chain "
-                 f"{getattr(report, 'chain_id', '?')!r}")
-        lineage = getattr(report, "lineage", [])
-        self.say(f"  lineage of {len(lineage)} warrants back to the issuance, "
-                 f"{len(getattr(report, 'transactions', []))} signed transactions, "
-                 f"{getattr(report, 'headers', '?')} block headers, "
-                 f"{getattr(report, 'signatures', '?')} validator signatures checked")
-        unproven = getattr(report, "unproven", [])
-        if unproven:
-            self.say(f"  {len(unproven)} transaction outcome(s) not yet certified by a later block (inclusion is proven)")
+        report = verify_bundle(bundle, self.genesis)
+        if not report.ok:
+            raise StoryError(f"the proof bundle of {wid} did NOT verify: {report.reason}")
+        amount = "?" if report.amount is None else yuan(report.amount)
+        self.say(f"verified: warrant {wid[:16]}... of {amount} on chain {report.chain_id!r}")
+        self.say(f"  lineage of {len(report.lineage)} warrants back to the issuance, "
+                 f"{len(report.transactions)} signed transactions, {report.headers} block headers, "
+                 f"{report.signatures} validator signatures checked")
+        if report.unproven:
+            self.say(f"  {len(report.unproven)} transaction outcome(s) not yet certified by a later block "
+                     "(inclusion is proven)")
 
 
 def explorer_url(rpc_url: str, warrant: str) -> str:
